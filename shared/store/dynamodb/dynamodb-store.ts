@@ -1,0 +1,291 @@
+import {
+  ConditionalCheckFailedException,
+  CreateTableCommand,
+  DescribeTableCommand,
+  type DynamoDBClient,
+  ResourceInUseException,
+  ResourceNotFoundException,
+} from '@aws-sdk/client-dynamodb';
+import {
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { ConditionFailedError, ValidationError } from '../../errors/errors.ts';
+import {
+  type Attrs,
+  type Condition,
+  type Key,
+  MAX_ITEM_BYTES,
+  type NewItem,
+  type QueryOptions,
+  type Store,
+  type StoredItem,
+  TABLE_KEYS,
+  type UpdateOptions,
+  type WriteOptions,
+} from '../store.ts';
+
+/** Builds condition expressions with unique placeholder names. */
+class Expr {
+  readonly names: Record<string, string> = {};
+  readonly values: Record<string, unknown> = {};
+  private n = 0;
+
+  name(attr: string): string {
+    const p = `#n${this.n++}`;
+    this.names[p] = attr;
+    return p;
+  }
+
+  value(v: unknown): string {
+    const p = `:v${this.n++}`;
+    this.values[p] = v;
+    return p;
+  }
+
+  condition(c: Condition): string {
+    switch (c.type) {
+      case 'absent':
+        return `attribute_not_exists(${this.name('pk')})`;
+      case 'exists':
+        return `attribute_exists(${this.name('pk')})`;
+      case 'version':
+        return `${this.name('version')} = ${this.value(c.version)}`;
+      case 'absentOrExpired':
+        return `(attribute_not_exists(${this.name('pk')}) OR ${this.name('expiresAt')} < ${this.value(c.now)})`;
+      case 'equals':
+        return `${this.name(c.attr)} = ${this.value(c.value)}`;
+      case 'in':
+        return `${this.name(c.attr)} IN (${c.values.map((v) => this.value(v)).join(', ')})`;
+      case 'fence': {
+        const fence = this.name('fence');
+        return `(attribute_not_exists(${fence}) OR ${fence} <= ${this.value(c.token)})`;
+      }
+    }
+  }
+
+  conditions(cs: Condition[] | undefined): string | undefined {
+    if (!cs || cs.length === 0) return undefined;
+    return cs.map((c) => this.condition(c)).join(' AND ');
+  }
+
+  params(): {
+    ExpressionAttributeNames?: Record<string, string>;
+    ExpressionAttributeValues?: Record<string, unknown>;
+  } {
+    return {
+      ...(Object.keys(this.names).length ? { ExpressionAttributeNames: this.names } : {}),
+      ...(Object.keys(this.values).length ? { ExpressionAttributeValues: this.values } : {}),
+    };
+  }
+}
+
+/** DynamoDB's TTL attribute is in epoch seconds; the code's own `expiresAt` is in milliseconds. */
+function withTtl(item: Attrs): Attrs {
+  return typeof item.expiresAt === 'number'
+    ? { ...item, [TABLE_KEYS.ttlAttribute]: Math.ceil(item.expiresAt / 1000) }
+    : item;
+}
+
+function strip(item: Record<string, unknown> | undefined): StoredItem | undefined {
+  if (!item) return undefined;
+  const { [TABLE_KEYS.ttlAttribute]: _ttl, ...rest } = item;
+  return rest as StoredItem;
+}
+
+export class DynamoDbStore implements Store {
+  private readonly doc: DynamoDBDocumentClient;
+
+  constructor(
+    client: DynamoDBClient,
+    readonly tableName: string,
+  ) {
+    this.doc = DynamoDBDocumentClient.from(client, {
+      marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
+    });
+  }
+
+  private async guard<T>(key: Key, op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) {
+        throw new ConditionFailedError(`conditional write lost its race on ${key.pk}/${key.sk}`, { key });
+      }
+      throw err;
+    }
+  }
+
+  async get(key: Key, opts?: { consistent?: boolean }): Promise<StoredItem | undefined> {
+    const out = await this.doc.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: key.pk, sk: key.sk },
+        ConsistentRead: opts?.consistent ?? true,
+      }),
+    );
+    return strip(out.Item);
+  }
+
+  async put(item: NewItem, opts?: WriteOptions): Promise<StoredItem> {
+    const stored = { ...item, version: item.version ?? 1 } as StoredItem;
+    const bytes = Buffer.byteLength(JSON.stringify(stored));
+    if (bytes > MAX_ITEM_BYTES) {
+      throw new ValidationError(
+        `item ${item.pk}/${item.sk} is ${bytes} bytes, above DynamoDB's 400 KB limit`,
+      );
+    }
+    const e = new Expr();
+    const condition = e.conditions(opts?.conditions);
+    await this.guard(item, () =>
+      this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: withTtl(stored),
+          ...(condition ? { ConditionExpression: condition, ...e.params() } : {}),
+        }),
+      ),
+    );
+    return JSON.parse(JSON.stringify(stored));
+  }
+
+  async update(key: Key, set: Attrs, opts?: UpdateOptions): Promise<StoredItem> {
+    const e = new Expr();
+    const assignments: string[] = [];
+    const fields = Object.entries(withTtl(set)).filter(
+      ([k, v]) => v !== undefined && k !== 'pk' && k !== 'sk',
+    );
+    for (const [attr, v] of fields) {
+      if (attr === 'version') continue;
+      assignments.push(`${e.name(attr)} = ${e.value(v)}`);
+    }
+    const version = e.name('version');
+    assignments.push(`${version} = if_not_exists(${version}, ${e.value(0)}) + ${e.value(1)}`);
+    const adds = Object.entries(opts?.add ?? {}).map(([attr, n]) => {
+      const a = e.name(attr);
+      return `${a} = if_not_exists(${a}, ${e.value(0)}) + ${e.value(n)}`;
+    });
+    const removes = (opts?.remove ?? []).map((attr) => e.name(attr));
+    const condition = e.conditions([{ type: 'exists' }, ...(opts?.conditions ?? [])])!;
+    const out = await this.guard(key, () =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: key.pk, sk: key.sk },
+          UpdateExpression: `SET ${[...assignments, ...adds].join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
+          ConditionExpression: condition,
+          ReturnValues: 'ALL_NEW',
+          ...e.params(),
+        }),
+      ),
+    );
+    return strip(out.Attributes)!;
+  }
+
+  async delete(key: Key, opts?: WriteOptions): Promise<void> {
+    const e = new Expr();
+    const condition = e.conditions(opts?.conditions);
+    await this.guard(key, () =>
+      this.doc.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: { pk: key.pk, sk: key.sk },
+          ...(condition ? { ConditionExpression: condition, ...e.params() } : {}),
+        }),
+      ),
+    );
+  }
+
+  async query(pk: string, opts?: QueryOptions): Promise<StoredItem[]> {
+    const items: StoredItem[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: opts?.skPrefix ? 'pk = :pk AND begins_with(sk, :sk)' : 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': pk, ...(opts?.skPrefix ? { ':sk': opts.skPrefix } : {}) },
+          ConsistentRead: true,
+          ...(opts?.limit ? { Limit: opts.limit - items.length } : {}),
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      for (const i of out.Items ?? []) items.push(strip(i)!);
+      start = out.LastEvaluatedKey;
+    } while (start && (!opts?.limit || items.length < opts.limit));
+    return items;
+  }
+
+  async listByKind(kind: string, opts?: { limit?: number }): Promise<StoredItem[]> {
+    const items: StoredItem[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: TABLE_KEYS.kindIndex,
+          KeyConditionExpression: '#k = :k',
+          ExpressionAttributeNames: { '#k': TABLE_KEYS.kindIndexPartitionKey },
+          ExpressionAttributeValues: { ':k': kind },
+          ...(opts?.limit ? { Limit: opts.limit - items.length } : {}),
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      for (const i of out.Items ?? []) items.push(strip(i)!);
+      start = out.LastEvaluatedKey;
+    } while (start && (!opts?.limit || items.length < opts.limit));
+    return items;
+  }
+}
+
+/**
+ * Creates the table if it is missing (the local runtime and tests; on AWS the CDK stack owns it).
+ * Idempotent: a table that already exists is left as it is.
+ */
+export async function ensureTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  try {
+    await client.send(new DescribeTableCommand({ TableName: tableName }));
+    return;
+  } catch (err) {
+    if (!(err instanceof ResourceNotFoundException)) throw err;
+  }
+  try {
+    await client.send(
+      new CreateTableCommand({
+        TableName: tableName,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [
+          { AttributeName: 'pk', AttributeType: 'S' },
+          { AttributeName: 'sk', AttributeType: 'S' },
+          { AttributeName: 'kind', AttributeType: 'S' },
+        ],
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: TABLE_KEYS.kindIndex,
+            KeySchema: [
+              { AttributeName: 'kind', KeyType: 'HASH' },
+              { AttributeName: 'pk', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'ALL' },
+          },
+        ],
+      }),
+    );
+  } catch (err) {
+    if (!(err instanceof ResourceInUseException)) throw err;
+  }
+  for (let i = 0; i < 100; i++) {
+    const out = await client.send(new DescribeTableCommand({ TableName: tableName }));
+    if (out.Table?.TableStatus === 'ACTIVE') return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`table ${tableName} did not become ACTIVE`);
+}
