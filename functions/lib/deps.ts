@@ -1,0 +1,50 @@
+import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { parseSettings, type Settings } from '../../shared/config/settings.ts';
+import { parseTopology, type Topology } from '../../shared/config/topology.ts';
+import { DynamoDbStore } from '../../shared/store/dynamodb/dynamodb-store.ts';
+import type { Store } from '../../shared/store/store.ts';
+import { ENV } from './env.ts';
+
+/** What every handler needs, built once per process from the environment (see env.ts). */
+export interface Deps {
+  store: Store;
+  topology: Topology;
+  settings: Settings;
+  sqs: SQSClient;
+  /** Posts to WebSocket connections (API Gateway's management API, or the local emulation of it). */
+  connections: ApiGatewayManagementApiClient;
+  now: () => number;
+}
+
+function required(env: NodeJS.ProcessEnv, name: string): string {
+  const v = env[name];
+  if (!v) throw new Error(`environment variable ${name} is not set`);
+  return v;
+}
+
+export function depsFromEnv(env: NodeJS.ProcessEnv = process.env): Deps {
+  const region = env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1';
+  const dynamodbEndpoint = env[ENV.dynamodbEndpoint];
+  const sqsEndpoint = env[ENV.sqsEndpoint];
+  const dynamo = new DynamoDBClient({ region, ...(dynamodbEndpoint ? { endpoint: dynamodbEndpoint } : {}) });
+  return {
+    store: new DynamoDbStore(dynamo, required(env, ENV.table)),
+    topology: parseTopology(JSON.parse(required(env, ENV.topology)), ENV.topology),
+    settings: parseSettings(env[ENV.settings] ? JSON.parse(env[ENV.settings]!) : {}),
+    sqs: new SQSClient({ region, ...(sqsEndpoint ? { endpoint: sqsEndpoint } : {}) }),
+    connections: new ApiGatewayManagementApiClient({
+      region,
+      endpoint: required(env, ENV.wsManagementEndpoint),
+    }),
+    now: Date.now,
+  };
+}
+
+let cached: Deps | undefined;
+/** Lazily built, so importing a handler file has no side effects (tests, the CDK entry check). */
+export function deps(): Deps {
+  cached ??= depsFromEnv();
+  return cached;
+}

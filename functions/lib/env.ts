@@ -1,0 +1,19 @@
+/**
+ * The environment contract of every function. The CDK stack sets these on Lambda; the local
+ * runtime sets the same names before it loads the same handler files.
+ */
+export const ENV = {
+  /** DynamoDB table name. */
+  table: 'SWITCHYARD_TABLE',
+  /** The topology (switchyard.config.json contents) as JSON. */
+  topology: 'SWITCHYARD_TOPOLOGY',
+  /** API Gateway management endpoint for posting to WebSocket connections (https://{id}.execute-api.{region}.amazonaws.com/{stage}). */
+  wsManagementEndpoint: 'SWITCHYARD_WS_ENDPOINT',
+  /** Local runtime only: endpoint overrides for the embedded DynamoDB and SQS. */
+  dynamodbEndpoint: 'SWITCHYARD_DYNAMODB_ENDPOINT',
+  sqsEndpoint: 'SWITCHYARD_SQS_ENDPOINT',
+  /** Router settings as JSON (lease, heartbeat and drain durations); optional, defaults apply. */
+  settings: 'SWITCHYARD_SETTINGS',
+  /** Log level for the Powertools logger. */
+  logLevel: 'POWERTOOLS_LOG_LEVEL',
+} as const;
