@@ -1,0 +1,339 @@
+import type { Settings } from '../config/settings.ts';
+import type { Topology } from '../config/topology.ts';
+import { ClusterUnavailableError, GoneError, NotFoundError } from '../errors/errors.ts';
+import type { Messenger } from '../messaging/messenger.ts';
+import type { Store } from '../store/store.ts';
+import type { ChildState, CreateSessionRequest, SessionView } from './model.ts';
+import {
+  childrenOfCluster,
+  listSessions,
+  newSessionId,
+  readSession,
+  setChildState,
+  setSessionState,
+  updateLiveSession,
+  writeSession,
+} from './sessions.ts';
+
+/** Feature hooks a session calls into (splits, branches), so this module knows none of them. */
+export interface SessionHooks {
+  /** Registers the session's splits; returns the output-queue map. */
+  registerSplits?(session: SessionView): Promise<Record<string, string>>;
+  /** Ends the session's splits (idempotent). */
+  endSplits?(session: SessionView): Promise<void>;
+  /** Checks the session's branches exist and belong to its owner; extends their TTL. */
+  attachBranches?(session: SessionView): Promise<void>;
+  /** Extra fields for a cluster's child spec (e.g. branch connection details for the default cluster). */
+  childSpecExtras?(session: SessionView, clusterId: string): Promise<Record<string, unknown>>;
+}
+
+export interface SessionDeps {
+  store: Store;
+  topology: Topology;
+  settings: Settings;
+  messenger: Messenger;
+  now: () => number;
+  hooks?: SessionHooks;
+}
+
+const LIVE_CHILD: ChildState[] = ['pending', 'ready', 'disconnected'];
+
+export async function childSpec(deps: SessionDeps, s: SessionView, clusterId: string) {
+  const child = s.clusters[clusterId]!;
+  return {
+    sessionId: s.id,
+    childId: child.childId,
+    roles: child.roles,
+    ...(s.service ? { service: s.service } : {}),
+    subscriptions: s.subscriptions,
+    ...(s.outputQueues ? { outputQueues: s.outputQueues } : {}),
+    ...(s.branches ? { branches: s.branches } : {}),
+    ...((await deps.hooks?.childSpecExtras?.(s, clusterId)) ?? {}),
+  };
+}
+
+async function sendChildCreate(deps: SessionDeps, s: SessionView, clusterId: string): Promise<boolean> {
+  return deps.messenger.toCluster(clusterId, {
+    v: 1,
+    type: 'child.create',
+    sessionId: s.id,
+    childId: s.clusters[clusterId]!.childId,
+    spec: await childSpec(deps, s, clusterId),
+  });
+}
+
+export function statusMessage(s: SessionView) {
+  return {
+    v: 1,
+    type: 'session.status',
+    sessionId: s.id,
+    state: s.state,
+    clusters: Object.fromEntries(
+      Object.values(s.clusters).map((c) => [
+        c.clusterId,
+        { state: c.state, roles: c.roles, ...(c.error ? { error: c.error } : {}) },
+      ]),
+    ),
+    ...(s.outputQueues ? { outputQueues: s.outputQueues } : {}),
+    ...(s.error ? { error: s.error } : {}),
+  };
+}
+
+async function notifyClient(deps: SessionDeps, s: SessionView): Promise<void> {
+  if (s.clientConnectionId) await deps.messenger.toConnection(s.clientConnectionId, statusMessage(s));
+}
+
+/**
+ * POST /v1/sessions. Everything is written first (pending), then each cluster is asked to create
+ * its child. A cluster that is not connected fails the session with an error naming it, unless
+ * the request allows a partial session (the default cluster is never optional).
+ */
+export async function createSession(
+  deps: SessionDeps,
+  owner: string,
+  req: CreateSessionRequest,
+): Promise<SessionView> {
+  const { store, topology, settings } = deps;
+  const id = newSessionId();
+  let s = await writeSession(store, { id, owner, req, topology, settings, now: deps.now() });
+  try {
+    if (s.branches && deps.hooks?.attachBranches) await deps.hooks.attachBranches(s);
+    if (s.splits?.length && deps.hooks?.registerSplits) {
+      const outputQueues = await deps.hooks.registerSplits(s);
+      await updateLiveSession(store, id, { outputQueues, updatedAt: deps.now() });
+      s = { ...s, outputQueues };
+    }
+  } catch (err) {
+    const e = err as { code?: string; message: string };
+    await setSessionState(store, id, 'failed', ['pending'], deps.now(), {
+      error: { code: e.code ?? 'internal', message: e.message },
+    });
+    await endSession(deps, id, 'creation failed');
+    throw err;
+  }
+
+  const unavailable: string[] = [];
+  await Promise.all(
+    Object.keys(s.clusters).map(async (clusterId) => {
+      if (!(await sendChildCreate(deps, s, clusterId))) {
+        unavailable.push(clusterId);
+        await setChildState(store, id, clusterId, 'failed', ['pending'], deps.now(), {
+          code: 'cluster_unavailable',
+          message: `cluster '${clusterId}' is not connected`,
+        });
+      }
+    }),
+  );
+  const defaultId = Object.values(s.clusters).find((c) => c.roles.includes('default'))!.clusterId;
+  if (unavailable.length > 0 && (!s.allowPartial || unavailable.includes(defaultId))) {
+    unavailable.sort();
+    const names = unavailable.map((c) => `'${c}'`).join(', ');
+    const many = unavailable.length > 1;
+    const err = new ClusterUnavailableError(
+      unavailable.join(', '),
+      `cannot create the session: cluster${many ? 's' : ''} ${names} ${many ? 'are' : 'is'} not connected. ` +
+        `Start ${many ? 'their connectors' : 'its connector'} and retry` +
+        (unavailable.includes(defaultId) ? '' : ', or allow a partial session (--allow-partial)'),
+    );
+    await setSessionState(store, id, 'failed', ['pending'], deps.now(), {
+      error: { code: err.code, message: err.message },
+    });
+    await endSession(deps, id, 'a cluster was unavailable');
+    throw err;
+  }
+  const after = await settleSession(deps, id);
+  return after ?? s;
+}
+
+/**
+ * Derives the parent's state from its children after any child changed. pending -> ready when
+ * every child is ready (with allowPartial: every child that has not failed, and the default
+ * cluster and at least one workload among them); pending -> failed otherwise once no child is
+ * pending. Conditional on `pending`, so concurrent settlers agree.
+ */
+export async function settleSession(deps: SessionDeps, sessionId: string): Promise<SessionView | undefined> {
+  const s = await readSession(deps.store, sessionId);
+  if (s?.state !== 'pending') return s;
+  const children = Object.values(s.clusters);
+  if (children.some((c) => c.state === 'pending')) return s;
+  const failed = children.filter((c) => c.state !== 'ready');
+  const ok = children.filter((c) => c.state === 'ready');
+  const defaultOk = ok.some((c) => c.roles.includes('default'));
+  const workloadOk = ok.some((c) => c.roles.includes('workload'));
+  const ready = failed.length === 0 || (s.allowPartial && defaultOk && workloadOk);
+  const now = deps.now();
+  if (ready) {
+    await setSessionState(deps.store, sessionId, 'ready', ['pending'], now);
+  } else {
+    const first = failed[0]!;
+    await setSessionState(deps.store, sessionId, 'failed', ['pending'], now, {
+      error: {
+        code: first.error?.code ?? 'child_failed',
+        message: failed.map((c) => `${c.clusterId}: ${c.error?.message ?? c.state}`).join('; '),
+      },
+    });
+    await endSession(deps, sessionId, 'a cluster failed');
+  }
+  const after = await readSession(deps.store, sessionId);
+  if (after) await notifyClient(deps, after);
+  return after;
+}
+
+/** A connector answered child.ready / child.failed. Answers for a closed session are ignored. */
+export async function onChildAnswer(
+  deps: SessionDeps,
+  clusterId: string,
+  answer: { sessionId: string; ready: boolean; error?: { code: string; message: string } },
+): Promise<void> {
+  const changed = answer.ready
+    ? await setChildState(
+        deps.store,
+        answer.sessionId,
+        clusterId,
+        'ready',
+        ['pending', 'disconnected'],
+        deps.now(),
+      )
+    : await setChildState(
+        deps.store,
+        answer.sessionId,
+        clusterId,
+        'failed',
+        ['pending', 'disconnected'],
+        deps.now(),
+        answer.error,
+      );
+  if (!changed) return;
+  const s = await settleSession(deps, answer.sessionId);
+  // A ready session whose child came back: settle changes nothing, but the client wants to know.
+  if (s && s.state === 'ready') await notifyClient(deps, s);
+}
+
+/**
+ * Ends a session. Idempotent and driven by the store, not memory: an interrupted cleanup is
+ * finished by the next call (DELETE again, expiry, or the reconciler).
+ */
+export async function endSession(
+  deps: SessionDeps,
+  sessionId: string,
+  reason: string,
+): Promise<SessionView | undefined> {
+  const { store } = deps;
+  let s = await readSession(store, sessionId);
+  if (!s) return undefined;
+  const now = deps.now();
+  if (s.state !== 'closed') {
+    await setSessionState(store, sessionId, 'closed', ['pending', 'ready', 'failed'], now, {
+      closedReason: reason,
+      closedAt: now,
+    });
+  }
+  for (const child of Object.values(s.clusters)) {
+    if (child.state === 'closed') continue;
+    // A failed child holds nothing on its cluster (refused, or never reached it).
+    if (child.state === 'failed') {
+      await setChildState(store, sessionId, child.clusterId, 'closed', ['failed'], now, child.error);
+      continue;
+    }
+    if (child.state !== 'closing')
+      await setChildState(store, sessionId, child.clusterId, 'closing', [child.state], now);
+    const sent = await deps.messenger.toCluster(child.clusterId, {
+      v: 1,
+      type: 'child.close',
+      sessionId,
+      childId: child.childId,
+    });
+    // Sent, or the cluster has no connection (so it holds nothing live for this session until it
+    // reconnects, when its hello re-sends the close): either way the child is done on our side
+    // once the close is delivered; an undelivered close stays `closing` for the next run.
+    if (sent) await setChildState(store, sessionId, child.clusterId, 'closed', ['closing'], now);
+  }
+  s = (await readSession(store, sessionId))!;
+  if (s.splits?.length && deps.hooks?.endSplits) await deps.hooks.endSplits(s);
+  if (s.clientConnectionId) {
+    await deps.messenger.toConnection(s.clientConnectionId, statusMessage(s));
+    await deps.messenger.closeConnection(s.clientConnectionId);
+  }
+  return s;
+}
+
+/** A connector said hello (after connecting or reconnecting): re-send what it missed. */
+export async function onClusterConnected(deps: SessionDeps, clusterId: string): Promise<number> {
+  const children = await childrenOfCluster(deps.store, clusterId);
+  let resent = 0;
+  for (const child of children) {
+    if (child.state === 'pending' || child.state === 'disconnected' || child.state === 'ready') {
+      const s = await readSession(deps.store, child.sessionId);
+      if (!s || s.state === 'closed' || s.state === 'failed') continue;
+      // `ready` too: a connector that restarted lost its in-memory children; re-creating is idempotent.
+      if (await sendChildCreate(deps, s, clusterId)) resent++;
+    } else if (child.state === 'closing') {
+      await endSession(deps, child.sessionId, 'cleanup resumed');
+      resent++;
+    }
+  }
+  return resent;
+}
+
+/** A connector's connection dropped: its live children are disconnected until it returns. */
+export async function onClusterDisconnected(deps: SessionDeps, clusterId: string): Promise<void> {
+  const children = await childrenOfCluster(deps.store, clusterId);
+  for (const child of children) {
+    if (child.state !== 'ready' && child.state !== 'pending') continue;
+    const changed = await setChildState(
+      deps.store,
+      child.sessionId,
+      clusterId,
+      'disconnected',
+      [child.state],
+      deps.now(),
+      {
+        code: 'cluster_disconnected',
+        message: `cluster '${clusterId}' disconnected; waiting for it to return`,
+      },
+    );
+    if (!changed) continue;
+    const s = await readSession(deps.store, child.sessionId);
+    if (s && s.state !== 'closed') await notifyClient(deps, s);
+  }
+}
+
+/** Reconciler duty: sessions whose client stopped sending heartbeats are ended; half-done cleanups finished. */
+export async function expireSessions(deps: SessionDeps): Promise<{ expired: number; finished: number }> {
+  const now = deps.now();
+  let expired = 0;
+  let finished = 0;
+  for (const s of await listSessions(deps.store)) {
+    if ((s.state === 'pending' || s.state === 'ready') && s.expiresAt < now) {
+      await endSession(deps, s.id, 'expired: no heartbeat');
+      expired++;
+    } else if (
+      (s.state === 'closed' || s.state === 'failed') &&
+      Object.values(s.clusters).some((c) => LIVE_CHILD.includes(c.state) || c.state === 'closing')
+    ) {
+      await endSession(deps, s.id, s.closedReason ?? 'cleanup resumed');
+      finished++;
+    }
+  }
+  return { expired, finished };
+}
+
+/** Reads a session for its owner: not found and someone else's session look the same (no probing). */
+export async function sessionForOwner(store: Store, id: string, owner: string): Promise<SessionView> {
+  const s = await readSession(store, id);
+  if (!s || s.owner !== owner) throw new NotFoundError('session', id);
+  return s;
+}
+
+/** For resuming: a closed or failed session cannot be resumed. */
+export function assertResumable(s: SessionView): void {
+  if (s.state === 'closed' || s.state === 'failed') {
+    throw new GoneError(
+      `session '${s.id}' is ${s.state}${s.closedReason ? ` (${s.closedReason})` : ''}: start a new one`,
+      {
+        sessionId: s.id,
+        state: s.state,
+      },
+    );
+  }
+}

@@ -1,0 +1,249 @@
+import { randomBytes } from 'node:crypto';
+import type { Settings } from '../config/settings.ts';
+import { defaultCluster, type Topology, workloadClusters } from '../config/topology.ts';
+import { ConditionFailedError } from '../errors/errors.ts';
+import { KINDS, keys } from '../store/keys.ts';
+import type { Store, StoredItem } from '../store/store.ts';
+import {
+  type ChildState,
+  type ChildView,
+  type CreateSessionRequest,
+  childId,
+  type SessionState,
+  type SessionView,
+  type Subscription,
+} from './model.ts';
+
+/** Store operations on sessions. Every transition is a conditional update on the expected state. */
+
+export function newSessionId(): string {
+  // 12 lowercase base32-ish chars: short enough for queue names, 60 bits of randomness.
+  return randomBytes(8)
+    .toString('base64url')
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, '')
+    .slice(0, 10)
+    .padEnd(10, '0');
+}
+
+/** Which clusters a session spans, with the roles each plays in it. */
+export function sessionClusters(topology: Topology): Map<string, ('workload' | 'default')[]> {
+  const out = new Map<string, ('workload' | 'default')[]>();
+  for (const c of workloadClusters(topology)) out.set(c.id, ['workload']);
+  const d = defaultCluster(topology).id;
+  out.set(d, [...(out.get(d) ?? []), 'default']);
+  return out;
+}
+
+/** Writes the parent and every child before any side effect, so a crash leaves nothing unknown. */
+export async function writeSession(
+  store: Store,
+  args: {
+    id: string;
+    owner: string;
+    req: CreateSessionRequest;
+    topology: Topology;
+    settings: Settings;
+    now: number;
+  },
+): Promise<SessionView> {
+  const { id, owner, req, topology, settings, now } = args;
+  await store.put(
+    {
+      ...keys.session(id),
+      kind: KINDS.session,
+      id,
+      owner,
+      state: 'pending' satisfies SessionState,
+      ...(req.service ? { service: req.service } : {}),
+      ...(req.label ? { label: req.label } : {}),
+      ...(req.splits ? { splits: req.splits } : {}),
+      ...(req.branches ? { branches: req.branches } : {}),
+      allowPartial: req.allowPartial,
+      subscriptions: [],
+      createdAt: now,
+      updatedAt: now,
+      heartbeatAt: now,
+      expiresAt: now + settings.sessionTimeoutMs,
+    },
+    { conditions: [{ type: 'absent' }] },
+  );
+  await Promise.all(
+    [...sessionClusters(topology)].map(([clusterId, roles]) =>
+      store.put(
+        {
+          ...keys.child(id, clusterId),
+          kind: KINDS.child,
+          sessionId: id,
+          childId: childId(id, clusterId),
+          clusterId,
+          roles,
+          state: 'pending' satisfies ChildState,
+          updatedAt: now,
+        },
+        { conditions: [{ type: 'absent' }] },
+      ),
+    ),
+  );
+  return (await readSession(store, id))!;
+}
+
+function toChild(item: StoredItem): ChildView {
+  return {
+    childId: item.childId as string,
+    clusterId: item.clusterId as string,
+    roles: item.roles as ChildView['roles'],
+    state: item.state as ChildState,
+    ...(item.error ? { error: item.error as ChildView['error'] } : {}),
+    updatedAt: item.updatedAt as number,
+  };
+}
+
+function toView(parent: StoredItem, children: StoredItem[]): SessionView {
+  const { pk: _pk, sk: _sk, kind: _kind, ...rest } = parent;
+  return {
+    ...(rest as unknown as SessionView),
+    subscriptions: (parent.subscriptions as Subscription[] | undefined) ?? [],
+    clusters: Object.fromEntries(children.map((c) => [c.clusterId as string, toChild(c)])),
+  };
+}
+
+export async function readSession(store: Store, id: string): Promise<SessionView | undefined> {
+  const items = await store.query(keys.session(id).pk);
+  const parent = items.find((i) => i.sk === 'SESSION');
+  if (!parent) return undefined;
+  return toView(
+    parent,
+    items.filter((i) => i.sk.startsWith('CHILD#')),
+  );
+}
+
+/** Sessions of one owner (or all), newest first. Two index reads however many sessions there are. */
+export async function listSessions(store: Store, owner?: string): Promise<SessionView[]> {
+  const [parents, children] = await Promise.all([
+    store.listByKind(KINDS.session),
+    store.listByKind(KINDS.child),
+  ]);
+  const bySession = new Map<string, StoredItem[]>();
+  for (const c of children) {
+    const list = bySession.get(c.sessionId as string) ?? [];
+    list.push(c);
+    bySession.set(c.sessionId as string, list);
+  }
+  return parents
+    .filter((p) => owner === undefined || p.owner === owner)
+    .map((p) => toView(p, bySession.get(p.id as string) ?? []))
+    .sort((a, b) => b.createdAt - a.createdAt);
+}
+
+export async function childrenOfCluster(
+  store: Store,
+  clusterId: string,
+): Promise<(ChildView & { sessionId: string })[]> {
+  const children = await store.listByKind(KINDS.child);
+  return children
+    .filter((c) => c.clusterId === clusterId)
+    .map((c) => ({ ...toChild(c), sessionId: c.sessionId as string }));
+}
+
+/** Moves a child from one of `from` to `to`; returns false when it was not in one of `from` (a lost race). */
+export async function setChildState(
+  store: Store,
+  sessionId: string,
+  clusterId: string,
+  to: ChildState,
+  from: ChildState[],
+  now: number,
+  error?: { code: string; message: string },
+): Promise<boolean> {
+  try {
+    await store.update(
+      keys.child(sessionId, clusterId),
+      { state: to, updatedAt: now, ...(error ? { error } : {}) },
+      { conditions: [{ type: 'in', attr: 'state', values: from }], ...(error ? {} : { remove: ['error'] }) },
+    );
+    return true;
+  } catch (err) {
+    if (err instanceof ConditionFailedError) return false;
+    throw err;
+  }
+}
+
+export async function setSessionState(
+  store: Store,
+  sessionId: string,
+  to: SessionState,
+  from: SessionState[],
+  now: number,
+  extra: Record<string, unknown> = {},
+): Promise<boolean> {
+  try {
+    await store.update(
+      keys.session(sessionId),
+      { state: to, updatedAt: now, ...extra },
+      { conditions: [{ type: 'in', attr: 'state', values: from }] },
+    );
+    return true;
+  } catch (err) {
+    if (err instanceof ConditionFailedError) return false;
+    throw err;
+  }
+}
+
+/** Sets attributes of a live session (not closed); false when the session is closed or gone. */
+export async function updateLiveSession(
+  store: Store,
+  sessionId: string,
+  set: Record<string, unknown>,
+  opts: { remove?: string[] } = {},
+): Promise<boolean> {
+  try {
+    await store.update(keys.session(sessionId), set, {
+      conditions: [{ type: 'in', attr: 'state', values: ['pending', 'ready'] }],
+      ...opts,
+    });
+    return true;
+  } catch (err) {
+    if (err instanceof ConditionFailedError) return false;
+    throw err;
+  }
+}
+
+export function heartbeat(
+  store: Store,
+  sessionId: string,
+  now: number,
+  settings: Settings,
+): Promise<boolean> {
+  return updateLiveSession(store, sessionId, {
+    heartbeatAt: now,
+    expiresAt: now + settings.sessionTimeoutMs,
+  });
+}
+
+/**
+ * Read-modify-write of the subscription list, conditional on the version read: two concurrent
+ * subscribes from one session (two Lambda instances) must not lose one another.
+ */
+export async function editSubscriptions(
+  store: Store,
+  sessionId: string,
+  edit: (subs: Subscription[]) => Subscription[],
+): Promise<Subscription[] | undefined> {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const item = await store.get(keys.session(sessionId));
+    if (!item || (item.state !== 'pending' && item.state !== 'ready')) return undefined;
+    const next = edit((item.subscriptions as Subscription[] | undefined) ?? []);
+    try {
+      await store.update(
+        keys.session(sessionId),
+        { subscriptions: next },
+        { conditions: [{ type: 'version', version: item.version }] },
+      );
+      return next;
+    } catch (err) {
+      if (!(err instanceof ConditionFailedError)) throw err;
+    }
+  }
+  throw new ConditionFailedError(`session ${sessionId}: subscriptions kept changing under 10 attempts`);
+}

@@ -1,0 +1,34 @@
+import type { Messenger } from '../../shared/messaging/messenger.ts';
+
+/** A Messenger for unit tests: records what was sent; clusters not in `connected` are unreachable. */
+export class RecordingMessenger implements Messenger {
+  readonly toClusters: { clusterId: string; message: Record<string, unknown> }[] = [];
+  readonly toConnections: { connectionId: string; message: Record<string, unknown> }[] = [];
+  readonly closed: string[] = [];
+
+  constructor(
+    public connected: Set<string>,
+    public liveConnections = new Set<string>(),
+  ) {}
+
+  async toCluster(clusterId: string, message: object): Promise<boolean> {
+    if (!this.connected.has(clusterId)) return false;
+    this.toClusters.push({ clusterId, message: message as Record<string, unknown> });
+    return true;
+  }
+
+  async toConnection(connectionId: string, message: object): Promise<boolean> {
+    if (!this.liveConnections.has(connectionId)) return false;
+    this.toConnections.push({ connectionId, message: message as Record<string, unknown> });
+    return true;
+  }
+
+  async closeConnection(connectionId: string): Promise<void> {
+    this.liveConnections.delete(connectionId);
+    this.closed.push(connectionId);
+  }
+
+  sentTypes(clusterId: string): string[] {
+    return this.toClusters.filter((m) => m.clusterId === clusterId).map((m) => m.message.type as string);
+  }
+}
