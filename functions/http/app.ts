@@ -1,6 +1,55 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
+import {
+  errorBody,
+  isSwitchyardError,
+  SwitchyardError,
+  ValidationError,
+} from '../../shared/errors/errors.ts';
+import { requireDeveloper } from './auth.ts';
+import { registerClusterRoutes } from './routes/clusters.ts';
+import { registerSessionRoutes } from './routes/sessions.ts';
+import type { AppEnv } from './types.ts';
 
 /** The HTTP API. Served by Lambda through `index.ts` and by the local runtime directly. */
-export const app = new OpenAPIHono();
+export const app = new OpenAPIHono<AppEnv>({
+  // Validation failures become the one error shape, naming the field that is wrong.
+  defaultHook: (result) => {
+    if (!result.success) {
+      const issues = result.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`);
+      throw new ValidationError(`invalid request: ${issues.join('; ')}`, { issues });
+    }
+  },
+});
+
+app.onError((err, c) => {
+  if (isSwitchyardError(err)) return c.json(errorBody(err), err.httpStatus as 400);
+  if (err instanceof SyntaxError) {
+    return c.json(errorBody(new ValidationError(`the body is not valid JSON: ${err.message}`)), 400);
+  }
+  console.error(
+    JSON.stringify({ level: 'ERROR', message: 'unhandled error', error: String(err), stack: err.stack }),
+  );
+  return c.json(errorBody(new SwitchyardError('internal', 'internal error: see the router logs')), 500);
+});
+
+app.notFound((c) =>
+  c.json(
+    errorBody(
+      new SwitchyardError('not_found', `no route ${c.req.method} ${c.req.path}: see /openapi.json`, 404),
+    ),
+    404,
+  ),
+);
 
 app.get('/healthz', (c) => c.json({ ok: true }));
+
+app.use('/v1/*', requireDeveloper);
+registerClusterRoutes(app);
+registerSessionRoutes(app);
+
+app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
+app.doc31('/openapi.json', {
+  openapi: '3.1.0',
+  info: { title: 'Switchyard router API', version: '1' },
+  security: [{ bearer: [] }],
+});

@@ -1,0 +1,70 @@
+import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import { listClusters } from '../../../shared/clusters/registry.ts';
+import { clusterRegion } from '../../../shared/config/topology.ts';
+import { deps } from '../../lib/deps.ts';
+import { queueUrl } from '../../lib/queue-url.ts';
+import type { AppEnv } from '../types.ts';
+
+const ClusterSchema = z
+  .object({
+    id: z.string(),
+    roles: z.array(z.enum(['primary', 'workload', 'default'])),
+    region: z.string(),
+    queues: z.array(
+      z.object({
+        name: z.string().optional(),
+        source: z.object({ name: z.string(), url: z.string() }),
+        fallback: z.object({ name: z.string(), url: z.string() }),
+        env: z.string().optional(),
+      }),
+    ),
+    connected: z.boolean(),
+    lastSeen: z.string().nullable(),
+    services: z.array(z.string()),
+  })
+  .openapi('Cluster');
+
+const route = createRoute({
+  method: 'get',
+  path: '/v1/clusters',
+  summary: 'The configured clusters, their roles and queues, and whether their connectors are connected',
+  security: [{ bearer: [] }],
+  responses: {
+    200: {
+      description: 'clusters',
+      content: { 'application/json': { schema: z.object({ clusters: z.array(ClusterSchema) }) } },
+    },
+  },
+});
+
+export function registerClusterRoutes(app: OpenAPIHono<AppEnv>) {
+  app.openapi(route, async (c) => {
+    const { store, topology, now, settings } = deps();
+    const states = new Map((await listClusters(store, topology)).map((s) => [s.id, s]));
+    const t = now();
+    return c.json(
+      {
+        clusters: topology.clusters.map((cl) => {
+          const s = states.get(cl.id)!;
+          const region = clusterRegion(topology, cl);
+          return {
+            id: cl.id,
+            roles: cl.roles,
+            region,
+            queues: cl.queues.map((q) => ({
+              ...(q.name ? { name: q.name } : {}),
+              source: { name: q.source, url: queueUrl(region, q.source) },
+              fallback: { name: q.fallback, url: queueUrl(region, q.fallback) },
+              ...(q.env ? { env: q.env } : {}),
+            })),
+            // A connection that sent nothing for clusterTimeoutMs is as good as gone.
+            connected: s.connected && !!s.lastSeen && t - s.lastSeen < settings.clusterTimeoutMs * 2,
+            lastSeen: s.lastSeen ? new Date(s.lastSeen).toISOString() : null,
+            services: s.services ?? [],
+          };
+        }),
+      },
+      200,
+    );
+  });
+}

@@ -1,0 +1,87 @@
+import {
+  type ApiGatewayManagementApiClient,
+  DeleteConnectionCommand,
+  GoneException,
+  PostToConnectionCommand,
+} from '@aws-sdk/client-apigatewaymanagementapi';
+import { getCluster, markDisconnected } from '../../shared/clusters/registry.ts';
+import type { Messenger } from '../../shared/messaging/messenger.ts';
+import type { Store } from '../../shared/store/store.ts';
+
+export type FrameEncoder = (message: object) => string[];
+
+const jsonFrames: FrameEncoder = (m) => [JSON.stringify(m)];
+
+/**
+ * Messenger over API Gateway's management API (the real one on AWS, the emulated one locally).
+ * A 410 means the connection is gone for good: it is never retried, and a cluster whose
+ * connection is gone is marked disconnected.
+ */
+export class ApiGatewayMessenger implements Messenger {
+  /** Cluster id -> connection id, so steady-state routing reads nothing from the table. */
+  private readonly clusterConnections = new Map<string, string>();
+
+  constructor(
+    private readonly client: ApiGatewayManagementApiClient,
+    private readonly store: Store,
+    private readonly now: () => number,
+    private readonly encode: FrameEncoder = jsonFrames,
+  ) {}
+
+  /** Forget a cached connection (on $disconnect, or when a newer connection replaced it). */
+  forgetCluster(clusterId: string): void {
+    this.clusterConnections.delete(clusterId);
+  }
+
+  rememberCluster(clusterId: string, connectionId: string): void {
+    this.clusterConnections.set(clusterId, connectionId);
+  }
+
+  async toCluster(clusterId: string, message: object): Promise<boolean> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      let connectionId = this.clusterConnections.get(clusterId);
+      if (!connectionId) {
+        const state = await getCluster(this.store, clusterId);
+        if (!state.connected || !state.connectionId) return false;
+        connectionId = state.connectionId;
+        this.clusterConnections.set(clusterId, connectionId);
+      }
+      if (await this.toConnection(connectionId, message)) return true;
+      // Gone: the cached id may be stale (the connector reconnected elsewhere); re-read once.
+      this.clusterConnections.delete(clusterId);
+      if (attempt === 1 || !(await this.connectionChanged(clusterId, connectionId))) {
+        await markDisconnected(this.store, clusterId, connectionId, this.now());
+        return false;
+      }
+    }
+    return false;
+  }
+
+  private async connectionChanged(clusterId: string, staleId: string): Promise<boolean> {
+    const state = await getCluster(this.store, clusterId);
+    return state.connected && !!state.connectionId && state.connectionId !== staleId;
+  }
+
+  async toConnection(connectionId: string, message: object): Promise<boolean> {
+    try {
+      for (const frame of this.encode(message)) {
+        await this.client.send(
+          new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(frame) }),
+        );
+      }
+      return true;
+    } catch (err) {
+      if (err instanceof GoneException || (err as { name?: string }).name === 'GoneException') return false;
+      throw err;
+    }
+  }
+
+  async closeConnection(connectionId: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
+    } catch (err) {
+      if (err instanceof GoneException || (err as { name?: string }).name === 'GoneException') return;
+      throw err;
+    }
+  }
+}

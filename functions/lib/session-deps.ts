@@ -1,0 +1,28 @@
+import type { SessionDeps, SessionHooks } from '../../shared/sessions/lifecycle.ts';
+import { type Deps, deps } from './deps.ts';
+import { ApiGatewayMessenger } from './messenger.ts';
+
+/** Feature hooks (splits, branches) register here at module load, so sessions stay unaware of them. */
+export const sessionHooks: SessionHooks = {};
+
+let cached: { deps: SessionDeps; messenger: ApiGatewayMessenger } | undefined;
+
+export function buildSessionDeps(d: Deps): { deps: SessionDeps; messenger: ApiGatewayMessenger } {
+  const messenger = new ApiGatewayMessenger(d.connections, d.store, d.now);
+  return {
+    messenger,
+    deps: {
+      store: d.store,
+      topology: d.topology,
+      settings: d.settings,
+      messenger,
+      now: d.now,
+      hooks: sessionHooks,
+    },
+  };
+}
+
+export function sessionDeps(): { deps: SessionDeps; messenger: ApiGatewayMessenger } {
+  cached ??= buildSessionDeps(deps());
+  return cached;
+}
