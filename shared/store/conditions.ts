@@ -1,3 +1,4 @@
+import { ValidationError } from '../errors/errors.ts';
 import type { Attrs, Condition } from './store.ts';
 
 /**
@@ -21,5 +22,40 @@ export function conditionHolds(c: Condition, item: Attrs | undefined): boolean {
       return item !== undefined && c.values.includes(item[c.attr] as string | number);
     case 'fence':
       return item === undefined || item.fence === undefined || (item.fence as number) <= c.token;
+  }
+}
+
+/** Attributes the store itself maintains: an update may not remove them or count them. */
+const MANAGED = new Set(['pk', 'sk', 'version']);
+
+/**
+ * The shape rules of an update that both adapters enforce the same way. DynamoDB rejects an
+ * update expression whose paths overlap ("Two document paths overlap"); the fake would silently
+ * apply them in some order. `pk`/`sk`/`version` in `set` are ignored by both (the key cannot
+ * change, `version` is bumped by the store); removing or adding to them is a caller bug.
+ */
+export function checkUpdatePaths(
+  set: Attrs,
+  opts?: { remove?: string[]; add?: Record<string, number> },
+): void {
+  const setNames = Object.keys(set).filter((a) => set[a] !== undefined && !MANAGED.has(a));
+  const removes = opts?.remove ?? [];
+  const adds = Object.keys(opts?.add ?? {});
+  const seen = new Map<string, string>();
+  for (const [how, names] of [
+    ['set', setNames],
+    ['remove', removes],
+    ['add', adds],
+  ] as const) {
+    for (const name of names) {
+      if (how !== 'set' && MANAGED.has(name)) {
+        throw new ValidationError(`an update cannot ${how} '${name}': the store maintains it`);
+      }
+      const before = seen.get(name);
+      if (before) {
+        throw new ValidationError(`an update names '${name}' twice (${before} and ${how}): pick one`);
+      }
+      seen.set(name, how);
+    }
   }
 }

@@ -15,6 +15,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { ConditionFailedError, ValidationError } from '../../errors/errors.ts';
+import { checkUpdatePaths } from '../conditions.ts';
 import {
   type Attrs,
   type Condition,
@@ -60,6 +61,11 @@ class Expr {
       case 'equals':
         return `${this.name(c.attr)} = ${this.value(c.value)}`;
       case 'in':
+        // `IN ()` is a syntax error in DynamoDB; "one of no values" is simply false, as in memory.
+        if (c.values.length === 0) {
+          const pk = this.name('pk');
+          return `(attribute_exists(${pk}) AND attribute_not_exists(${pk}))`;
+        }
         return `${this.name(c.attr)} IN (${c.values.map((v) => this.value(v)).join(', ')})`;
       case 'fence': {
         const fence = this.name('fence');
@@ -84,11 +90,31 @@ class Expr {
   }
 }
 
+/**
+ * Lease items are never garbage: their fencing token must keep increasing for the table's whole
+ * life. If DynamoDB TTL deleted an expired lease, the next holder would start again at token 1
+ * while items still carry `fence` = N, and every fenced write of every later holder would be
+ * rejected until the token climbed past N again. So a lease's `expiresAt` (the end of a holding)
+ * never becomes a TTL.
+ */
+function collectsGarbage(key: Key): boolean {
+  return !key.pk.startsWith('LEASE#');
+}
+
 /** DynamoDB's TTL attribute is in epoch seconds; the code's own `expiresAt` is in milliseconds. */
-function withTtl(item: Attrs): Attrs {
-  return typeof item.expiresAt === 'number'
+function withTtl(key: Key, item: Attrs): Attrs {
+  return typeof item.expiresAt === 'number' && collectsGarbage(key)
     ? { ...item, [TABLE_KEYS.ttlAttribute]: Math.ceil(item.expiresAt / 1000) }
     : item;
+}
+
+/** DynamoDB rejects items above 400 KB server-side on update; the caller gets the same error as the fake. */
+function isItemTooLarge(err: unknown): boolean {
+  return (
+    err instanceof Error &&
+    err.name === 'ValidationException' &&
+    /item size .*exceeded|maximum allowed size/i.test(err.message)
+  );
 }
 
 function strip(item: Record<string, unknown> | undefined): StoredItem | undefined {
@@ -115,6 +141,11 @@ export class DynamoDbStore implements Store {
     } catch (err) {
       if (err instanceof ConditionalCheckFailedException) {
         throw new ConditionFailedError(`conditional write lost its race on ${key.pk}/${key.sk}`, { key });
+      }
+      if (isItemTooLarge(err)) {
+        throw new ValidationError(
+          `item ${key.pk}/${key.sk} would exceed DynamoDB's 400 KB limit: ${(err as Error).message}`,
+        );
       }
       throw err;
     }
@@ -145,7 +176,7 @@ export class DynamoDbStore implements Store {
       this.doc.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: withTtl(stored),
+          Item: withTtl(item, stored),
           ...(condition ? { ConditionExpression: condition, ...e.params() } : {}),
         }),
       ),
@@ -154,9 +185,10 @@ export class DynamoDbStore implements Store {
   }
 
   async update(key: Key, set: Attrs, opts?: UpdateOptions): Promise<StoredItem> {
+    checkUpdatePaths(set, opts);
     const e = new Expr();
     const assignments: string[] = [];
-    const fields = Object.entries(withTtl(set)).filter(
+    const fields = Object.entries(withTtl(key, set)).filter(
       ([k, v]) => v !== undefined && k !== 'pk' && k !== 'sk',
     );
     for (const [attr, v] of fields) {
@@ -169,7 +201,10 @@ export class DynamoDbStore implements Store {
       const a = e.name(attr);
       return `${a} = if_not_exists(${a}, ${e.value(0)}) + ${e.value(n)}`;
     });
-    const removes = (opts?.remove ?? []).map((attr) => e.name(attr));
+    const removed = opts?.remove ?? [];
+    // An item that stops expiring must not keep the TTL derived from its old `expiresAt`.
+    const alsoTtl = removed.includes('expiresAt') && !removed.includes(TABLE_KEYS.ttlAttribute);
+    const removes = [...removed, ...(alsoTtl ? [TABLE_KEYS.ttlAttribute] : [])].map((attr) => e.name(attr));
     const condition = e.conditions([{ type: 'exists' }, ...(opts?.conditions ?? [])])!;
     const out = await this.guard(key, () =>
       this.doc.send(

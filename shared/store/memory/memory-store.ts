@@ -1,5 +1,5 @@
 import { ConditionFailedError, ValidationError } from '../../errors/errors.ts';
-import { conditionHolds } from '../conditions.ts';
+import { checkUpdatePaths, conditionHolds } from '../conditions.ts';
 import {
   type Attrs,
   type Key,
@@ -52,9 +52,12 @@ export class MemoryStore implements Store {
   }
 
   async update(key: Key, set: Attrs, opts?: UpdateOptions): Promise<StoredItem> {
+    checkUpdatePaths(set, opts);
     const current = this.items.get(MemoryStore.id(key));
     MemoryStore.check([{ type: 'exists' }, ...(opts?.conditions ?? [])], current, key);
-    const next: Attrs = { ...current, ...dropUndefined(set), version: (current!.version ?? 0) + 1 };
+    // The key cannot change (DynamoDB ignores pk/sk in `set` too); `version` is the store's own.
+    const { pk: _pk, sk: _sk, version: _v, ...fields } = dropUndefined(set);
+    const next: Attrs = { ...current, ...fields, version: (current!.version ?? 0) + 1 };
     for (const attr of opts?.remove ?? []) delete next[attr];
     for (const [attr, n] of Object.entries(opts?.add ?? {})) next[attr] = ((next[attr] as number) ?? 0) + n;
     const stored = MemoryStore.sized(next as StoredItem);
