@@ -1,0 +1,139 @@
+import { EventEmitter } from 'node:events';
+import WebSocket from 'ws';
+
+export interface SocketOptions {
+  url: string;
+  headers: Record<string, string>;
+  /** First delay after a drop; doubles up to maxDelayMs, with jitter. */
+  minDelayMs?: number;
+  maxDelayMs?: number;
+  /** A connection that received nothing (not even a pong) for this long is dead. */
+  idleTimeoutMs?: number;
+  /** How often to send a WebSocket ping (keeps API Gateway's 10 min idle timer away). */
+  pingEveryMs?: number;
+}
+
+export type FatalReason = { status: number; code: string; message: string };
+
+/**
+ * A WebSocket that dials out and keeps dialing: exponential backoff with jitter, a liveness
+ * check, and a clear end when the router says the connection can never succeed (401, 403, 404,
+ * 410): then it emits `fatal` and stops instead of hammering.
+ *
+ * Events: `open` (each (re)connection), `message` (text), `drop` (lost, will retry), `fatal`.
+ */
+export class ReconnectingSocket extends EventEmitter {
+  private ws?: WebSocket;
+  private stopped = false;
+  private attempt = 0;
+  private timer?: NodeJS.Timeout;
+  private pinger?: NodeJS.Timeout;
+  private lastHeard = Date.now();
+  private readonly opts: Required<SocketOptions>;
+
+  constructor(opts: SocketOptions) {
+    super();
+    this.opts = { minDelayMs: 200, maxDelayMs: 10_000, idleTimeoutMs: 60_000, pingEveryMs: 20_000, ...opts };
+  }
+
+  get connected(): boolean {
+    return this.ws?.readyState === WebSocket.OPEN;
+  }
+
+  start(): this {
+    this.dial();
+    return this;
+  }
+
+  private dial(): void {
+    if (this.stopped) return;
+    const ws = new WebSocket(this.opts.url, { headers: this.opts.headers, maxPayload: 256 * 1024 });
+    this.ws = ws;
+    ws.on('open', () => {
+      this.attempt = 0;
+      this.lastHeard = Date.now();
+      this.pinger = setInterval(() => this.checkAlive(ws), this.opts.pingEveryMs);
+      this.emit('open');
+    });
+    ws.on('message', (data, isBinary) => {
+      this.lastHeard = Date.now();
+      if (!isBinary) this.emit('message', data.toString());
+    });
+    ws.on('pong', () => {
+      this.lastHeard = Date.now();
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => {
+        body += c.toString();
+      });
+      res.on('end', () => {
+        const status = res.statusCode ?? 0;
+        let parsed: { error?: { code?: string; message?: string } } = {};
+        try {
+          parsed = JSON.parse(body);
+        } catch {}
+        const reason = {
+          status,
+          code: parsed.error?.code ?? `http_${status}`,
+          message: parsed.error?.message ?? `the router refused the connection with HTTP ${status}`,
+        };
+        if ([400, 401, 403, 404, 410].includes(status)) this.fail(reason);
+        else this.scheduleRetry(reason.message);
+      });
+    });
+    ws.on('error', (err) => {
+      // 'close' follows; errors during connect are retried there.
+      this.emit('socket-error', err);
+    });
+    ws.on('close', () => {
+      clearInterval(this.pinger);
+      if (this.ws === ws && !this.stopped) this.scheduleRetry('connection closed');
+    });
+  }
+
+  private checkAlive(ws: WebSocket): void {
+    if (Date.now() - this.lastHeard > this.opts.idleTimeoutMs) {
+      ws.terminate();
+      return;
+    }
+    if (ws.readyState === WebSocket.OPEN) ws.ping();
+  }
+
+  private scheduleRetry(why: string): void {
+    if (this.stopped || this.timer) return;
+    const base = Math.min(this.opts.maxDelayMs, this.opts.minDelayMs * 2 ** this.attempt++);
+    const delay = Math.round(base / 2 + Math.random() * (base / 2));
+    this.emit('drop', { why, retryInMs: delay, attempt: this.attempt });
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.dial();
+    }, delay);
+  }
+
+  private fail(reason: FatalReason): void {
+    this.stop();
+    this.emit('fatal', reason);
+  }
+
+  /** Sends text frames; false when not connected (the caller decides whether to queue or drop). */
+  send(frames: string[]): boolean {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+    for (const f of frames) ws.send(f);
+    return true;
+  }
+
+  /** Drops the current connection on purpose (tests, or a detected stale connection); it redials. */
+  drop(): void {
+    this.ws?.terminate();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    clearInterval(this.pinger);
+    this.ws?.removeAllListeners('close');
+    this.ws?.close();
+  }
+}

@@ -1,0 +1,116 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { ValidationError } from '../shared/errors/errors.ts';
+
+/**
+ * The connector's own config: the services it fronts in its cluster, what of them a developer
+ * may read (env, files), where outgoing connections may go, and the databases it can branch.
+ */
+const ServiceConfigSchema = z
+  .object({
+    name: z
+      .string()
+      .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a service name (lowercase letters, digits, "-")'),
+    /** Where the connector listens for the service's traffic (the Service/Ingress points here). */
+    ingress: z
+      .object({
+        port: z.number().int().min(0).max(65535),
+        host: z.string().default('0.0.0.0'),
+      })
+      .strict(),
+    /** The real service, where unmatched (and mirrored) requests go. */
+    upstream: z.url({ protocol: /^https?$/ }),
+    /** Env vars a developer gets for this service (values, or `{fromEnv: NAME}` read from the connector's env). */
+    env: z
+      .record(
+        z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/),
+        z.union([z.string(), z.object({ fromEnv: z.string() })]),
+      )
+      .default({}),
+    /** Files and directories a developer may read (absolute paths; a directory allows what is under it). */
+    files: z.array(z.string().startsWith('/', 'an absolute path')).default([]),
+    /** Databases the developer may branch (see docs/database-branching.md). */
+    databases: z.array(z.looseObject({ name: z.string() })).default([]),
+  })
+  .strict();
+export type ServiceConfig = z.infer<typeof ServiceConfigSchema>;
+
+export const ConnectorConfigSchema = z
+  .object({
+    services: z.array(ServiceConfigSchema).default([]),
+    outgoing: z
+      .object({
+        /** `host:port` patterns; `*` as a whole host label or port is a wildcard (`*.svc.cluster.local:5432`, `db:*`). */
+        allow: z
+          .array(
+            z
+              .string()
+              .regex(/^[^:\s]+:(\*|\d{1,5})$/, '"host:port", "*" allowed for a host label or the port'),
+          )
+          .default([]),
+      })
+      .strict()
+      .default({ allow: [] }),
+    /** How long a stolen request waits for the developer before going to the upstream. */
+    requestDeadlineMs: z.number().int().min(100).max(300_000).default(10_000),
+    /** Largest request body the connector buffers to forward (bigger bodies go to the upstream). */
+    maxBodyBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(64 * 1024 * 1024)
+      .default(8 * 1024 * 1024),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const names = c.services.map((s) => s.name);
+    for (const n of new Set(names)) {
+      if (names.filter((x) => x === n).length > 1) {
+        ctx.addIssue({ code: 'custom', message: `service '${n}' is listed twice`, path: ['services'] });
+      }
+    }
+  });
+export type ConnectorConfig = z.infer<typeof ConnectorConfigSchema>;
+
+export function parseConnectorConfig(input: unknown, source = 'connector config'): ConnectorConfig {
+  const r = ConnectorConfigSchema.safeParse(input);
+  if (!r.success) {
+    throw new ValidationError(
+      `${source} is invalid:\n${r.error.issues.map((i) => `  - ${i.path.join('.') || '(root)'}: ${i.message}`).join('\n')}`,
+    );
+  }
+  return r.data;
+}
+
+export function loadConnectorConfig(file: string): ConnectorConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ValidationError(
+      `cannot read connector config ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+    );
+  }
+  try {
+    return parseConnectorConfig(JSON.parse(text), file);
+  } catch (err) {
+    if (err instanceof SyntaxError)
+      throw new ValidationError(`connector config ${file} is not valid JSON: ${err.message}`);
+    throw err;
+  }
+}
+
+/** Is `host:port` on the allow-list? */
+export function outgoingAllowed(allow: string[], host: string, port: number): boolean {
+  const h = host.toLowerCase();
+  return allow.some((entry) => {
+    const i = entry.lastIndexOf(':');
+    const ph = entry.slice(0, i).toLowerCase();
+    const pp = entry.slice(i + 1);
+    if (pp !== '*' && Number(pp) !== port) return false;
+    if (ph === '*') return true;
+    const pl = ph.split('.');
+    const hl = h.split('.');
+    return pl.length === hl.length && pl.every((l, k) => l === '*' || l === hl[k]);
+  });
+}

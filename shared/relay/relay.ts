@@ -1,0 +1,472 @@
+import { authenticate, type Principal, principalId } from '../auth/tokens.ts';
+import {
+  getCluster,
+  LAST_SEEN_WRITE_INTERVAL_MS,
+  markConnected,
+  markDisconnected,
+  recordHello,
+  touchCluster,
+} from '../clusters/registry.ts';
+import {
+  ConditionFailedError,
+  ForbiddenError,
+  NotFoundError,
+  type SwitchyardError,
+  ValidationError,
+} from '../errors/errors.ts';
+import { parseMessage } from '../protocol/codec.ts';
+import type { Message } from '../protocol/messages.ts';
+import type { ProtocolError } from '../protocol/protocol-error.ts';
+import { routingHeadOf } from '../protocol/routing-head.ts';
+import { splitNamespacedId } from '../routing/namespace.ts';
+import { clusterTargets, type From, route } from '../routing/route.ts';
+import {
+  addSubscribeAnswer,
+  aggregatedSubscribed,
+  type SubscribeAggregate,
+  startSubscribeAggregate,
+} from '../routing/subscribe-aggregate.ts';
+import {
+  assertResumable,
+  onChildAnswer,
+  onClusterConnected,
+  onClusterDisconnected,
+  type SessionDeps,
+  statusMessage,
+} from '../sessions/lifecycle.ts';
+import { editSubscriptions, heartbeat, readSession } from '../sessions/sessions.ts';
+import { KINDS } from '../store/keys.ts';
+import { type ConnectionRecord, deleteConnection, loadConnection, saveConnection } from './connections.ts';
+
+export interface ConnectRequest {
+  connectionId: string;
+  token: string | undefined;
+  query: Record<string, string | undefined>;
+}
+
+export type ConnectResult = { ok: true; record: ConnectionRecord } | { ok: false; error: SwitchyardError };
+
+type Msg = Record<string, unknown> & { type: string };
+
+const CONNECTION_TTL_MS = 3 * 60 * 60 * 1000; // API Gateway closes connections after 2 h.
+const SUBREQ = (reqId: string) => `SUBREQ#${reqId}`;
+
+/**
+ * The router's message relay: stateless by design (any instance may handle any frame; all it
+ * needs is in the store), with per-instance caches so steady-state routing reads nothing:
+ * who is on a connection, and which connection is a session's client or a cluster's connector.
+ * A cache entry is only ever wrong after its connection ended, and posting to an ended connection
+ * answers 410 Gone, which drops the entry and re-reads: the caches stay correct when a session ends.
+ */
+export class Relay {
+  private readonly connections = new Map<string, ConnectionRecord>();
+  private readonly clientOf = new Map<string, string>();
+  private readonly heartbeatWritten = new Map<string, number>();
+  private readonly clusterSeenWritten = new Map<string, number>();
+
+  constructor(readonly deps: SessionDeps) {}
+
+  // ---- $connect / $disconnect ----------------------------------------------------------------
+
+  async connect(req: ConnectRequest): Promise<ConnectResult> {
+    const { store, topology } = this.deps;
+    let principal: Principal;
+    try {
+      principal = await authenticate(store, req.token);
+    } catch (err) {
+      return { ok: false, error: err as SwitchyardError };
+    }
+    const now = this.deps.now();
+    if (principal.type === 'cluster') {
+      const clusterId = req.query.cluster ?? principal.clusterId;
+      if (clusterId !== principal.clusterId) {
+        return {
+          ok: false,
+          error: new ForbiddenError(
+            `this token belongs to cluster '${principal.clusterId}', not '${clusterId}'`,
+          ),
+        };
+      }
+      if (!topology.clusters.some((c) => c.id === clusterId)) {
+        return {
+          ok: false,
+          error: new ForbiddenError(`cluster '${clusterId}' is not in the router's topology`),
+        };
+      }
+      const record: ConnectionRecord = { connectionId: req.connectionId, role: 'cluster', clusterId };
+      await saveConnection(store, record, now, CONNECTION_TTL_MS);
+      await markConnected(store, clusterId, req.connectionId, now);
+      this.connections.set(req.connectionId, record);
+      this.clusterSeenWritten.set(clusterId, now);
+      return { ok: true, record };
+    }
+    const sessionId = req.query.session;
+    if (!sessionId || !/^[a-z0-9]{1,40}$/.test(sessionId)) {
+      return {
+        ok: false,
+        error: new ValidationError('connect with ?session=<session id> (create one with POST /v1/sessions)'),
+      };
+    }
+    const owner = principalId(principal);
+    const s = await readSession(store, sessionId);
+    if (!s || s.owner !== owner) return { ok: false, error: new NotFoundError('session', sessionId) };
+    try {
+      assertResumable(s);
+    } catch (err) {
+      return { ok: false, error: err as SwitchyardError };
+    }
+    const record: ConnectionRecord = { connectionId: req.connectionId, role: 'client', sessionId, owner };
+    await saveConnection(store, record, now, CONNECTION_TTL_MS);
+    // A newer connection (a resume) replaces an older one: traffic follows the latest.
+    await store.update(
+      { pk: `SESSION#${sessionId}`, sk: 'SESSION' },
+      {
+        clientConnectionId: req.connectionId,
+        heartbeatAt: now,
+        expiresAt: now + this.deps.settings.sessionTimeoutMs,
+      },
+      { conditions: [{ type: 'in', attr: 'state', values: ['pending', 'ready'] }] },
+    );
+    this.connections.set(req.connectionId, record);
+    this.clientOf.set(sessionId, req.connectionId);
+    return { ok: true, record };
+  }
+
+  async disconnect(connectionId: string): Promise<void> {
+    const rec = this.connections.get(connectionId) ?? (await loadConnection(this.deps.store, connectionId));
+    this.connections.delete(connectionId);
+    await deleteConnection(this.deps.store, connectionId);
+    if (!rec) return;
+    if (rec.role === 'cluster') {
+      // Only if this is still the cluster's connection (a late $disconnect of an old one is ignored).
+      if (await markDisconnected(this.deps.store, rec.clusterId, connectionId, this.deps.now())) {
+        await onClusterDisconnected(this.deps, rec.clusterId);
+      }
+      return;
+    }
+    if (this.clientOf.get(rec.sessionId) === connectionId) this.clientOf.delete(rec.sessionId);
+    try {
+      await this.deps.store.update(
+        { pk: `SESSION#${rec.sessionId}`, sk: 'SESSION' },
+        { updatedAt: this.deps.now() },
+        {
+          conditions: [{ type: 'equals', attr: 'clientConnectionId', value: connectionId }],
+          remove: ['clientConnectionId'],
+        },
+      );
+    } catch (err) {
+      if (!(err instanceof ConditionFailedError)) throw err;
+    }
+  }
+
+  // ---- $default ------------------------------------------------------------------------------
+
+  async message(connectionId: string, text: string): Promise<void> {
+    const rec = await this.connection(connectionId);
+    if (!rec) {
+      // A frame from a connection we have no record of ($connect lost?): it cannot be trusted.
+      await this.deps.messenger.closeConnection(connectionId);
+      return;
+    }
+    let msg: Message;
+    try {
+      msg = parseMessage(text);
+    } catch (err) {
+      const e = err as ProtocolError;
+      await this.reply(connectionId, {
+        type: 'error',
+        code: e.code ?? 'invalid_message',
+        message: e.message,
+      });
+      return;
+    }
+    const head = routingHeadOf(msg);
+    // Messages the connector sends for itself, before the protocol routes anything.
+    if (rec.role === 'cluster') {
+      await this.touchCluster(rec.clusterId);
+      if (head.type === ('hello' as string)) {
+        await this.hello(rec, msg as unknown as Msg);
+        return;
+      }
+    }
+    const from: From =
+      rec.role === 'client'
+        ? { kind: 'client', sessionId: rec.sessionId }
+        : { kind: 'cluster', clusterId: rec.clusterId };
+    const decision = route(msg, from, this.deps.topology);
+    switch (decision.to) {
+      case 'reject':
+        await this.reply(connectionId, decision.reply as unknown as Msg);
+        return;
+      case 'router':
+        await this.forRouter(rec, decision.message as unknown as Msg);
+        return;
+      case 'client':
+        await this.toClient(decision.sessionId, decision.message as unknown as Msg, rec);
+        return;
+      default: {
+        const out = decision.message as unknown as Msg;
+        if (rec.role === 'client') await this.fromClient(rec, out, clusterTargets(decision));
+        else for (const c of clusterTargets(decision)) await this.deps.messenger.toCluster(c, out);
+      }
+    }
+  }
+
+  private async connection(connectionId: string): Promise<ConnectionRecord | undefined> {
+    let rec = this.connections.get(connectionId);
+    if (!rec) {
+      rec = await loadConnection(this.deps.store, connectionId);
+      if (rec) this.connections.set(connectionId, rec);
+    }
+    return rec;
+  }
+
+  private reply(connectionId: string, msg: Msg): Promise<boolean> {
+    return this.deps.messenger.toConnection(connectionId, { v: 1, ...msg });
+  }
+
+  /** Client -> clusters, with what the router itself must remember (subscriptions, heartbeats). */
+  private async fromClient(
+    rec: Extract<ConnectionRecord, { role: 'client' }>,
+    msg: Msg,
+    targets: string[],
+  ): Promise<void> {
+    const { sessionId } = rec;
+    if (msg.type === 'ping') await this.beat(sessionId);
+    if (msg.type === 'subscribe') {
+      await this.startSubscribe(rec, msg, targets);
+      return;
+    }
+    if (msg.type === 'unsubscribe' && typeof msg.subId === 'string') {
+      const subId = splitNamespacedId(msg.subId)?.id ?? msg.subId;
+      await editSubscriptions(this.deps.store, sessionId, (subs) => subs.filter((s) => s.subId !== subId));
+    }
+    const unreachable: string[] = [];
+    for (const c of targets) if (!(await this.deps.messenger.toCluster(c, msg))) unreachable.push(c);
+    // A stateful request to an unreachable default cluster must not leave the client waiting.
+    if (unreachable.length && (msg.reqId !== undefined || msg.type === 'outgoing.connect')) {
+      await this.reply(rec.connectionId, {
+        type: 'error',
+        ...(msg.reqId !== undefined ? { reqId: msg.reqId } : {}),
+        ...(msg.seq !== undefined ? { seq: msg.seq } : {}),
+        ...(msg.connId !== undefined ? { connId: msg.connId } : {}),
+        code: 'cluster_unavailable',
+        message: `cluster ${unreachable.map((c) => `'${c}'`).join(', ')} is not connected`,
+      });
+    }
+  }
+
+  private async beat(sessionId: string): Promise<void> {
+    const now = this.deps.now();
+    const last = this.heartbeatWritten.get(sessionId) ?? 0;
+    // One write per quarter timeout is enough to keep a session alive; pings may come faster.
+    if (now - last < this.deps.settings.sessionTimeoutMs / 4) return;
+    this.heartbeatWritten.set(sessionId, now);
+    await heartbeat(this.deps.store, sessionId, now, this.deps.settings);
+  }
+
+  private async startSubscribe(
+    rec: Extract<ConnectionRecord, { role: 'client' }>,
+    msg: Msg,
+    targets: string[],
+  ) {
+    const { store } = this.deps;
+    const sessionId = rec.sessionId;
+    const sub = {
+      subId: msg.subId as string,
+      service: msg.service as string,
+      mode: msg.mode as 'steal' | 'mirror',
+      filter: msg.filter as Record<string, unknown>,
+    };
+    // Remembered on the session first, so a cluster that (re)connects later gets it in its child spec.
+    await editSubscriptions(store, sessionId, (subs) => [...subs.filter((s) => s.subId !== sub.subId), sub]);
+    let state: SubscribeAggregate = startSubscribeAggregate({
+      reqId: msg.reqId as string,
+      subId: sub.subId,
+      expected: targets,
+      deadlineAt: this.deps.now() + this.deps.settings.childReadyTimeoutMs,
+    });
+    const key = { pk: `SESSION#${sessionId}`, sk: SUBREQ(state.reqId) };
+    await store.put({
+      ...key,
+      kind: `${KINDS.session}_SUBREQ`,
+      sessionId,
+      aggregate: state,
+      expiresAt: state.deadlineAt,
+    });
+    for (const c of targets) {
+      if (await this.deps.messenger.toCluster(c, msg)) continue;
+      const step = addSubscribeAnswer(state, c, {
+        v: 1,
+        type: 'error',
+        reqId: state.reqId,
+        subId: state.subId,
+        code: 'cluster_unavailable',
+        message: `cluster '${c}' is not connected`,
+      } as never);
+      state = step.state;
+    }
+    await this.saveAggregate(sessionId, state);
+  }
+
+  /** Stores one answer; the writer whose step completes the aggregate sends it (exactly once). */
+  private async subscribeAnswer(clusterId: string, msg: Msg): Promise<void> {
+    const sessionId = msg.sessionId as string;
+    const key = { pk: `SESSION#${sessionId}`, sk: SUBREQ(msg.reqId as string) };
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const item = await this.deps.store.get(key);
+      if (!item) return;
+      const step = addSubscribeAnswer(item.aggregate as SubscribeAggregate, clusterId, {
+        v: 1,
+        ...msg,
+      } as never);
+      if (!step.changed) return;
+      try {
+        await this.deps.store.update(
+          key,
+          { aggregate: step.state },
+          { conditions: [{ type: 'version', version: item.version }] },
+        );
+      } catch (err) {
+        if (err instanceof ConditionFailedError) continue;
+        throw err;
+      }
+      if (step.result) await this.finishSubscribe(sessionId, step.result as unknown as Msg);
+      return;
+    }
+  }
+
+  private async saveAggregate(sessionId: string, state: SubscribeAggregate): Promise<void> {
+    const key = { pk: `SESSION#${sessionId}`, sk: SUBREQ(state.reqId) };
+    if (state.complete) {
+      await this.finishSubscribe(sessionId, aggregatedSubscribed(state) as unknown as Msg);
+      return;
+    }
+    // Answers may have landed between the put and now: merge, never overwrite them.
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const item = await this.deps.store.get(key);
+      if (!item) return;
+      let merged = item.aggregate as SubscribeAggregate;
+      for (const [c, a] of Object.entries(state.answers)) {
+        if (!Object.hasOwn(merged.answers, c) && !a.ok) {
+          merged = addSubscribeAnswer(merged, c, {
+            v: 1,
+            type: 'error',
+            reqId: state.reqId,
+            subId: state.subId,
+            code: a.code,
+            message: a.message,
+          } as never).state;
+        }
+      }
+      if (merged === item.aggregate) return;
+      try {
+        await this.deps.store.update(
+          key,
+          { aggregate: merged },
+          { conditions: [{ type: 'version', version: item.version }] },
+        );
+      } catch (err) {
+        if (err instanceof ConditionFailedError) continue;
+        throw err;
+      }
+      if (merged.complete) {
+        await this.finishSubscribe(sessionId, aggregatedSubscribed(merged) as unknown as Msg);
+      }
+      return;
+    }
+  }
+
+  private async finishSubscribe(sessionId: string, answer: Msg): Promise<void> {
+    await this.deps.store
+      .delete({ pk: `SESSION#${sessionId}`, sk: SUBREQ(answer.reqId as string) })
+      .catch(() => {});
+    await this.toClient(sessionId, { ...answer, sessionId });
+  }
+
+  /** Messages the router consumes itself. */
+  private async forRouter(rec: ConnectionRecord, msg: Msg): Promise<void> {
+    if (rec.role !== 'cluster') return; // a client's error/pong to the router: nothing to do
+    switch (msg.type) {
+      case 'child.ready':
+      case 'child.failed':
+        await onChildAnswer(this.deps, rec.clusterId, {
+          sessionId: msg.sessionId as string,
+          ready: msg.type === 'child.ready',
+          ...(msg.type === 'child.failed'
+            ? { error: { code: msg.code as string, message: msg.message as string } }
+            : {}),
+        });
+        return;
+      case 'subscribed':
+      case 'error':
+        if (msg.reqId !== undefined && msg.sessionId !== undefined)
+          await this.subscribeAnswer(rec.clusterId, msg);
+        return;
+      case 'ping':
+        await this.reply(rec.connectionId, { type: 'pong', ...(msg.nonce ? { nonce: msg.nonce } : {}) });
+        return;
+      default:
+        return; // pong (keep-alive answered): touchCluster already recorded it
+    }
+  }
+
+  private async hello(rec: Extract<ConnectionRecord, { role: 'cluster' }>, msg: Msg): Promise<void> {
+    const services = Array.isArray(msg.services)
+      ? (msg.services as unknown[]).filter((s): s is string => typeof s === 'string')
+      : [];
+    await recordHello(
+      this.deps.store,
+      rec.clusterId,
+      rec.connectionId,
+      services.slice(0, 200),
+      this.deps.now(),
+    );
+    await onClusterConnected(this.deps, rec.clusterId);
+  }
+
+  private async touchCluster(clusterId: string): Promise<void> {
+    const now = this.deps.now();
+    if (now - (this.clusterSeenWritten.get(clusterId) ?? 0) < LAST_SEEN_WRITE_INTERVAL_MS) return;
+    this.clusterSeenWritten.set(clusterId, now);
+    const state = await getCluster(this.deps.store, clusterId);
+    if (state.connectionId) {
+      await touchCluster(this.deps.store, { ...state, lastSeen: 0 }, now);
+    }
+  }
+
+  /**
+   * To the session's client. When the client is gone a stolen request must not wait for its
+   * deadline: the owning cluster is told at once, and serves it from the upstream.
+   */
+  private async toClient(sessionId: string, msg: Msg, from?: ConnectionRecord): Promise<void> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      let conn = this.clientOf.get(sessionId);
+      if (!conn) {
+        const s = await readSession(this.deps.store, sessionId);
+        conn = s && (s.state === 'pending' || s.state === 'ready') ? s.clientConnectionId : undefined;
+        if (!conn) break;
+        this.clientOf.set(sessionId, conn);
+      }
+      if (await this.deps.messenger.toConnection(conn, msg)) return;
+      this.clientOf.delete(sessionId);
+    }
+    if (from?.role === 'cluster' && msg.type === 'request' && msg.mode === 'steal') {
+      const requestId = splitNamespacedId(msg.requestId as string)?.id ?? (msg.requestId as string);
+      await this.deps.messenger.toCluster(from.clusterId, {
+        v: 1,
+        type: 'error',
+        sessionId,
+        requestId,
+        code: 'client_gone',
+        message: `the developer of session '${sessionId}' is not connected`,
+      });
+    }
+  }
+
+  /** Pushes the session's status to its client (after a resume, on request). */
+  async pushStatus(sessionId: string): Promise<void> {
+    const s = await readSession(this.deps.store, sessionId);
+    if (s) await this.toClient(sessionId, statusMessage(s) as unknown as Msg);
+  }
+}
