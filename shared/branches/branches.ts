@@ -277,6 +277,8 @@ function transition(
       if (!creating.includes(b.phase)) return undefined;
       return { phase: 'ready', progress: r.progress ?? { message: 'ready', percent: 100 } };
     case 'failed':
+      // A failed drop keeps the branch deleting (the drop is re-sent) but shows why.
+      if (b.phase === 'deleting' && r.error) return { error: r.error };
       if (!creating.includes(b.phase)) return undefined;
       return {
         phase: 'failed',
