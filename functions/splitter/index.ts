@@ -1,6 +1,18 @@
+import { Logger } from '@aws-lambda-powertools/logger';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { createSplitter, type Splitter } from '../../shared/split/splitter.ts';
+import { deps } from '../lib/deps.ts';
 
-/** Placeholder until the splitter lands: reports nothing failed. */
-export async function handler(_event: SQSEvent): Promise<SQSBatchResponse> {
-  return { batchItemFailures: [] };
+const logger = new Logger({ serviceName: 'switchyard-splitter' });
+
+/** One per process: it caches the active splits (`splitCacheMs`) and the fallback queue URLs. */
+let splitter: Splitter | undefined;
+
+/**
+ * Triggered by a cluster's source queue (event source mapping with ReportBatchItemFailures).
+ * Routes each message to a session's output queue and/or the cluster's fallback queue.
+ */
+export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
+  splitter ??= createSplitter({ ...deps(), logger });
+  return splitter.handle(event.Records);
 }
