@@ -1,5 +1,8 @@
 import { Command } from 'commander';
+import { registerConnector } from './commands/connector.ts';
 import { registerDev } from './commands/dev.ts';
+import { registerIntercept } from './commands/intercept.ts';
+import { registerStateful } from './commands/stateful.ts';
 import { registerToken } from './commands/token.ts';
 import { reportAndExit } from './output/errors.ts';
 
@@ -9,9 +12,13 @@ const program = new Command()
     'Serverless traffic router across Kubernetes clusters: one connection, traffic from every cluster.',
   )
   .version('0.1.0')
-  .showHelpAfterError('(run with --help for usage)');
+  .showHelpAfterError('(run with --help for usage)')
+  .enablePositionalOptions();
 
 registerDev(program);
+registerIntercept(program);
+registerStateful(program);
+registerConnector(program);
 registerToken(program);
 
 program.parseAsync(process.argv).catch(reportAndExit);

@@ -34,10 +34,7 @@ export const CreateSessionSchema = z
     /** Free-form label shown in listings (e.g. the command that created it). */
     label: z.string().max(200).optional(),
   })
-  .strict()
-  .refine((s) => s.service !== undefined || (s.splits?.length ?? 0) > 0, {
-    message: 'give a "service" to intercept or at least one entry in "splits"',
-  });
+  .strict();
 export type CreateSessionRequest = z.infer<typeof CreateSessionSchema>;
 
 export const SubscriptionSchema = z.object({

@@ -209,8 +209,9 @@ describe('session lifecycle', () => {
     expect(() => assertResumable((() => ({ ...s, state: 'closed' as const }))())).toThrow(GoneError);
   });
 
-  it('rejects a request with neither a service nor splits', () => {
-    expect(CreateSessionSchema.safeParse({}).success).toBe(false);
+  it('validates the request at the edge', () => {
+    expect(CreateSessionSchema.safeParse({ colour: 'red' }).success).toBe(false);
+    expect(CreateSessionSchema.safeParse({ splits: new Array(11).fill({}) }).success).toBe(false);
     expect(CreateSessionSchema.safeParse({ service: 'Bad_Name' }).success).toBe(false);
   });
 });

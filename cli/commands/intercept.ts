@@ -1,0 +1,173 @@
+import { randomBytes } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import { type Command, Option } from 'commander';
+import { stderrProgress } from '../session/progress.ts';
+import { createSession, SessionConnection } from '../session/session-client.ts';
+import {
+  apiFrom,
+  collect,
+  onInterrupt,
+  parsePairs,
+  parsePort,
+  type RouterOpts,
+  withRouterOptions,
+} from './common.ts';
+
+interface InterceptOpts extends RouterOpts {
+  to: string;
+  header?: string[];
+  path?: string;
+  method?: string;
+  mirror?: boolean;
+  allowPartial?: boolean;
+  branch?: string[];
+  readyTimeout: string;
+}
+
+type Req = {
+  requestId: string;
+  mode: 'steal' | 'mirror';
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body?: string;
+  cluster?: string;
+};
+
+/** Sends one request to the local app; resolves undefined when the app is not there. */
+export function callLocal(
+  port: number,
+  r: Req,
+): Promise<{ status: number; headers: Record<string, string>; body: Buffer } | undefined> {
+  return new Promise((resolve) => {
+    const body = Buffer.from(r.body ?? '', 'base64');
+    const req = httpRequest(
+      {
+        host: '127.0.0.1',
+        port,
+        method: r.method,
+        path: r.path,
+        headers: { ...r.headers, 'content-length': String(body.length) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const headers: Record<string, string> = {};
+          for (const [k, v] of Object.entries(res.headers))
+            if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+          resolve({ status: res.statusCode ?? 502, headers, body: Buffer.concat(chunks) });
+        });
+        res.on('error', () => resolve(undefined));
+      },
+    );
+    req.on('error', () => resolve(undefined));
+    req.end(body);
+  });
+}
+
+export function registerIntercept(program: Command): void {
+  withRouterOptions(
+    program
+      .command('intercept')
+      .description('get a service’s traffic from every workload cluster on a local port')
+      .argument('<service>', 'the service to intercept')
+      .requiredOption('--to <port>', 'local port your app listens on')
+      .option(
+        '--header <name=regex>',
+        'only requests whose header matches (repeatable; all must match)',
+        collect,
+      )
+      .option('--path <regex>', 'only requests whose path (with query) matches')
+      .option('--method <method>', 'only requests with this HTTP method')
+      .option('--mirror', 'get a copy of each request; the cluster’s own service still answers')
+      .option('--allow-partial', 'go on when some workload clusters are not connected')
+      .option('--branch <database=id>', 'use a database branch in the session (repeatable)', collect)
+      .addOption(new Option('--ready-timeout <seconds>', 'how long to wait for every cluster').default('60')),
+  ).action(async (service: string, opts: InterceptOpts) => {
+    const port = parsePort(opts.to, '--to');
+    const headers = parsePairs(opts.header, '--header');
+    const filter = {
+      ...(Object.keys(headers).length ? { headers } : {}),
+      ...(opts.path ? { path: opts.path } : {}),
+      ...(opts.method ? { method: opts.method.toUpperCase() } : {}),
+    };
+    const mode = opts.mirror ? 'mirror' : 'steal';
+    const progress = stderrProgress();
+    const api = apiFrom(opts);
+    const branches = parsePairs(opts.branch, '--branch');
+    const session = await createSession(
+      api,
+      {
+        service,
+        label: `intercept ${service}`,
+        ...(opts.allowPartial ? { allowPartial: true } : {}),
+        ...(Object.keys(branches).length ? { branches } : {}),
+      },
+      progress,
+      Number(opts.readyTimeout) * 1000,
+    );
+    const conn = new SessionConnection(api.target.wsUrl, api.target.token, session.id);
+    onInterrupt(async () => {
+      conn.stop();
+      await api.call('DELETE', `/v1/sessions/${session.id}`).catch(() => {});
+    });
+    const subId = `sub-${randomBytes(3).toString('hex')}`;
+    const subscribe = async () => {
+      const answer = await conn.subscribe({ subId, service, mode, filter });
+      const clusters = (answer.clusters as string[] | undefined) ?? [];
+      const failed = (answer.failed as { cluster: string; message: string }[] | undefined) ?? [];
+      progress.info(
+        `${mode === 'steal' ? 'stealing' : 'mirroring'} ${service} from ${clusters.join(', ') || 'no cluster'} → 127.0.0.1:${port}`,
+      );
+      for (const f of failed) progress.warn(`${f.cluster}: ${f.message}`);
+    };
+    conn.on('connected', (again: boolean) => {
+      if (again) {
+        progress.info(`reconnected: session ${session.id} resumed`);
+        subscribe().catch((err) => progress.warn(`re-subscribe failed: ${(err as Error).message}`));
+      }
+    });
+    conn.on('dropped', (d: { why: string; retryInMs: number }) =>
+      progress.warn(`router connection lost (${d.why}); retrying in ${d.retryInMs} ms`),
+    );
+    conn.on('gone', (r: { message: string }) => {
+      process.stderr.write(`switchyard: session ${session.id} is gone: ${r.message}\n`);
+      process.exit(3);
+    });
+    conn.on(
+      'status',
+      (s: { state: string; clusters: Record<string, { state: string; error?: { message: string } }> }) => {
+        if (s.state === 'closed') {
+          process.stderr.write(`switchyard: session ${session.id} was closed by the router\n`);
+          process.exit(3);
+        }
+        for (const [id, c] of Object.entries(s.clusters)) {
+          if (c.state !== 'ready')
+            progress.warn(`${id}: ${c.state}${c.error ? ` (${c.error.message})` : ''}`);
+        }
+      },
+    );
+    conn.on('request', async (r: Req) => {
+      const answer = await callLocal(port, r);
+      const line = `${r.cluster ?? '?'} ${r.method} ${r.path} → ${answer ? answer.status : 'local app unreachable, served by the cluster'}`;
+      process.stdout.write(`${line}\n`);
+      if (r.mode !== 'steal') return;
+      conn.send(
+        answer
+          ? {
+              type: 'response',
+              requestId: r.requestId,
+              status: answer.status,
+              headers: answer.headers,
+              body: answer.body.toString('base64'),
+            }
+          : // The local app is down: the cluster serves the request from its own service instead.
+            { type: 'response', requestId: r.requestId, status: 502, headers: {}, fallback: true },
+      );
+    });
+    await conn.start();
+    await subscribe();
+    progress.info(`session ${session.id}: Ctrl-C to end it`);
+  });
+}

@@ -1,0 +1,238 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { SwitchyardError } from '../../shared/errors/errors.ts';
+import type { Message } from '../../shared/protocol/messages.ts';
+import { OrderedReleaser, type Sequenced } from '../../shared/protocol/ordering.ts';
+import type { RouterApi } from '../router/api-client.ts';
+import { Peer } from '../transport/peer.ts';
+import type { FatalReason } from '../transport/reconnecting-socket.ts';
+import type { Progress } from './progress.ts';
+
+export interface SessionResource {
+  id: string;
+  state: 'pending' | 'ready' | 'failed' | 'closed';
+  service?: string;
+  clusters: Record<string, { state: string; roles: string[]; error?: { code: string; message: string } }>;
+  outputQueues?: Record<string, string>;
+  branches?: Record<string, string>;
+  splits?: unknown[];
+  error?: { code: string; message: string };
+  closedReason?: string;
+}
+
+type Msg = Record<string, unknown> & { type: string };
+
+/** Creates a session and waits until every cluster's child is ready, showing each cluster's progress. */
+export async function createSession(
+  api: RouterApi,
+  body: Record<string, unknown>,
+  progress: Progress,
+  timeoutMs = 60_000,
+): Promise<SessionResource> {
+  progress.step('creating a session');
+  const created = await api.call<SessionResource>('POST', '/v1/sessions', body);
+  return waitReady(api, created, progress, timeoutMs);
+}
+
+export async function waitReady(
+  api: RouterApi,
+  first: SessionResource,
+  progress: Progress,
+  timeoutMs: number,
+): Promise<SessionResource> {
+  const seen = new Map<string, string>();
+  const deadline = Date.now() + timeoutMs;
+  let s = first;
+  for (;;) {
+    for (const [id, c] of Object.entries(s.clusters)) {
+      if (seen.get(id) === c.state) continue;
+      seen.set(id, c.state);
+      const line = `${id} (${c.roles.join(', ')}): ${c.state}${c.error ? ` (${c.error.message})` : ''}`;
+      if (c.state === 'ready') progress.info(line);
+      else if (c.state === 'failed' || c.state === 'disconnected') progress.warn(line);
+      else progress.step(line);
+    }
+    if (s.state === 'ready') return s;
+    if (s.state === 'failed' || s.state === 'closed') {
+      throw new SwitchyardError(
+        s.error?.code ?? 'session_failed',
+        `session ${s.id} ${s.state}: ${s.error?.message ?? s.closedReason ?? 'see the router logs'}`,
+        502,
+      );
+    }
+    if (Date.now() > deadline) {
+      const waiting = Object.entries(s.clusters)
+        .filter(([, c]) => c.state === 'pending')
+        .map(([id]) => id);
+      await api.call('DELETE', `/v1/sessions/${s.id}`).catch(() => {});
+      throw new SwitchyardError(
+        'timeout',
+        `clusters ${waiting.join(', ')} did not get the session ready in ${timeoutMs / 1000} s: check their connectors`,
+        504,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    s = await api.call<SessionResource>('GET', `/v1/sessions/${s.id}`);
+  }
+}
+
+/**
+ * One WebSocket for one session: stateful requests answered in request order, traffic events,
+ * heartbeats, and resume after a drop (same URL, same session). A session that cannot be resumed
+ * ends with a `gone` event instead of a hang.
+ *
+ * Events: `request` (stolen or mirrored), `status`, `subscribed`, `outgoing` (data/close),
+ * `connected` (each open), `dropped`, `gone` (FatalReason).
+ */
+export class SessionConnection extends EventEmitter {
+  readonly peer: Peer;
+  private seq = 0;
+  private readonly waiting = new Map<number, { resolve: (m: Msg) => void; reject: (e: Error) => void }>();
+  private readonly releaser = new OrderedReleaser<Msg & Sequenced>({ firstSeq: 1, giveUpMs: 30_000 });
+  private readonly subWaiters = new Map<string, (m: Msg) => void>();
+  private readonly pinger: NodeJS.Timeout;
+  private opened = false;
+
+  constructor(
+    wsUrl: string,
+    token: string,
+    readonly sessionId: string,
+  ) {
+    super();
+    const url = new URL(wsUrl);
+    url.searchParams.set('session', sessionId);
+    this.peer = new Peer({ url: url.toString(), headers: { authorization: `Bearer ${token}` } });
+    this.peer.on('open', () => {
+      this.emit('connected', this.opened);
+      this.opened = true;
+      this.send({ type: 'ping', nonce: 'hello' });
+    });
+    this.peer.on('drop', (d) => this.emit('dropped', d));
+    this.peer.on('fatal', (r: FatalReason) => this.emit('gone', r));
+    this.peer.on('message', (m: Message) => this.receive(m as unknown as Msg));
+    // Heartbeats keep the session alive on the router (and the idle timer of API Gateway away).
+    this.pinger = setInterval(() => this.send({ type: 'ping' }), 20_000);
+    this.pinger.unref();
+  }
+
+  start(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onGone = (r: FatalReason) => reject(new SwitchyardError(r.code, r.message, r.status));
+      this.once('gone', onGone);
+      this.once('connected', () => {
+        this.off('gone', onGone);
+        resolve();
+      });
+      this.peer.start();
+    });
+  }
+
+  send(msg: Msg): boolean {
+    return this.peer.send({ v: 1, ...msg });
+  }
+
+  /** A stateful request to the default cluster; resolves with its reply (in request order). */
+  request(msg: Msg, timeoutMs = 30_000): Promise<Msg> {
+    const seq = ++this.seq;
+    const reqId = `r${seq}`;
+    this.releaser.expect(seq, Date.now(), reqId);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(seq);
+        reject(
+          new SwitchyardError('timeout', `no answer from the default cluster in ${timeoutMs / 1000} s`, 504),
+        );
+      }, timeoutMs);
+      this.waiting.set(seq, {
+        resolve: (m) => {
+          clearTimeout(timer);
+          if (m.type === 'error') reject(new SwitchyardError(String(m.code), String(m.message), 502));
+          else resolve(m);
+        },
+        reject,
+      });
+      if (!this.send({ ...msg, reqId, seq })) {
+        this.waiting.delete(seq);
+        clearTimeout(timer);
+        reject(new SwitchyardError('not_connected', 'not connected to the router', 503));
+      }
+    });
+  }
+
+  /** Subscribes on every workload cluster; resolves with the aggregated answer. */
+  subscribe(
+    sub: { subId: string; service: string; mode: 'steal' | 'mirror'; filter: Record<string, unknown> },
+    timeoutMs = 30_000,
+  ): Promise<Msg> {
+    const reqId = `s${randomBytes(4).toString('hex')}`;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.subWaiters.delete(reqId);
+        reject(
+          new SwitchyardError(
+            'timeout',
+            `the clusters did not confirm the subscription in ${timeoutMs / 1000} s`,
+            504,
+          ),
+        );
+      }, timeoutMs);
+      this.subWaiters.set(reqId, (m) => {
+        clearTimeout(timer);
+        if (m.type === 'error') reject(new SwitchyardError(String(m.code), String(m.message), 400));
+        else resolve(m);
+      });
+      this.send({ type: 'subscribe', reqId, ...sub });
+    });
+  }
+
+  private receive(m: Msg): void {
+    if (
+      typeof m.seq === 'number' &&
+      (m.type.endsWith('.result') || m.type === 'outgoing.connected' || m.type === 'error')
+    ) {
+      for (const r of this.releaser.push(m as Msg & Sequenced, Date.now())) {
+        const w = this.waiting.get((r as Msg & Sequenced).seq);
+        if (w) {
+          this.waiting.delete((r as Msg & Sequenced).seq);
+          w.resolve(r as unknown as Msg);
+        }
+      }
+      return;
+    }
+    if (
+      (m.type === 'subscribed' || m.type === 'error') &&
+      typeof m.reqId === 'string' &&
+      this.subWaiters.has(m.reqId)
+    ) {
+      const w = this.subWaiters.get(m.reqId)!;
+      this.subWaiters.delete(m.reqId);
+      w(m);
+      return;
+    }
+    switch (m.type) {
+      case 'request':
+        this.emit('request', m);
+        return;
+      case 'session.status':
+        this.emit('status', m);
+        return;
+      case 'outgoing.data':
+      case 'outgoing.close':
+        this.emit('outgoing', m);
+        return;
+      case 'error':
+        // Errors tied to an outgoing connection close it; others are shown.
+        if (m.connId !== undefined)
+          this.emit('outgoing', { ...m, type: 'outgoing.close', reason: m.message });
+        else this.emit('router-error', m);
+        return;
+      default:
+        this.emit(m.type, m);
+    }
+  }
+
+  stop(): void {
+    clearInterval(this.pinger);
+    this.peer.stop();
+  }
+}
