@@ -1,6 +1,139 @@
-import type { Command } from 'commander';
+import { relative } from 'node:path';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { DEFAULT_CONFIG_FILE } from '../../infra/local/config.ts';
+import {
+  DEFAULT_DATA_DIR,
+  DEFAULT_PORT,
+  DEFAULT_STATE_FILE,
+  type LocalRuntime,
+  type LocalRuntimeOptions,
+  startLocalRuntime,
+} from '../../infra/local/runtime.ts';
 
-// Placeholder: the local runtime command lands with infra/local.
-export function registerDev(program: Command): void {
-  program.command('dev').description('run the router locally on an embedded DynamoDB and SQS');
+/**
+ * Every flag of `switchyard dev`. Features that add flags add them here and read them in
+ * `devRuntimeOptions`; the whole set is passed on, so nothing needs rewiring in between.
+ */
+export interface DevFlags {
+  config: string;
+  settings?: string;
+  port: number;
+  dataDir: string;
+  memory?: boolean;
+  stateFile: string;
+  batchSize?: number;
+  batchWindow?: number;
+  [flag: string]: unknown;
+}
+
+const integer =
+  (what: string, min: number, max: number) =>
+  (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new InvalidArgumentError(`${what} must be a whole number from ${min} to ${max}`);
+    return n;
+  };
+
+export function registerDev(program: Command): Command {
+  return program
+    .command('dev')
+    .description(
+      'run the router locally: embedded DynamoDB and SQS, the HTTP API, the WebSocket API (API Gateway emulation), the splitter and the reconciler',
+    )
+    .option('--config <file>', 'topology file', DEFAULT_CONFIG_FILE)
+    .option('--settings <file>', 'router settings file (JSON: lease, heartbeat, reconcile durations)')
+    .addOption(
+      new Option('--port <port>', 'HTTP and WebSocket port on 127.0.0.1 (0 picks a free one)')
+        .env('SWITCHYARD_PORT')
+        .default(DEFAULT_PORT)
+        .argParser(integer('--port', 0, 65535)),
+    )
+    .option('--data-dir <dir>', 'where the table is kept between runs', DEFAULT_DATA_DIR)
+    .option('--memory', 'keep the table in memory: nothing survives a restart')
+    .option('--state-file <file>', 'where to write endpoints and local tokens', DEFAULT_STATE_FILE)
+    .addOption(
+      new Option('--batch-size <n>', 'SQS records per splitter invocation (default 10)').argParser(
+        integer('--batch-size', 1, 10_000),
+      ),
+    )
+    .addOption(
+      new Option(
+        '--batch-window <ms>',
+        'how long to gather SQS records before invoking (default 0)',
+      ).argParser(integer('--batch-window', 0, 300_000)),
+    )
+    .action(async (flags: DevFlags) => {
+      await runDev(flags);
+    });
+}
+
+export function devRuntimeOptions(flags: DevFlags): LocalRuntimeOptions {
+  return {
+    configFile: flags.config,
+    ...(flags.settings ? { settingsFile: flags.settings } : {}),
+    port: flags.port,
+    dataDir: flags.dataDir,
+    memory: flags.memory === true,
+    stateFile: flags.stateFile,
+    poller: {
+      ...(flags.batchSize !== undefined ? { batchSize: flags.batchSize } : {}),
+      ...(flags.batchWindow !== undefined ? { batchWindowMs: flags.batchWindow } : {}),
+    },
+  };
+}
+
+export async function runDev(flags: DevFlags): Promise<LocalRuntime> {
+  const runtime = await startLocalRuntime(devRuntimeOptions(flags));
+  process.stdout.write(banner(runtime, Math.round(performance.now())));
+
+  let signals = 0;
+  const shutdown = (signal: NodeJS.Signals): void => {
+    // A second Ctrl-C does not wait for a clean stop.
+    if (++signals > 1) process.exit(1);
+    process.stderr.write(`\n${signal}: stopping…\n`);
+    runtime.stop().then(
+      () => process.exit(0),
+      (err) => {
+        process.stderr.write(`switchyard: stopping failed: ${(err as Error).message}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+  return runtime;
+}
+
+const shown = (file: string): string => {
+  const rel = relative(process.cwd(), file);
+  return rel.startsWith('..') ? file : rel;
+};
+
+/** What a developer needs to start using the router; the developer token is theirs to see. */
+export function banner(rt: LocalRuntime, readyAfterMs: number): string {
+  const clusters = rt.topology.clusters.map((c) => `${c.id} (${c.roles.join(', ')})`).join(', ');
+  const sources = rt.queues.filter((q) => q.role === 'source').length;
+  const lines = [
+    `switchyard dev: local router ready in ${readyAfterMs} ms (runtime ${rt.startupMs} ms)`,
+    '',
+    `  HTTP API          ${rt.httpUrl}`,
+    `  WebSocket         ${rt.wsUrl}`,
+    `  @connections      ${rt.managementEndpoint}`,
+    `  DynamoDB          ${rt.dynamodbEndpoint}  table ${rt.tableName}, ${rt.dataDir ? `kept in ${shown(rt.dataDir)}` : 'in memory'}`,
+    `  SQS               ${rt.sqsEndpoint}  ${rt.queues.length} queues (in memory), splitter polls ${sources}`,
+    `  Region            ${rt.region}`,
+    `  Clusters          ${clusters}`,
+    `  Developer token   ${rt.developerToken}`,
+    rt.stateFile
+      ? `  Endpoints, tokens ${shown(rt.stateFile)} (cluster tokens for connectors are there)`
+      : '',
+    '',
+    'Try it:',
+    `  curl -H "Authorization: Bearer ${rt.developerToken}" ${rt.httpUrl}/v1/clusters`,
+    '',
+    'Ctrl-C stops it.',
+    '',
+  ];
+  return lines.filter((l, i) => l !== '' || lines[i - 1] !== '').join('\n');
 }

@@ -1,0 +1,62 @@
+import { Hono } from 'hono';
+import type { ConnectionRegistry } from './connection-registry.ts';
+
+/** API Gateway refuses to post more than one WebSocket message's worth: 128 KB. */
+export const MAX_POST_BYTES = 128 * 1024;
+
+/**
+ * The `@connections` management API of API Gateway, so the real
+ * `@aws-sdk/client-apigatewaymanagementapi` client works unchanged against the local gateway.
+ * Errors carry `x-amzn-errortype`, which is how the SDK picks the exception class it throws
+ * (`GoneException`, `PayloadTooLargeException`). Requests are not signature-checked locally.
+ */
+export function connectionsApi(registry: ConnectionRegistry, basePath: string): Hono {
+  const api = new Hono().basePath(basePath);
+
+  const awsError = (status: number, type: string, message: string): Response =>
+    new Response(JSON.stringify({ message }), {
+      status,
+      headers: { 'content-type': 'application/json', 'x-amzn-errortype': type },
+    });
+  const gone = (id: string): Response => awsError(410, 'GoneException', `connection ${id} is gone`);
+
+  api.post('/@connections/:id', async (c) => {
+    const id = c.req.param('id');
+    const data = Buffer.from(await c.req.arrayBuffer());
+    if (data.byteLength > MAX_POST_BYTES) {
+      return awsError(
+        413,
+        'PayloadTooLargeException',
+        `Message of ${data.byteLength} bytes is above the ${MAX_POST_BYTES} byte limit`,
+      );
+    }
+    const connection = registry.open(id);
+    if (!connection) return gone(id);
+    registry.post(connection, data, Date.now());
+    return c.body(null, 200);
+  });
+
+  api.get('/@connections/:id', (c) => {
+    const connection = registry.open(c.req.param('id'));
+    if (!connection) return gone(c.req.param('id'));
+    const { context } = connection;
+    return c.json({
+      connectedAt: new Date(context.connectedAt).toISOString(),
+      identity: {
+        sourceIp: context.sourceIp,
+        ...(context.userAgent ? { userAgent: context.userAgent } : {}),
+      },
+      lastActiveAt: new Date(connection.lastActiveAt).toISOString(),
+    });
+  });
+
+  api.delete('/@connections/:id', (c) => {
+    const connection = registry.open(c.req.param('id'));
+    if (!connection) return gone(c.req.param('id'));
+    connection.socket.close(1000, 'Closed by the server');
+    return c.body(null, 204);
+  });
+
+  api.notFound(() => awsError(404, 'NotFoundException', 'Not Found'));
+  return api;
+}

@@ -1,0 +1,43 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createAdaptorServer } from '@hono/node-server';
+import { SwitchyardError } from '../../shared/errors/errors.ts';
+
+export class PortInUseError extends SwitchyardError {
+  constructor(port: number) {
+    super('port_in_use', `port ${port} is in use: pass --port <n> (or --port 0 for any free port)`, 409, {
+      port,
+    });
+  }
+}
+
+export interface LocalHttpServer {
+  server: Server;
+  port: number;
+  close(): Promise<void>;
+}
+
+export type Fetch = (request: Request, env: unknown) => Response | Promise<Response>;
+
+/** A Node HTTP server for a fetch-style handler, on the loopback interface only. */
+export async function listenHttp(fetch: Fetch, port: number): Promise<LocalHttpServer> {
+  const server = createAdaptorServer({ fetch }) as Server;
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void =>
+      reject(err.code === 'EADDRINUSE' ? new PortInUseError(port) : err);
+    server.once('error', onError);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  return {
+    server,
+    port: (server.address() as AddressInfo).port,
+    async close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}
