@@ -1,0 +1,110 @@
+import { z } from 'zod';
+import {
+  ClientIdSchema,
+  ClusterIdSchema,
+  ErrorCodeSchema,
+  ErrorTextSchema,
+  NamespacedIdSchema,
+  SeqSchema,
+  ServiceSchema,
+  SessionIdSchema,
+} from '../fields.ts';
+import { HttpFilterSchema } from '../filter.ts';
+import { MAX_CHILD_SPEC_BYTES } from '../limits.ts';
+import { envelope } from './envelope.ts';
+import { TrafficModeSchema } from './traffic.ts';
+
+/** Heartbeat. From the client it reaches every cluster of the session; each answers a `pong`. */
+export const PingSchema = z.looseObject({
+  ...envelope,
+  type: z.literal('ping'),
+  nonce: z.string().max(128).optional(),
+});
+
+/** Answer to a `ping`; on its way to the client the router tags it with the answering `cluster`. */
+export const PongSchema = z.looseObject({
+  ...envelope,
+  type: z.literal('pong'),
+  nonce: z.string().max(128).optional(),
+});
+
+const StatusStateSchema = z.string().regex(/^[a-z][a-z_]{0,31}$/, 'a lowercase state name such as "ready"');
+
+/**
+ * What a cluster needs to serve a child session. Validated loosely (later features add keys)
+ * but bounded: it is stored as one DynamoDB item.
+ */
+export const ChildSpecSchema = z
+  .looseObject({
+    service: ServiceSchema.optional(),
+    /** The session's subscriptions, so a reconnecting connector restores them. */
+    subscriptions: z
+      .array(
+        z.looseObject({
+          subId: ClientIdSchema,
+          service: ServiceSchema,
+          mode: TrafficModeSchema,
+          filter: HttpFilterSchema,
+        }),
+      )
+      .max(256)
+      .optional(),
+    /** Output-queue map: source queue name -> the session's output queue URL. */
+    outputQueues: z.record(z.string().min(1).max(80), z.url()).optional(),
+    branches: z.array(z.looseObject({})).max(64).optional(),
+  })
+  .refine((spec) => Buffer.byteLength(JSON.stringify(spec), 'utf8') <= MAX_CHILD_SPEC_BYTES, {
+    message: `the spec is larger than ${MAX_CHILD_SPEC_BYTES} bytes of JSON`,
+  });
+
+export const ChildCreateSchema = z.looseObject({
+  ...envelope,
+  type: z.literal('child.create'),
+  sessionId: SessionIdSchema,
+  childId: SessionIdSchema,
+  spec: ChildSpecSchema,
+});
+
+export const ChildReadySchema = z.looseObject({
+  ...envelope,
+  type: z.literal('child.ready'),
+  sessionId: SessionIdSchema,
+  childId: SessionIdSchema,
+});
+
+export const ChildFailedSchema = z.looseObject({
+  ...envelope,
+  type: z.literal('child.failed'),
+  sessionId: SessionIdSchema,
+  childId: SessionIdSchema,
+  code: ErrorCodeSchema,
+  message: ErrorTextSchema,
+});
+
+export const SessionStatusSchema = z.looseObject({
+  ...envelope,
+  type: z.literal('session.status'),
+  sessionId: SessionIdSchema,
+  state: StatusStateSchema,
+  clusters: z.record(
+    ClusterIdSchema,
+    z.looseObject({ state: StatusStateSchema, error: ErrorTextSchema.optional() }),
+  ),
+});
+
+/**
+ * A failure, answering whatever it names: a stateful request (`reqId` + `seq`), a subscription
+ * (`subId`, per cluster), a stolen request (`requestId`) or a tunnel (`connId`). Without any of
+ * them it is about the connection itself.
+ */
+export const ErrorMessageSchema = z.looseObject({
+  ...envelope,
+  type: z.literal('error'),
+  code: ErrorCodeSchema,
+  message: ErrorTextSchema,
+  reqId: ClientIdSchema.optional(),
+  seq: SeqSchema.optional(),
+  subId: NamespacedIdSchema.optional(),
+  requestId: NamespacedIdSchema.optional(),
+  connId: ClientIdSchema.optional(),
+});

@@ -1,0 +1,100 @@
+import { z } from 'zod';
+import {
+  Base64Schema,
+  ClientIdSchema,
+  ClusterIdSchema,
+  ErrorCodeSchema,
+  ErrorTextSchema,
+  HeadersSchema,
+  HttpMethodSchema,
+  HttpPathSchema,
+  NamespacedIdSchema,
+  ServiceSchema,
+} from '../fields.ts';
+import { HttpFilterSchema } from '../filter.ts';
+import { envelope } from './envelope.ts';
+
+/**
+ * Traffic: subscriptions go to EVERY workload cluster; what they intercept comes back as
+ * `request`s merged into the session's one stream. `requestId`s are assigned by clusters and
+ * reach the client as `<clusterId>:<id>` (see routing/namespace.ts).
+ */
+
+export const TrafficModeSchema = z.enum(['mirror', 'steal']);
+export type TrafficMode = z.infer<typeof TrafficModeSchema>;
+
+export const SubscribeSchema = z.looseObject({
+  ...envelope,
+  type: z.literal('subscribe'),
+  reqId: ClientIdSchema,
+  subId: ClientIdSchema,
+  service: ServiceSchema,
+  mode: TrafficModeSchema,
+  filter: HttpFilterSchema,
+});
+
+export const UnsubscribeSchema = z.looseObject({
+  ...envelope,
+  type: z.literal('unsubscribe'),
+  /** Plain: every workload cluster drops it. `<clusterId>:<subId>`: only that cluster does. */
+  subId: NamespacedIdSchema,
+  reqId: ClientIdSchema.optional(),
+});
+
+export const SubscribeFailureSchema = z.looseObject({
+  cluster: ClusterIdSchema,
+  code: ErrorCodeSchema,
+  message: ErrorTextSchema,
+});
+
+/**
+ * From one cluster to the router: `{reqId, subId}`. From the router to the client, once every
+ * workload cluster answered (or the deadline passed): also `clusters` (that hold it) and `failed`.
+ */
+export const SubscribedSchema = z.looseObject({
+  ...envelope,
+  type: z.literal('subscribed'),
+  reqId: ClientIdSchema,
+  subId: ClientIdSchema,
+  clusters: z.array(ClusterIdSchema).optional(),
+  failed: z.array(SubscribeFailureSchema).optional(),
+});
+
+/** `stream: true` says the body continues in `data` messages until `close`. */
+export const RequestSchema = z.looseObject({
+  ...envelope,
+  type: z.literal('request'),
+  requestId: NamespacedIdSchema,
+  subId: ClientIdSchema,
+  mode: TrafficModeSchema,
+  method: HttpMethodSchema,
+  path: HttpPathSchema,
+  headers: HeadersSchema,
+  body: Base64Schema.optional(),
+  stream: z.boolean().optional(),
+});
+
+/** The developer's answer to a stolen request (a mirrored one is never answered). */
+export const ResponseSchema = z.looseObject({
+  ...envelope,
+  type: z.literal('response'),
+  requestId: NamespacedIdSchema,
+  status: z.number().int().min(100).max(599),
+  headers: HeadersSchema,
+  body: Base64Schema.optional(),
+  stream: z.boolean().optional(),
+});
+
+export const DataSchema = z.looseObject({
+  ...envelope,
+  type: z.literal('data'),
+  requestId: NamespacedIdSchema,
+  data: Base64Schema,
+});
+
+export const CloseSchema = z.looseObject({
+  ...envelope,
+  type: z.literal('close'),
+  requestId: NamespacedIdSchema,
+  reason: z.string().max(1024).optional(),
+});

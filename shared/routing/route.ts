@@ -1,0 +1,154 @@
+import { defaultCluster, type Topology, workloadClusters } from '../config/topology.ts';
+import type { RoutingHead } from '../protocol/messages/head.ts';
+import { type ErrorMessage, type Message, message } from '../protocol/messages.ts';
+import { routingHeadOf } from '../protocol/routing-head.ts';
+import { namespaceId } from './namespace.ts';
+import { RoutingError } from './routing-error.ts';
+import { checkClusterAssignedId, type Plan, ROUTES, type RouteContext } from './rules.ts';
+
+/** Who sent the message: a session's client, or a cluster's connector. */
+export type From = { kind: 'client'; sessionId: string } | { kind: 'cluster'; clusterId: string };
+
+/**
+ * What the router does with one message. Cluster ids are resolved from the topology, so the
+ * caller only looks up connections. `message` is what to send: ids already (un)namespaced,
+ * `sessionId` set toward clusters, `cluster` set toward the client.
+ */
+export type RouteDecision =
+  | { to: 'default'; clusterId: string; message: Message }
+  | { to: 'workloads'; clusterIds: string[]; message: Message }
+  | { to: 'all-clusters'; clusterIds: string[]; message: Message }
+  | { to: 'cluster'; clusterId: string; message: Message }
+  | { to: 'client'; sessionId: string; message: Message }
+  | { to: 'router'; message: Message }
+  | { to: 'reject'; error: RoutingError; reply: ErrorMessage };
+
+type FieldChanges = Partial<Record<'sessionId' | 'cluster' | 'requestId' | 'subId', string | undefined>>;
+
+/**
+ * Decide where a message goes. Pure: no I/O, no clock; the same input always gives the same
+ * decision, which is what lets any stateless router instance handle any frame.
+ */
+export function route(msg: Message, from: From, topology: Topology): RouteDecision {
+  const head = routingHeadOf(msg);
+  const workloads = workloadClusters(topology).map((c) => c.id);
+  const ctx: RouteContext = { defaultId: defaultCluster(topology).id, workloadIds: workloads };
+
+  let outcome: Plan | RoutingError;
+  if (from.kind === 'client') {
+    outcome =
+      head.sessionId !== undefined && head.sessionId !== from.sessionId
+        ? new RoutingError(
+            'session_mismatch',
+            `this connection belongs to session '${from.sessionId}' and may not send for session '${head.sessionId}'`,
+            { sessionId: head.sessionId },
+          )
+        : ROUTES[head.type].client(head, ctx);
+  } else if (!topology.clusters.some((c) => c.id === from.clusterId)) {
+    outcome = new RoutingError(
+      'unknown_cluster',
+      `cluster '${from.clusterId}' is not in the topology: add it to the config or stop its connector`,
+      { cluster: from.clusterId },
+    );
+  } else {
+    outcome = ROUTES[head.type].cluster(head, ctx, from.clusterId);
+  }
+  if (outcome instanceof RoutingError) return reject(outcome, head, from);
+
+  const { target } = outcome;
+  if (msg.type === 'chunk' && target.to === 'router') {
+    return reject(
+      new RoutingError(
+        'not_chunkable',
+        `"${head.type}" is read by the router itself and must fit in one frame; do not chunk it`,
+        { type: head.type },
+      ),
+      head,
+      from,
+    );
+  }
+
+  const changes: FieldChanges = { ...outcome.set };
+  let msgId = msg.type === 'chunk' ? msg.msgId : undefined;
+  if (from.kind === 'client') {
+    // The connection, not the message, says which session this is; a client never speaks for a cluster.
+    changes.sessionId = from.sessionId;
+    changes.cluster = undefined;
+  } else if (target.to === 'client') {
+    changes.cluster = from.clusterId;
+    for (const [field, value] of [
+      ['requestId', head.requestId],
+      ['msgId', msgId],
+    ] as const) {
+      if (value === undefined) continue;
+      const tooLong = checkClusterAssignedId(field, value);
+      if (tooLong) return reject(tooLong, head, from);
+    }
+    if (head.requestId !== undefined) changes.requestId = namespaceId(from.clusterId, head.requestId);
+    if (msgId !== undefined) msgId = namespaceId(from.clusterId, msgId);
+  }
+
+  const out: Message =
+    msg.type === 'chunk'
+      ? { ...msg, msgId: msgId!, head: withChanges(msg.head, changes) }
+      : withChanges(msg, changes);
+
+  switch (target.to) {
+    case 'default':
+      return { to: 'default', clusterId: ctx.defaultId, message: out };
+    case 'workloads':
+      return { to: 'workloads', clusterIds: [...workloads], message: out };
+    case 'all-clusters':
+      return {
+        to: 'all-clusters',
+        clusterIds: topology.clusters
+          .filter((c) => c.id === ctx.defaultId || workloads.includes(c.id))
+          .map((c) => c.id),
+        message: out,
+      };
+    case 'cluster':
+      return { to: 'cluster', clusterId: target.clusterId, message: out };
+    case 'client':
+      return { to: 'client', sessionId: target.sessionId, message: out };
+    case 'router':
+      return { to: 'router', message: out };
+  }
+}
+
+/** The clusters a decision sends to (none for client, router or reject). */
+export function clusterTargets(decision: RouteDecision): string[] {
+  switch (decision.to) {
+    case 'default':
+    case 'cluster':
+      return [decision.clusterId];
+    case 'workloads':
+    case 'all-clusters':
+      return decision.clusterIds;
+    default:
+      return [];
+  }
+}
+
+function withChanges<T extends object>(value: T, changes: FieldChanges): T {
+  const out = { ...value } as Record<string, unknown>;
+  for (const [key, v] of Object.entries(changes)) {
+    if (v === undefined) delete out[key];
+    else out[key] = v;
+  }
+  return out as unknown as T;
+}
+
+/** The refusal, and the `error` frame to send back naming what it refuses. */
+function reject(error: RoutingError, head: RoutingHead, from: From): RouteDecision {
+  const reply = message('error', {
+    code: error.code,
+    message: error.message,
+    ...(from.kind === 'cluster' && head.sessionId !== undefined ? { sessionId: head.sessionId } : {}),
+    ...(head.reqId !== undefined ? { reqId: head.reqId } : {}),
+    ...(head.seq !== undefined ? { seq: head.seq } : {}),
+    ...(head.subId !== undefined ? { subId: head.subId } : {}),
+    ...(head.requestId !== undefined ? { requestId: head.requestId } : {}),
+    ...(head.connId !== undefined ? { connId: head.connId } : {}),
+  });
+  return { to: 'reject', error, reply };
+}

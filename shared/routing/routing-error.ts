@@ -1,0 +1,33 @@
+import { SwitchyardError } from '../errors/errors.ts';
+
+/**
+ * Why the router refused to forward a message. Codes are stable; the text says what to do.
+ *
+ * - `wrong_direction`       this type does not flow from this side (a client sending `request`)
+ * - `not_default_cluster`   a stateful reply from a cluster that is not the default
+ * - `not_workload_cluster`  a traffic message from a cluster that runs no workload
+ * - `unknown_cluster`       the sender, or a namespaced id, names a cluster not in the topology
+ * - `invalid_id`            an id that should carry a cluster namespace does not, or is too long
+ * - `missing_session`       a cluster sent a session's message without `sessionId`
+ * - `session_mismatch`      a client named a session other than its own
+ * - `not_chunkable`         a chunked message the router itself would have to read
+ */
+export const ROUTING_ERROR_CODES = [
+  'wrong_direction',
+  'not_default_cluster',
+  'not_workload_cluster',
+  'unknown_cluster',
+  'invalid_id',
+  'missing_session',
+  'session_mismatch',
+  'not_chunkable',
+] as const;
+export type RoutingErrorCode = (typeof ROUTING_ERROR_CODES)[number];
+
+export class RoutingError extends SwitchyardError {
+  declare readonly code: RoutingErrorCode;
+
+  constructor(code: RoutingErrorCode, message: string, details?: Record<string, unknown>) {
+    super(code, message, code === 'session_mismatch' || code === 'wrong_direction' ? 403 : 400, details);
+  }
+}
