@@ -1,0 +1,28 @@
+import { ENV } from '../../functions/lib/env.ts';
+import type { Topology } from '../../shared/config/topology.ts';
+import type { DeployContext } from '../deploy-context.ts';
+
+/**
+ * The region of the table, for functions deployed in another region (splitters next to their
+ * clusters' queues): the DynamoDB client must call the router's region, not its own.
+ */
+export const TABLE_REGION_ENV = 'SWITCHYARD_TABLE_REGION';
+
+export interface FunctionEnvironmentInput {
+  topology: Topology;
+  ctx: DeployContext;
+  tableName: string;
+  tableRegion: string;
+}
+
+/** The environment contract of functions/lib/env.ts, as every function gets it. */
+export function functionEnvironment(input: FunctionEnvironmentInput): Record<string, string> {
+  const { $schema: _schema, ...topology } = input.topology;
+  return {
+    [ENV.table]: input.tableName,
+    [TABLE_REGION_ENV]: input.tableRegion,
+    [ENV.topology]: JSON.stringify(topology),
+    ...(input.ctx.settings ? { [ENV.settings]: JSON.stringify(input.ctx.settings) } : {}),
+    [ENV.logLevel]: input.ctx.logLevel,
+  };
+}

@@ -1,0 +1,116 @@
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
+import { type PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { DeploymentConfigError } from '../errors.ts';
+import { BUNDLE, SOURCE_MAP_NODE_OPTIONS } from './bundling.ts';
+import { acknowledge, NAG_REASONS } from './nag.ts';
+
+export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/**
+ * The handler files, relative to the project root: the same files the local runtime loads, so
+ * what the tests exercise locally is what Lambda runs.
+ */
+export const HANDLER_ENTRIES = {
+  http: 'functions/http/index.ts',
+  ws: 'functions/ws/index.ts',
+  splitter: 'functions/splitter/index.ts',
+  reconciler: 'functions/reconciler/index.ts',
+} as const;
+export type HandlerName = keyof typeof HANDLER_ENTRIES;
+
+/** Lambda rejects a function whose environment (names and values) exceeds 4 KB. */
+const LAMBDA_ENV_LIMIT = 4 * 1024;
+/** An unresolved token (an API id, a URL) is counted at this many bytes. */
+const TOKEN_ALLOWANCE = 128;
+
+export interface HandlerFunctionProps {
+  handler: HandlerName;
+  description: string;
+  timeout: Duration;
+  memorySize: number;
+  environment: Record<string, string>;
+  logRetention: RetentionDays;
+}
+
+/**
+ * One Lambda function for one handler file: Node 22 on arm64, bundled by the local esbuild (never
+ * docker), its own log group with a retention, and its own role that may write only to that log
+ * group until the stack grants more.
+ */
+export class HandlerFunction extends Construct {
+  readonly fn: NodejsFunction;
+  readonly role: Role;
+  readonly logGroup: LogGroup;
+
+  constructor(scope: Construct, id: string, props: HandlerFunctionProps) {
+    super(scope, id);
+    const environment = {
+      ...props.environment,
+      POWERTOOLS_SERVICE_NAME: `switchyard-${props.handler}`,
+      NODE_OPTIONS: SOURCE_MAP_NODE_OPTIONS,
+    };
+    checkEnvironmentSize(props.handler, environment);
+
+    this.logGroup = new LogGroup(this, 'Logs', {
+      retention: props.logRetention,
+      // Logs are disposable once the stack is gone; the table and the queues are what is retained.
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.role = new Role(this, 'Role', {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: `switchyard ${props.handler} function`,
+    });
+    // Instead of the AWSLambdaBasicExecutionRole managed policy, which may write to every log group.
+    this.logGroup.grantWrite(this.role);
+
+    this.fn = new NodejsFunction(this, 'Function', {
+      entry: join(PROJECT_ROOT, HANDLER_ENTRIES[props.handler]),
+      handler: 'handler',
+      description: props.description,
+      runtime: Runtime.NODEJS_22_X,
+      architecture: Architecture.ARM_64,
+      memorySize: props.memorySize,
+      timeout: props.timeout,
+      role: this.role,
+      logGroup: this.logGroup,
+      environment,
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
+      bundling: {
+        format: OutputFormat.ESM,
+        target: BUNDLE.target,
+        minify: BUNDLE.minify,
+        sourceMap: BUNDLE.sourceMap,
+        sourcesContent: BUNDLE.sourcesContent,
+        mainFields: [...BUNDLE.mainFields],
+        externalModules: [...BUNDLE.externalModules],
+        banner: BUNDLE.banner,
+        forceDockerBundling: false,
+      },
+    });
+    acknowledge(this.fn, 'L1', NAG_REASONS.nodeRuntime);
+  }
+
+  allow(statement: PolicyStatement): void {
+    this.role.addToPrincipalPolicy(statement);
+  }
+}
+
+function checkEnvironmentSize(handler: HandlerName, env: Record<string, string>): void {
+  const bytes = Object.entries(env).reduce(
+    (sum, [k, v]) => sum + k.length + (Token.isUnresolved(v) ? TOKEN_ALLOWANCE : Buffer.byteLength(v)),
+    0,
+  );
+  if (bytes > LAMBDA_ENV_LIMIT) {
+    throw new DeploymentConfigError(
+      `the ${handler} function's environment would be about ${bytes} bytes, above Lambda's 4 KB limit: the topology (SWITCHYARD_TOPOLOGY) is too large; drop "$schema" and unused queues, or shorten ids`,
+      { bytes },
+    );
+  }
+}

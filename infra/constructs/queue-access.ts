@@ -1,0 +1,47 @@
+import { ArnFormat, Stack } from 'aws-cdk-lib';
+import { Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import type { Construct } from 'constructs';
+import { OWNED_QUEUE_PREFIX } from '../splitter-plan.ts';
+
+/** ARN of a queue by name in a region of this stack's account. */
+export function queueArn(scope: Construct, region: string, name: string): string {
+  return Stack.of(scope).formatArn({
+    service: 'sqs',
+    region,
+    resource: name,
+    arnFormat: ArnFormat.NO_RESOURCE_NAME,
+  });
+}
+
+/** Every queue Switchyard owns in a region: fallbacks it created and the sessions' output queues. */
+export const ownedQueuesArn = (scope: Construct, region: string): string =>
+  queueArn(scope, region, `${OWNED_QUEUE_PREFIX}*`);
+
+/**
+ * The router creates each session's output queue, drains it when the session ends and deletes
+ * it: lifecycle and message calls, on Switchyard's own queues only.
+ */
+export const ROUTER_QUEUE_ACTIONS = [
+  'sqs:CreateQueue',
+  'sqs:DeleteQueue',
+  'sqs:GetQueueAttributes',
+  'sqs:GetQueueUrl',
+  'sqs:ReceiveMessage',
+  'sqs:DeleteMessage',
+  'sqs:SendMessage',
+];
+
+export function routerQueueAccess(scope: Construct, outputRegion: string): PolicyStatement {
+  return new PolicyStatement({
+    effect: Effect.ALLOW,
+    actions: ROUTER_QUEUE_ACTIONS,
+    resources: [ownedQueuesArn(scope, outputRegion)],
+  });
+}
+
+/** The splitter forwards; it resolves a queue URL at most. */
+export const SPLITTER_SEND_ACTIONS = ['sqs:SendMessage', 'sqs:GetQueueUrl'];
+
+export function splitterSendAccess(resources: string[]): PolicyStatement {
+  return new PolicyStatement({ effect: Effect.ALLOW, actions: SPLITTER_SEND_ACTIONS, resources });
+}

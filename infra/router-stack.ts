@@ -1,0 +1,216 @@
+import { ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import {
+  HttpApi,
+  HttpStage,
+  LogGroupLogDestination,
+  WebSocketApi,
+  WebSocketStage,
+} from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpLambdaIntegration, WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { Metric } from 'aws-cdk-lib/aws-cloudwatch';
+import type { Table } from 'aws-cdk-lib/aws-dynamodb';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { LogGroup } from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import { ENV } from '../functions/lib/env.ts';
+import { clusterRegion, defaultCluster, type Topology } from '../shared/config/topology.ts';
+import { ALARM_PERIOD, Alarms } from './constructs/alarms.ts';
+import { functionEnvironment } from './constructs/function-environment.ts';
+import { HandlerFunction } from './constructs/handler-function.ts';
+import { acknowledge, acknowledgeWildcardResource, NAG_REASONS } from './constructs/nag.ts';
+import { routerQueueAccess } from './constructs/queue-access.ts';
+import { StateTable, storeReadWrite, tableArnsOf } from './constructs/state-table.ts';
+import type { DeployContext } from './deploy-context.ts';
+
+export interface RouterStackProps extends StackProps {
+  topology: Topology;
+  ctx: DeployContext;
+}
+
+/**
+ * The router: the table, the HTTP API (sessions, clusters, branches, splits), the WebSocket API
+ * (CLIs and connectors), and the scheduled reconciler.
+ */
+export class RouterStack extends Stack {
+  readonly table: Table;
+  readonly http: HandlerFunction;
+  readonly ws: HandlerFunction;
+  readonly reconciler: HandlerFunction;
+  readonly httpApi: HttpApi;
+  readonly httpStage: HttpStage;
+  readonly webSocketApi: WebSocketApi;
+  readonly webSocketStage: WebSocketStage;
+
+  constructor(scope: Construct, id: string, props: RouterStackProps) {
+    super(scope, id, props);
+    const { topology, ctx } = props;
+    const name = `switchyard-${ctx.stage}`;
+
+    this.table = new StateTable(this, 'State', { stage: ctx.stage }).table;
+
+    this.webSocketApi = new WebSocketApi(this, 'WebSocketApi', {
+      apiName: `${name}-ws`,
+      description: 'Switchyard router: CLIs and cluster connectors',
+    });
+    this.webSocketStage = new WebSocketStage(this, 'WebSocketStage', {
+      webSocketApi: this.webSocketApi,
+      stageName: ctx.stage,
+      autoDeploy: true,
+      // The default format logs ids, routes and status: never a header or query string, so never a token.
+      accessLogSettings: {
+        destination: new LogGroupLogDestination(this.accessLogs('WebSocketAccessLogs', ctx)),
+      },
+    });
+
+    const environment = {
+      ...functionEnvironment({ topology, ctx, tableName: this.table.tableName, tableRegion: this.region }),
+      [ENV.wsManagementEndpoint]: this.webSocketStage.callbackUrl,
+    };
+    const common = { environment, logRetention: ctx.logRetentionDays };
+    // API Gateway gives up on an integration after 29-30 s; the function stops first.
+    this.http = new HandlerFunction(this, 'Http', {
+      ...common,
+      handler: 'http',
+      description: 'Switchyard HTTP API',
+      timeout: Duration.seconds(29),
+      memorySize: 512,
+    });
+    this.ws = new HandlerFunction(this, 'Ws', {
+      ...common,
+      handler: 'ws',
+      description: 'Switchyard WebSocket routes',
+      timeout: Duration.seconds(29),
+      memorySize: 512,
+    });
+    // Runs every minute; a run that overlaps the next is harmless because duties hold the lease.
+    this.reconciler = new HandlerFunction(this, 'Reconciler', {
+      ...common,
+      handler: 'reconciler',
+      description: 'Switchyard reconciler: expiry, cleanup, resume',
+      timeout: Duration.seconds(55),
+      memorySize: 256,
+    });
+
+    const tableAccess = storeReadWrite(tableArnsOf(this.table.tableArn));
+    const connectionsArn = this.formatArn({
+      service: 'execute-api',
+      resource: this.webSocketApi.apiId,
+      arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+      resourceName: `${this.webSocketStage.stageName}/POST/@connections/*`,
+    });
+    const postToConnections = new PolicyStatement({
+      effect: Effect.ALLOW,
+      actions: ['execute-api:ManageConnections'],
+      resources: [connectionsArn],
+    });
+    for (const fn of [this.http, this.ws, this.reconciler]) {
+      for (const s of tableAccess) fn.allow(s);
+      fn.allow(postToConnections);
+      acknowledgeWildcardResource(fn.role, connectionsArn, NAG_REASONS.connectionsWildcard);
+    }
+    // Output queues live in the default cluster's region (DESIGN.md: one queue every cluster sends to).
+    // The http function creates and ends sessions; the reconciler finishes interrupted cleanups.
+    const outputQueues = routerQueueAccess(this, clusterRegion(topology, defaultCluster(topology)));
+    for (const fn of [this.http, this.reconciler]) {
+      fn.allow(outputQueues);
+      for (const arn of outputQueues.resources) {
+        acknowledgeWildcardResource(fn.role, arn, NAG_REASONS.ownedQueuesWildcard);
+      }
+    }
+
+    const routes = [
+      this.webSocketApi.addRoute('$connect', {
+        integration: new WebSocketLambdaIntegration('ConnectIntegration', this.ws.fn),
+      }),
+      this.webSocketApi.addRoute('$disconnect', {
+        integration: new WebSocketLambdaIntegration('DisconnectIntegration', this.ws.fn),
+      }),
+      this.webSocketApi.addRoute('$default', {
+        integration: new WebSocketLambdaIntegration('DefaultRouteIntegration', this.ws.fn),
+        // A reply the handler returns goes back on the same connection (acks, errors).
+        returnResponse: true,
+      }),
+    ];
+    for (const route of routes) acknowledge(route, 'APIG4', NAG_REASONS.routeAuthorization);
+
+    this.httpApi = new HttpApi(this, 'HttpApi', {
+      apiName: `${name}-http`,
+      description: 'Switchyard router HTTP API',
+      createDefaultStage: false,
+      defaultIntegration: new HttpLambdaIntegration('HttpIntegration', this.http.fn),
+    });
+    acknowledge(this.httpApi, 'APIG4', NAG_REASONS.routeAuthorization);
+    this.httpStage = new HttpStage(this, 'HttpStage', {
+      httpApi: this.httpApi,
+      stageName: '$default',
+      autoDeploy: true,
+      accessLogSettings: { destination: new LogGroupLogDestination(this.accessLogs('HttpAccessLogs', ctx)) },
+    });
+
+    new Rule(this, 'ReconcileSchedule', {
+      description: 'Runs the Switchyard reconciler',
+      schedule: Schedule.rate(Duration.minutes(1)),
+      // No retry: the next run comes within a minute and starts from the table, not from the event.
+      targets: [new LambdaFunction(this.reconciler.fn, { retryAttempts: 0 })],
+    });
+
+    this.addAlarms(ctx);
+
+    new CfnOutput(this, 'HttpUrl', { value: this.httpStage.url, description: 'router HTTP API (--router)' });
+    new CfnOutput(this, 'WebSocketUrl', {
+      value: this.webSocketStage.url,
+      description: 'router WebSocket (connectors: --router)',
+    });
+    new CfnOutput(this, 'TableName', { value: this.table.tableName, description: 'state table (--table)' });
+  }
+
+  private accessLogs(id: string, ctx: DeployContext): LogGroup {
+    return new LogGroup(this, id, { retention: ctx.logRetentionDays, removalPolicy: RemovalPolicy.DESTROY });
+  }
+
+  private addAlarms(ctx: DeployContext): void {
+    const alarms = new Alarms(this, 'Alarms', {
+      ...(ctx.alarmTopicName ? { topicName: ctx.alarmTopicName } : {}),
+    });
+    for (const [id, fn] of [
+      ['HttpErrors', this.http],
+      ['WsErrors', this.ws],
+      ['ReconcilerErrors', this.reconciler],
+    ] as const) {
+      alarms.add(
+        id,
+        fn.fn.metricErrors({ period: ALARM_PERIOD, statistic: 'Sum' }),
+        1,
+        `the ${fn.node.id} function threw (an unhandled error or a timeout)`,
+      );
+    }
+    const wsMetric = (metricName: string) =>
+      new Metric({
+        namespace: 'AWS/ApiGateway',
+        metricName,
+        dimensionsMap: { ApiId: this.webSocketApi.apiId, Stage: this.webSocketStage.stageName },
+        statistic: 'Sum',
+        period: ALARM_PERIOD,
+      });
+    alarms.add(
+      'WebSocketIntegrationErrors',
+      wsMetric('IntegrationError'),
+      1,
+      'the WebSocket API got an error from the ws function',
+    );
+    alarms.add(
+      'WebSocketExecutionErrors',
+      wsMetric('ExecutionError'),
+      1,
+      'the WebSocket API failed to call the ws function',
+    );
+    alarms.add(
+      'Http5xx',
+      this.httpApi.metricServerError({ period: ALARM_PERIOD, statistic: 'Sum' }),
+      1,
+      'the HTTP API answered 5xx',
+    );
+  }
+}

@@ -1,0 +1,189 @@
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Metric } from 'aws-cdk-lib/aws-cloudwatch';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { type IQueue, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import type { Construct } from 'constructs';
+import { clusterRegion, defaultCluster, type Topology } from '../shared/config/topology.ts';
+import { ALARM_PERIOD, Alarms, queueMetric } from './constructs/alarms.ts';
+import { functionEnvironment } from './constructs/function-environment.ts';
+import { HandlerFunction } from './constructs/handler-function.ts';
+import { acknowledge, acknowledgeWildcardResource, NAG_REASONS } from './constructs/nag.ts';
+import { ownedQueuesArn, queueArn, splitterSendAccess } from './constructs/queue-access.ts';
+import { storeSplitterAccess, tableArnsOf } from './constructs/state-table.ts';
+import type { DeployContext } from './deploy-context.ts';
+import { DeploymentConfigError } from './errors.ts';
+import type { SourceQueue } from './splitter-plan.ts';
+
+/** SQS caps a FIFO event source at 10 messages per batch, without a batching window. */
+const FIFO_MAX_BATCH = 10;
+/** A message that fails this often on a fallback queue goes where the source queue's failures go. */
+export const FALLBACK_MAX_RECEIVE_COUNT = 5;
+/** Used for a fallback queue when the source queue's visibility timeout is not configured. */
+const DEFAULT_FALLBACK_VISIBILITY_SECS = 30;
+
+export interface SplitterStackProps extends StackProps {
+  topology: Topology;
+  ctx: DeployContext;
+  /** The source queues of this stack's region (splitter-plan.ts). */
+  queues: SourceQueue[];
+  /** The router's table, addressed by name: it may live in another region. */
+  tableName: string;
+  tableRegion: string;
+}
+
+/**
+ * The splitter of one region: one function, triggered by every source queue of the clusters in
+ * that region, that forwards each message to a session's output queue or to the fallback queue.
+ */
+export class SplitterStack extends Stack {
+  readonly splitter: HandlerFunction;
+  /** Fallback queue by source queue name. */
+  readonly fallbacks = new Map<string, IQueue>();
+
+  constructor(scope: Construct, id: string, props: SplitterStackProps) {
+    super(scope, id, props);
+    const { topology, ctx, queues } = props;
+    const region = this.region;
+
+    this.splitter = new HandlerFunction(this, 'Splitter', {
+      handler: 'splitter',
+      description: `Switchyard queue splitter (${region})`,
+      timeout: Duration.seconds(ctx.splitterTimeoutSecs),
+      memorySize: ctx.splitterMemoryMb,
+      environment: functionEnvironment({
+        topology,
+        ctx,
+        tableName: props.tableName,
+        tableRegion: props.tableRegion,
+      }),
+      logRetention: ctx.logRetentionDays,
+    });
+    const tableArn = this.formatArn({
+      service: 'dynamodb',
+      region: props.tableRegion,
+      resource: 'table',
+      resourceName: props.tableName,
+    });
+    for (const s of storeSplitterAccess(tableArnsOf(tableArn))) this.splitter.allow(s);
+
+    const alarms = new Alarms(this, 'Alarms', {
+      ...(ctx.alarmTopicName ? { topicName: ctx.alarmTopicName } : {}),
+    });
+    const importedFallbacks: string[] = [];
+    for (const s of queues) {
+      const source = Queue.fromQueueArn(
+        this,
+        `Source-${s.queue.source}`,
+        queueArn(this, region, s.queue.source),
+      );
+      this.splitter.fn.addEventSource(new SqsEventSource(source, this.eventSourceOptions(s, ctx)));
+      if (s.createsFallback) {
+        this.fallbacks.set(s.queue.source, this.createFallback(s));
+      } else {
+        const arn = queueArn(this, region, s.queue.fallback);
+        importedFallbacks.push(arn);
+        this.fallbacks.set(s.queue.source, Queue.fromQueueArn(this, `Fallback-${s.queue.fallback}`, arn));
+      }
+      alarms.add(
+        `OldestMessage-${s.queue.source}`,
+        queueMetric(s.queue.source, 'ApproximateAgeOfOldestMessage', 'Maximum'),
+        ctx.queueAgeAlarmSecs,
+        `source queue ${s.queue.source} (cluster ${s.cluster.id}) holds a message older than ${ctx.queueAgeAlarmSecs} s: is the splitter failing or throttled?`,
+      );
+      if (s.facts.deadLetterQueue) {
+        alarms.add(
+          `DeadLetters-${s.queue.source}`,
+          queueMetric(s.facts.deadLetterQueue, 'ApproximateNumberOfMessagesVisible', 'Maximum'),
+          1,
+          `dead-letter queue ${s.facts.deadLetterQueue} of ${s.queue.source} (cluster ${s.cluster.id}) holds messages`,
+        );
+      }
+    }
+
+    // Matches go to output queues, which the router creates in the default cluster's region.
+    const outputRegion = clusterRegion(topology, defaultCluster(topology));
+    const owned = [...new Set([region, outputRegion])].map((r) => ownedQueuesArn(this, r));
+    this.splitter.allow(splitterSendAccess([...owned, ...importedFallbacks]));
+    for (const arn of owned) {
+      acknowledgeWildcardResource(this.splitter.role, arn, NAG_REASONS.ownedQueuesWildcard);
+    }
+
+    const fnMetric = (metricName: string) =>
+      new Metric({
+        namespace: 'AWS/Lambda',
+        metricName,
+        dimensionsMap: { FunctionName: this.splitter.fn.functionName },
+        statistic: 'Sum',
+        period: ALARM_PERIOD,
+      });
+    alarms.add(
+      'SplitterErrors',
+      fnMetric('Errors'),
+      1,
+      `the splitter in ${region} threw (a bug or a timeout)`,
+    );
+    alarms.add(
+      'SplitterThrottles',
+      fnMetric('Throttles'),
+      1,
+      `the splitter in ${region} was throttled: raise the account's concurrency or lower splitterMaxConcurrency`,
+    );
+  }
+
+  private eventSourceOptions(s: SourceQueue, ctx: DeployContext) {
+    const fifo = s.queue.source.endsWith('.fifo');
+    if (fifo && (ctx.splitterBatchSize > FIFO_MAX_BATCH || ctx.splitterMaxBatchingWindowSecs > 0)) {
+      throw new DeploymentConfigError(
+        `source queue '${s.queue.source}' is FIFO: SQS allows at most ${FIFO_MAX_BATCH} messages per batch and no batching window (context splitterBatchSize=${ctx.splitterBatchSize}, splitterMaxBatchingWindowSecs=${ctx.splitterMaxBatchingWindowSecs})`,
+      );
+    }
+    if (ctx.splitterBatchSize > 10 && ctx.splitterMaxBatchingWindowSecs === 0) {
+      throw new DeploymentConfigError(
+        `context splitterBatchSize=${ctx.splitterBatchSize} needs a batching window: set splitterMaxBatchingWindowSecs to 1 or more`,
+      );
+    }
+    return {
+      batchSize: ctx.splitterBatchSize,
+      ...(ctx.splitterMaxBatchingWindowSecs > 0
+        ? { maxBatchingWindow: Duration.seconds(ctx.splitterMaxBatchingWindowSecs) }
+        : {}),
+      // One failed message is retried alone, never its whole batch (DESIGN.md).
+      reportBatchItemFailures: true,
+      maxConcurrency: ctx.splitterMaxConcurrency,
+    };
+  }
+
+  private createFallback(s: SourceQueue): Queue {
+    const fifo = s.queue.fallback.endsWith('.fifo');
+    const dlq = s.facts.deadLetterQueue;
+    const queue = new Queue(this, `Fallback-${s.queue.fallback}`, {
+      queueName: s.queue.fallback,
+      ...(fifo ? { fifo: true } : {}),
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      // The consumer reads the fallback exactly as it reads the source: same visibility timeout.
+      visibilityTimeout: Duration.seconds(s.facts.visibilityTimeoutSecs ?? DEFAULT_FALLBACK_VISIBILITY_SECS),
+      retentionPeriod: Duration.days(14),
+      ...(dlq
+        ? {
+            deadLetterQueue: {
+              queue: Queue.fromQueueArn(
+                this,
+                `DeadLetters-${s.queue.source}`,
+                queueArn(this, this.region, dlq),
+              ),
+              maxReceiveCount: FALLBACK_MAX_RECEIVE_COUNT,
+            },
+          }
+        : {}),
+      // It may hold the application's messages when the stack goes.
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    if (!dlq) acknowledge(queue, 'SQS3', NAG_REASONS.fallbackWithoutDlq);
+    new CfnOutput(this, `FallbackUrl-${s.queue.fallback.replace(/[^A-Za-z0-9]/g, '')}`, {
+      value: queue.queueUrl,
+      description: `fallback queue of ${s.queue.source} (cluster ${s.cluster.id})`,
+    });
+    return queue;
+  }
+}
