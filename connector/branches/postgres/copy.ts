@@ -109,6 +109,9 @@ class CopyIn extends CopyQuery {
   }
 }
 
+/** Postgres sends one CopyData message per row; they are regrouped into writes of this size. */
+const BATCH_BYTES = 64 * 1024;
+
 /** Copies one table; resolves with the number of rows the branch received. */
 export async function pipeCopy(
   source: Client,
@@ -127,14 +130,32 @@ export async function pipeCopy(
     waiting = false;
     sourceStream.resume();
   };
-  const pump = new CopyOut(outSql, (chunk) => {
-    if (sink.failed) return; // the server drops data after an error; stop sending
-    wire.sendCopyFromChunk(chunk);
+  const send = (data: Buffer) => {
+    wire.sendCopyFromChunk(data);
     // Backpressure: while the branch's socket is full, stop reading the source's.
     if (wire.stream.writableNeedDrain && !waiting) {
       waiting = true;
       sourceStream.pause();
       wire.stream.once('drain', resume);
+    }
+  };
+  // Rows are gathered into one buffer: a write per row would cost a syscall and a message each.
+  // Each chunk is a view into pg's read buffer, valid only now, so it is copied in right away.
+  let staged = Buffer.allocUnsafe(BATCH_BYTES);
+  let used = 0;
+  const flush = () => {
+    if (used === 0) return;
+    send(staged.subarray(0, used));
+    staged = Buffer.allocUnsafe(BATCH_BYTES);
+    used = 0;
+  };
+  const pump = new CopyOut(outSql, (chunk) => {
+    if (sink.failed) return; // the server drops data after an error; stop sending
+    if (used + chunk.length > BATCH_BYTES) flush();
+    if (chunk.length > BATCH_BYTES) send(chunk);
+    else {
+      chunk.copy(staged, used);
+      used += chunk.length;
     }
   });
   // A failed sink never drains: let the source finish (its rows are discarded) instead of hanging.
@@ -150,6 +171,9 @@ export async function pipeCopy(
     await sink.done.catch(() => {});
     throw err;
   }
-  if (!sink.failed) wire.endCopyFrom();
+  if (!sink.failed) {
+    flush();
+    wire.endCopyFrom();
+  }
   return sink.done;
 }
