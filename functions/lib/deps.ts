@@ -43,8 +43,24 @@ export function depsFromEnv(env: NodeJS.ProcessEnv = process.env): Deps {
 }
 
 let cached: Deps | undefined;
+const resetHooks: (() => void)[] = [];
+
 /** Lazily built, so importing a handler file has no side effects (tests, the CDK entry check). */
 export function deps(): Deps {
   cached ??= depsFromEnv();
   return cached;
+}
+
+/** Per-process state built on deps registers here to be dropped with it. */
+export function onResetDeps(hook: () => void): void {
+  resetHooks.push(hook);
+}
+
+/**
+ * Forget everything built from the environment. The local runtime calls it when it starts, so a
+ * runtime started after another in the same process never talks to the old one's endpoints.
+ */
+export function resetDeps(): void {
+  cached = undefined;
+  for (const hook of resetHooks) hook();
 }

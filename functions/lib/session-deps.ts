@@ -1,7 +1,7 @@
 import { encodeFrames } from '../../shared/protocol/chunking.ts';
 import type { CarriedMessage } from '../../shared/protocol/messages.ts';
 import type { SessionDeps, SessionHooks } from '../../shared/sessions/lifecycle.ts';
-import { type Deps, deps } from './deps.ts';
+import { type Deps, deps, onResetDeps } from './deps.ts';
 import { ApiGatewayMessenger } from './messenger.ts';
 
 /** Frames for one message: a chunk passes as it is (it was routed by its head); larger messages are chunked. */
@@ -27,6 +27,10 @@ export function buildSessionDeps(d: Deps): { deps: SessionDeps; messenger: ApiGa
     },
   };
 }
+
+onResetDeps(() => {
+  cached = undefined;
+});
 
 export function sessionDeps(): { deps: SessionDeps; messenger: ApiGatewayMessenger } {
   cached ??= buildSessionDeps(deps());

@@ -2,6 +2,7 @@ import type { APIGatewayProxyResultV2, APIGatewayProxyWebsocketEventV2 } from 'a
 import { bearerToken } from '../../shared/auth/tokens.ts';
 import { errorBody } from '../../shared/errors/errors.ts';
 import { Relay } from '../../shared/relay/relay.ts';
+import { onResetDeps } from '../lib/deps.ts';
 import { sessionDeps } from '../lib/session-deps.ts';
 
 /** API Gateway WebSocket events: $connect carries headers and the query string, $default a body. */
@@ -11,6 +12,9 @@ export type WsEvent = APIGatewayProxyWebsocketEventV2 & {
 };
 
 let relay: Relay | undefined;
+onResetDeps(() => {
+  relay = undefined;
+});
 function getRelay(): Relay {
   relay ??= new Relay(sessionDeps().deps);
   return relay;
