@@ -158,11 +158,11 @@ const requestStream: TypeRoute = {
   client: toOwnerOfRequest,
   cluster: fromWorkloadToClient,
 };
-const routerOnly: TypeRoute = {
-  flow: 'router -> connection (the router originates it)',
+const routerOnly = (to: 'client' | 'cluster'): TypeRoute => ({
+  flow: `router -> ${to} (only the router sends it)`,
   client: refuse('client'),
   cluster: refuse('cluster'),
-};
+});
 const lifecycleAnswer: TypeRoute = {
   flow: 'cluster -> router',
   client: refuse('client'),
@@ -227,10 +227,10 @@ export const ROUTES: Record<CarriedType, TypeRoute> = {
     // A pong without a session answers the router's own keep-alive, not a client's ping.
     cluster: (head) => (head.sessionId === undefined ? toRouter() : toClient(head)),
   },
-  'child.create': routerOnly,
+  'child.create': routerOnly('cluster'),
   'child.ready': lifecycleAnswer,
   'child.failed': lifecycleAnswer,
-  'session.status': routerOnly,
+  'session.status': routerOnly('client'),
   error: {
     flow: 'both ways: to whoever owns what it names (reqId, subId, requestId, connId)',
     client: (head, ctx) => {
