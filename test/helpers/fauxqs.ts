@@ -4,13 +4,20 @@ import {
   DeleteMessageBatchCommand,
   GetQueueAttributesCommand,
   type Message,
+  type MessageAttributeValue,
   ReceiveMessageCommand,
+  SendMessageBatchCommand,
   type SendMessageBatchCommandOutput,
   type SendMessageBatchRequestEntry,
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { startFauxqs } from 'fauxqs';
+import { parseSettings, type Settings } from '../../shared/config/settings.ts';
+import { parseTopology, type Topology } from '../../shared/config/topology.ts';
+import type { SplitContext } from '../../shared/split/context.ts';
+import { DynamoDbStore, ensureTable } from '../../shared/store/dynamodb/dynamodb-store.ts';
+import { type LocalDynamo, startDynalite } from './dynalite.ts';
 
 /**
  * The embedded SQS (fauxqs, in-process) for tests and benchmarks, plus what it takes to drive the
@@ -212,21 +219,32 @@ export async function pump(
   throw new Error(`source ${source.url} not empty after ${opts.maxRounds ?? 1000} invocations`);
 }
 
-/** Which SendMessageBatch entries to fail: `true` fails the entry, `'call'` throws for the whole call. */
-export type FailureRule = (entry: SendMessageBatchRequestEntry, queueUrl: string) => boolean | 'call';
+/**
+ * Which SendMessageBatch entries to fail: `true` fails the entry, `'call'` throws for the whole call.
+ * `call` numbers the SendMessageBatch calls through this client, from 1.
+ */
+export type FailureRule = (
+  entry: SendMessageBatchRequestEntry,
+  queueUrl: string,
+  call: number,
+) => boolean | 'call';
 
 /**
  * Makes a real SDK client fail chosen SendMessageBatch entries (reported in `Failed`, as SQS does)
  * or whole calls, by a middleware in front of the request. Returns a switch to remove it.
  */
-export function injectSendFailures(sqs: SQSClient, rule: FailureRule): { remove(): void; injected: number } {
+export function injectSendFailures(
+  sqs: SQSClient,
+  rule: FailureRule,
+): { remove(): void; injected: number; calls: number } {
   const name = `inject-send-failures-${Math.random().toString(36).slice(2)}`;
-  const state = { injected: 0, remove: () => sqs.middlewareStack.remove(name) };
+  const state = { injected: 0, calls: 0, remove: () => sqs.middlewareStack.remove(name) };
   sqs.middlewareStack.add(
     (next, context) => async (args) => {
       if (context.commandName !== 'SendMessageBatchCommand') return next(args);
       const input = args.input as { QueueUrl: string; Entries: SendMessageBatchRequestEntry[] };
-      const verdicts = input.Entries.map((e) => rule(e, input.QueueUrl));
+      const call = ++state.calls;
+      const verdicts = input.Entries.map((e) => rule(e, input.QueueUrl, call));
       if (verdicts.includes('call')) {
         state.injected += input.Entries.length;
         throw Object.assign(new Error('injected: service unavailable'), {
@@ -269,4 +287,110 @@ export function countCommands(client: {
     { step: 'initialize', name: `count-commands-${Math.random().toString(36).slice(2)}` },
   );
   return counts;
+}
+
+/**
+ * A two-cluster world for the splitter's integration tests and benchmark: `east` (primary,
+ * workload, default; us-east-1) and `west` (workload; us-west-2), each with its own source and
+ * fallback queue for the logical queue `orders`, on the embedded SQS, with a dynalite table.
+ */
+export interface SplitWorld {
+  sqs: LocalSqs;
+  dynamo: LocalDynamo;
+  store: DynamoDbStore;
+  topology: Topology;
+  settings: Settings;
+  clusters: Record<'east' | 'west', { region: string; source: QueueRef; fallback: QueueRef }>;
+  /** A context on this world; `now` defaults to the real clock. */
+  ctx(over?: Partial<SplitContext>): SplitContext;
+  stop(): Promise<void>;
+}
+export interface QueueRef {
+  url: string;
+  arn: string;
+}
+
+export async function startSplitWorld(
+  opts: { fifo?: boolean; settings?: Partial<Settings> } = {},
+): Promise<SplitWorld> {
+  const sfx = opts.fifo ? '.fifo' : '';
+  const [sqs, dynamo] = await Promise.all([startSqs(), startDynalite()]);
+  await ensureTable(dynamo.client, 'switchyard');
+  const store = new DynamoDbStore(dynamo.client, 'switchyard');
+  const topology = parseTopology({
+    clusters: [
+      {
+        id: 'east',
+        roles: ['primary', 'workload', 'default'],
+        region: 'us-east-1',
+        queues: [{ name: 'orders', source: `east-orders${sfx}`, fallback: `east-orders-fallback${sfx}` }],
+      },
+      {
+        id: 'west',
+        roles: ['workload'],
+        region: 'us-west-2',
+        queues: [{ name: 'orders', source: `west-orders${sfx}`, fallback: `west-orders-fallback${sfx}` }],
+      },
+    ],
+  });
+  const settings = parseSettings(opts.settings ?? {});
+  const cluster = async (id: 'east' | 'west', region: string) => ({
+    region,
+    source: await createQueue(sqs.client(region), `${id}-orders${sfx}`),
+    fallback: await createQueue(sqs.client(region), `${id}-orders-fallback${sfx}`),
+  });
+  const clusters = { east: await cluster('east', 'us-east-1'), west: await cluster('west', 'us-west-2') };
+  return {
+    sqs,
+    dynamo,
+    store,
+    topology,
+    settings,
+    clusters,
+    ctx: (over = {}) => ({
+      store,
+      sqs: sqs.client('us-east-1'),
+      sqsFor: (region: string) => sqs.client(region),
+      topology,
+      settings,
+      now: Date.now,
+      ...over,
+    }),
+    async stop() {
+      await Promise.all([sqs.stop(), dynamo.stop()]);
+    },
+  };
+}
+
+/** Sends messages (in order, 10 per call) and returns their SQS message ids. */
+export async function sendMessages(
+  sqs: SQSClient,
+  url: string,
+  messages: {
+    body: string;
+    attributes?: Record<string, MessageAttributeValue>;
+    groupId?: string;
+  }[],
+): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < messages.length; i += 10) {
+    const chunk = messages.slice(i, i + 10);
+    const out = await sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: url,
+        Entries: chunk.map((m, j) => ({
+          Id: `e${j}`,
+          MessageBody: m.body,
+          ...(m.attributes ? { MessageAttributes: m.attributes } : {}),
+          ...(m.groupId ? { MessageGroupId: m.groupId, MessageDeduplicationId: `${m.body}-${i + j}` } : {}),
+        })),
+      }),
+    );
+    if (out.Failed?.length) throw new Error(`send failed: ${JSON.stringify(out.Failed)}`);
+    const byId = new Map((out.Successful ?? []).map((s) => [s.Id, s.MessageId!]));
+    chunk.forEach((_, j) => {
+      ids.push(byId.get(`e${j}`)!);
+    });
+  }
+  return ids;
 }
