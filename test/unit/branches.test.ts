@@ -367,6 +367,19 @@ describe('applyStatus', () => {
     expect((await getBranch(store, ALICE, 'feat', T0 + 2)).progress?.percent).toBe(60);
   });
 
+  it('records why a drop failed, keeping the branch deleting so the drop is sent again', async () => {
+    const store = new MemoryStore();
+    await inPhase(store, 'deleting');
+    const error = { code: 'branch_permission', message: "dropping database 'sy_branch_feat': permission denied" };
+    const result = await applyStatus(store, { id: 'feat', phase: 'failed', error }, T0 + 1);
+    expect(result.applied).toBe(true);
+    expect(await getBranch(store, ALICE, 'feat', T0 + 1)).toMatchObject({ phase: 'deleting', error });
+    await applyStatus(store, { id: 'feat', phase: 'deleted' }, T0 + 2);
+    const gone = await getBranch(store, ALICE, 'feat', T0 + 2);
+    expect(gone.phase).toBe('deleted');
+    expect(gone.error).toBeUndefined();
+  });
+
   it('ignores a report of another generation of the same id', async () => {
     const store = new MemoryStore();
     await inPhase(store, 'pending');
