@@ -1,12 +1,15 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { createSplitter, type Splitter } from '../../shared/split/splitter.ts';
-import { deps } from '../lib/deps.ts';
+import { deps, onResetDeps } from '../lib/deps.ts';
 
 const logger = new Logger({ serviceName: 'switchyard-splitter' });
 
 /** One per process: it caches the active splits (`splitCacheMs`) and the fallback queue URLs. */
 let splitter: Splitter | undefined;
+onResetDeps(() => {
+  splitter = undefined;
+});
 
 /**
  * Triggered by a cluster's source queue (event source mapping with ReportBatchItemFailures).
