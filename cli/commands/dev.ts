@@ -29,7 +29,7 @@ export interface DevFlags {
 const integer =
   (what: string, min: number, max: number) =>
   (value: string): number => {
-    const n = Number(value);
+    const n = value.trim() === '' ? Number.NaN : Number(value);
     if (!Number.isInteger(n) || n < min || n > max)
       throw new InvalidArgumentError(`${what} must be a whole number from ${min} to ${max}`);
     return n;
