@@ -168,11 +168,9 @@ describe('splitter on the embedded SQS, two clusters, standard queues', () => {
     expect(during).toEqual({ UpdateItemCommand: run.invocations * 2, QueryCommand: 1 });
   });
 
-  it('the Lambda handler routes a Lambda-shaped event with the deps from the environment', async () => {
+  it('the Lambda handler routes both clusters with the deps from the environment', async () => {
     world = await startSplitWorld();
     const w = world;
-    // The handler's deps use one SQS client: a one-region topology.
-    const topology = { clusters: [{ ...w.topology.clusters[0]! }] };
     const out = await register(w, {
       sessionId: 'env',
       createdAt: 1,
@@ -184,27 +182,31 @@ describe('splitter on the embedded SQS, two clusters, standard queues', () => {
     });
     Object.assign(process.env, {
       SWITCHYARD_TABLE: 'switchyard',
-      SWITCHYARD_TOPOLOGY: JSON.stringify(topology),
+      SWITCHYARD_TOPOLOGY: JSON.stringify(w.topology),
       SWITCHYARD_WS_ENDPOINT: 'http://127.0.0.1:1',
       SWITCHYARD_DYNAMODB_ENDPOINT: w.dynamo.endpoint,
       SWITCHYARD_SQS_ENDPOINT: w.sqs.endpoint,
-      AWS_REGION: 'us-east-1',
+      AWS_REGION: 'us-west-2',
       AWS_ACCESS_KEY_ID: 'local',
       AWS_SECRET_ACCESS_KEY: 'local',
       POWERTOOLS_LOG_LEVEL: 'SILENT',
     });
     const { handler } = await import('../../functions/splitter/index.ts');
-    const east = w.sqs.client('us-east-1');
-    await sendMessages(east, w.clusters.east.source.url, [
-      { body: 'mine', attributes: { tenant: S('acme') } },
-      { body: 'theirs', attributes: { tenant: S('initech') } },
-    ]);
+    for (const c of ['east', 'west'] as const) {
+      await sendMessages(w.sqs.client(w.clusters[c].region), w.clusters[c].source.url, [
+        { body: `${c}-mine`, attributes: { tenant: S('acme') } },
+        { body: `${c}-theirs`, attributes: { tenant: S('initech') } },
+      ]);
+    }
 
-    const run = await pump(east, w.clusters.east.source, handler);
+    const east = await pump(w.sqs.client('us-east-1'), w.clusters.east.source, handler);
+    const west = await pump(w.sqs.client('us-west-2'), w.clusters.west.source, handler);
 
-    expect(run.failures).toBe(0);
-    expect(bodies(await drainQueue(east, out.orders!))).toEqual(['mine']);
-    expect(bodies(await drainQueue(east, w.clusters.east.fallback.url))).toEqual(['theirs']);
+    expect(east.failures + west.failures).toBe(0);
+    const got = await contents(w, { output: out.orders! });
+    expect(bodies(got.output)).toEqual(['east-mine', 'west-mine']);
+    expect(bodies(got.eastFallback)).toEqual(['east-theirs']);
+    expect(bodies(got.westFallback)).toEqual(['west-theirs']);
   });
 });
 
