@@ -1,14 +1,12 @@
 import { relative } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { DEFAULT_CONFIG_FILE } from '../../infra/local/config.ts';
 import {
+  DEFAULT_CONFIG_FILE,
   DEFAULT_DATA_DIR,
   DEFAULT_PORT,
   DEFAULT_STATE_FILE,
-  type LocalRuntime,
-  type LocalRuntimeOptions,
-  startLocalRuntime,
-} from '../../infra/local/runtime.ts';
+} from '../../infra/local/defaults.ts';
+import type { LocalRuntime, LocalRuntimeOptions } from '../../infra/local/runtime.ts';
 
 /**
  * Every flag of `switchyard dev`. Features that add flags add them here and read them in
@@ -84,24 +82,33 @@ export function devRuntimeOptions(flags: DevFlags): LocalRuntimeOptions {
 }
 
 export async function runDev(flags: DevFlags): Promise<LocalRuntime> {
-  const runtime = await startLocalRuntime(devRuntimeOptions(flags));
-  process.stdout.write(banner(runtime, Math.round(performance.now())));
+  // Loaded here, not at the top: the embedded services are heavy and other commands need none of them.
+  const starting = import('../../infra/local/runtime.ts').then(({ startLocalRuntime }) =>
+    startLocalRuntime(devRuntimeOptions(flags)),
+  );
 
+  // Installed before anything is announced, so a Ctrl-C at any moment (even during start-up)
+  // stops every part cleanly: LevelDB is flushed only by a clean stop.
   let signals = 0;
   const shutdown = (signal: NodeJS.Signals): void => {
     // A second Ctrl-C does not wait for a clean stop.
     if (++signals > 1) process.exit(1);
     process.stderr.write(`\n${signal}: stopping…\n`);
-    runtime.stop().then(
-      () => process.exit(0),
-      (err) => {
-        process.stderr.write(`switchyard: stopping failed: ${(err as Error).message}\n`);
-        process.exit(1);
-      },
-    );
+    starting
+      .then((runtime) => runtime.stop())
+      .then(
+        () => process.exit(0),
+        (err) => {
+          process.stderr.write(`switchyard: stopping failed: ${(err as Error).message}\n`);
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
+
+  const runtime = await starting;
+  process.stdout.write(banner(runtime, Math.round(performance.now())));
   return runtime;
 }
 

@@ -2,8 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseSettings, type Settings } from '../../shared/config/settings.ts';
 import { loadTopology, parseTopology, type Topology } from '../../shared/config/topology.ts';
 import { SwitchyardError } from '../../shared/errors/errors.ts';
-
-export const DEFAULT_CONFIG_FILE = 'switchyard.config.json';
+import { DEFAULT_CONFIG_FILE } from './defaults.ts';
 
 export class InvalidSettingsError extends SwitchyardError {
   constructor(source: string, message: string) {

@@ -8,6 +8,14 @@ import { ConnectionRegistry } from './connection-registry.ts';
 import { connectionsApi } from './connections-api.ts';
 import { LOCAL_CREDENTIALS } from './credentials.ts';
 import { lockDataDir } from './data-dir-lock.ts';
+import {
+  DEFAULT_DATA_DIR,
+  DEFAULT_PORT,
+  DEFAULT_STATE_FILE,
+  GATEWAY_PREFIX,
+  TABLE_NAME,
+  WS_PATH,
+} from './defaults.ts';
 import { startDynamoDb } from './dynamodb.ts';
 import { setEnv } from './function-env.ts';
 import { type FunctionHandlers, loadHandlers } from './handlers.ts';
@@ -19,14 +27,6 @@ import { startScheduler } from './scheduler.ts';
 import { type LocalQueue, startSqs } from './sqs.ts';
 import { readPreviousTokens, writeLocalState } from './state-file.ts';
 import { attachWebSocketGateway } from './websocket-gateway.ts';
-
-export const DEFAULT_PORT = 8787;
-export const DEFAULT_DATA_DIR = '.switchyard/data';
-export const DEFAULT_STATE_FILE = '.switchyard/local.json';
-export const TABLE_NAME = 'switchyard';
-/** Where the WebSocket API is served, and where its @connections API is mounted. */
-export const WS_PATH = '/ws';
-export const GATEWAY_PREFIX = '/_gateway';
 
 export interface LocalRuntimeOptions {
   /** Topology file (default `switchyard.config.json` in the working directory). */
