@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { encodeMessage, parseMessage } from './codec.ts';
+import { encodeMessage } from './codec.ts';
 import { DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_REASSEMBLED_BYTES } from './limits.ts';
 import { MAX_CHUNKS } from './messages/chunk.ts';
 import type { RoutingHead } from './messages/head.ts';
@@ -236,14 +236,17 @@ export class Reassembler {
     this.#drop(key, partial, now);
     const ordered: Buffer[] = [];
     for (let seq = 0; seq < partial.total; seq++) ordered.push(partial.parts.get(seq)!);
-    const inner = parseMessage(Buffer.concat(ordered).toString('utf8'), { maxBytes: this.maxMessageBytes });
-    if (inner.type === 'chunk') {
+    let value: unknown;
+    try {
+      value = JSON.parse(Buffer.concat(ordered).toString('utf8'));
+    } catch (err) {
       throw new ProtocolError(
-        'invalid_message',
-        `chunked message ${chunk.msgId} contains a chunk; chunks do not nest`,
+        'malformed_json',
+        `chunked message ${chunk.msgId} does not rebuild valid JSON: ${(err as Error).message}`,
       );
     }
-    return overlayHead(inner, partial.head);
+    // Validated once, after the head is applied: the size was bounded chunk by chunk above.
+    return overlayHead(value, partial.head);
   }
 
   /**

@@ -43,10 +43,15 @@ export const ClusterIdSchema = z
 /** Per-session sequence number of a stateful request, echoed by its reply. */
 export const SeqSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
-/** Bytes travel as standard base64 (RFC 4648, with padding). */
+/**
+ * Bytes travel as standard base64 (RFC 4648, with padding). Checked as an alphabet plus a
+ * length rule rather than as 4-character groups: the grouped regex is ~6x slower, and bodies
+ * of several MiB go through here.
+ */
 export const Base64Schema = z
   .string()
-  .regex(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/, 'standard base64 with padding');
+  .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'standard base64 with padding')
+  .refine((s) => s.length % 4 === 0, 'standard base64 with padding (length a multiple of 4)');
 
 const dnsLabel = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
 /** A Kubernetes service: `name` or `namespace/name` (DNS-1123 labels). */

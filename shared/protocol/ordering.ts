@@ -113,11 +113,11 @@ export class OrderedReleaser<T extends Sequenced> {
 
   /** When the wait for `seq` began, or undefined when nothing shows it is missing yet. */
   #waitingSince(seq: number): number | undefined {
-    let since = this.#sentAt.get(seq)?.at;
-    for (const { at } of this.#buffered.values()) {
-      if (since === undefined || at < since) since = at;
-    }
-    return since;
+    const sent = this.#sentAt.get(seq)?.at;
+    // Map keeps insertion order and time only moves forward: the first entry arrived first.
+    const oldest = this.#buffered.values().next().value?.at;
+    if (sent === undefined) return oldest;
+    return oldest === undefined ? sent : Math.min(sent, oldest);
   }
 
   #giveUp(seq: number): ErrorMessage {

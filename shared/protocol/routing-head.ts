@@ -1,6 +1,6 @@
-import { describeIssues } from './codec.ts';
+import { parseMessageObject } from './codec.ts';
 import { HEAD_KEYS, type RoutingHead } from './messages/head.ts';
-import { type CarriedMessage, MESSAGE_SCHEMAS, type Message } from './messages.ts';
+import type { CarriedMessage, Message } from './messages.ts';
 import { ProtocolError } from './protocol-error.ts';
 
 /** The routing head of a whole message: its type and the routing fields it has. */
@@ -19,29 +19,29 @@ export function routingHeadOf(msg: Message): RoutingHead {
 }
 
 /**
- * Put the head's routing fields over a reassembled message. The head is what the router saw
- * and rewrote, so it is authoritative: a field the head lacks is removed from the message.
- * The result is validated again, as the rewrite may be what makes it valid (or not).
+ * Put the head's routing fields over a reassembled message (decoded JSON, not yet validated)
+ * and validate the result once. The head is what the router saw and rewrote, so it is
+ * authoritative: a routing field the head lacks is removed from the message.
  */
-export function overlayHead(msg: CarriedMessage, head: RoutingHead): CarriedMessage {
-  if (msg.type !== head.type) {
+export function overlayHead(value: unknown, head: RoutingHead): CarriedMessage {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return parseMessageObject(value) as CarriedMessage; // throws the usual invalid_message
+  }
+  const type = (value as { type?: unknown }).type;
+  if (type === 'chunk') {
+    throw new ProtocolError('invalid_message', 'the chunks rebuild a chunk; chunks do not nest');
+  }
+  if (type !== head.type) {
     throw new ProtocolError(
       'chunk_mismatch',
-      `the chunks rebuild a ${msg.type} message but their head says ${head.type}`,
+      `the chunks rebuild a ${String(type)} message but their head says ${head.type}`,
     );
   }
-  const out: Record<string, unknown> = { ...msg };
+  const out: Record<string, unknown> = { ...value };
   const fields = head as Record<string, unknown>;
   for (const key of HEAD_KEYS) {
     if (fields[key] === undefined) delete out[key];
     else out[key] = fields[key];
   }
-  const parsed = MESSAGE_SCHEMAS[msg.type].safeParse(out);
-  if (!parsed.success) {
-    throw new ProtocolError(
-      'invalid_message',
-      `invalid ${msg.type} message after reassembly: ${describeIssues(parsed.error.issues)}`,
-    );
-  }
-  return parsed.data as CarriedMessage;
+  return parseMessageObject(out) as CarriedMessage;
 }

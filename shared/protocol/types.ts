@@ -27,6 +27,7 @@ export const TRAFFIC_TYPES = [
   'close',
 ] as const;
 export const CONTROL_TYPES = [
+  'hello',
   'ping',
   'pong',
   'child.create',

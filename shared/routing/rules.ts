@@ -216,6 +216,11 @@ export const ROUTES: Record<CarriedType, TypeRoute> = {
   },
   data: requestStream,
   close: requestStream,
+  hello: {
+    flow: 'cluster -> router (a connector announces itself)',
+    client: refuse('client'),
+    cluster: toRouter,
+  },
   ping: {
     flow: 'client -> every cluster of the session; cluster -> router (keep-alive)',
     client: () => plan({ to: 'all-clusters' }),

@@ -281,3 +281,21 @@ describe('encodeMessage', () => {
     expect(encodeMessage(bad, { validate: false })).toContain('Not A Service');
   });
 });
+
+describe('base64 fields', () => {
+  it.each([
+    ['', true],
+    ['aGk=', true],
+    ['aGVsbG8=', true],
+    ['aGVsbA==', true],
+    ['aGVsbA=', false],
+    ['aGVsbA===', false],
+    ['aG=sbA==', false],
+    ['aGVs bA==', false],
+    ['aGVsbA-_', false],
+  ])('%j is valid base64: %s', (data, valid) => {
+    const text = JSON.stringify({ ...EXAMPLES['outgoing.data'], data });
+    if (valid) expect(parseMessage(text).type).toBe('outgoing.data');
+    else expect(() => parseMessage(text)).toThrow(/field "data": standard base64/);
+  });
+});

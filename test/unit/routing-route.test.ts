@@ -239,6 +239,19 @@ const cases: Case[] = [
     },
   ]),
   // ---- control ----
+  { msg: fromClient('hello'), from: client, expected: reject('wrong_direction') },
+  {
+    name: 'a connector announces itself',
+    msg: fromCluster('hello', { sessionId: undefined }),
+    from: cluster('us-east'),
+    expected: { to: 'router', fields: { services: ['orders', 'payments'] } },
+  },
+  {
+    name: 'a chunked hello is refused',
+    msg: { ...EXAMPLES.chunk, msgId: 'h1', head: { type: 'hello' } } as Message,
+    from: cluster('us-east'),
+    expected: reject('not_chunkable'),
+  },
   {
     name: 'every cluster of the session, not the management-only hub',
     msg: fromClient('ping'),

@@ -14,6 +14,19 @@ import { MAX_CHILD_SPEC_BYTES } from '../limits.ts';
 import { envelope } from './envelope.ts';
 import { TrafficModeSchema } from './traffic.ts';
 
+/**
+ * A connector's first message on every (re)connection: what it fronts. The router answers by
+ * re-sending the children the cluster missed. The cluster itself is known from its token;
+ * a `cluster` field here is informational.
+ */
+export const HelloSchema = z.looseObject({
+  ...envelope,
+  type: z.literal('hello'),
+  services: z.array(z.string().min(1).max(253)).max(200).optional(),
+  /** The connector's software version, for logs. */
+  version: z.string().max(64).optional(),
+});
+
 /** Heartbeat. From the client it reaches every cluster of the session; each answers a `pong`. */
 export const PingSchema = z.looseObject({
   ...envelope,
