@@ -29,6 +29,8 @@ export function buildDeployment(app: App, input: DeploymentInput): Deployment {
   const account = ctx.account ?? input.defaultAccount;
   const routerRegion = ctx.region ?? topology.region;
   const prefix = `Switchyard-${ctx.stage}`;
+  // Planned first: a refused queue setting fails before any function is bundled.
+  const plan = splitterPlan(topology, ctx);
 
   const router = new RouterStack(app, `${prefix}-Router`, {
     env: { ...(account ? { account } : {}), region: routerRegion },
@@ -37,7 +39,7 @@ export function buildDeployment(app: App, input: DeploymentInput): Deployment {
     ctx,
   });
   const splitters = new Map<string, SplitterStack>();
-  for (const [region, queues] of splitterPlan(topology, ctx)) {
+  for (const [region, queues] of plan) {
     const stack = new SplitterStack(app, `${prefix}-Splitter-${region}`, {
       env: { ...(account ? { account } : {}), region },
       description: `Switchyard queue splitter for ${region} (${ctx.stage})`,

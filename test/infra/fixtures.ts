@@ -64,7 +64,8 @@ export interface Built {
 
 /**
  * Builds every stack with bundling skipped (the tests read templates, not bundles). With `nag`,
- * synth also runs cdk-nag and CDK's own CloudFormation schema validation.
+ * synth also runs cdk-nag. CDK's built-in CloudFormation schema check is off here (it costs
+ * seconds per app); `npm run synth` runs it.
  */
 export function build(
   opts: { topology?: unknown; context?: Record<string, unknown>; nag?: boolean } = {},
@@ -72,7 +73,7 @@ export function build(
   const app = new App({
     context: { 'aws:cdk:bundling-stacks': [] },
     outdir: mkdtempSync(join(tmpdir(), 'switchyard-cdk-')),
-    builtinCloudFormationValidation: opts.nag ?? false,
+    builtinCloudFormationValidation: false,
     stackTraces: opts.nag ?? false,
   });
   const ctx = parseDeployContext(opts.context ?? {});
