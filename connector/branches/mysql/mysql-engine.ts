@@ -43,7 +43,7 @@ const BINARY_TYPES = new Set([
 ]);
 /** Generated columns take no values (MySQL's DEFAULT_GENERATED is an ordinary default, not one of these). */
 const GENERATED = /\b(VIRTUAL|STORED|PERSISTENT) GENERATED\b/i;
-const BATCH_ROWS = 1000;
+const BATCH_ROWS = 2000;
 const BATCH_BYTES = 1024 * 1024;
 
 /**
@@ -360,27 +360,54 @@ async function copyRows(
     })
     .stream({ highWaterMark: BATCH_ROWS });
 
-  let batch: unknown[][] = [];
-  let bytes = 0;
   let rows = 0;
-  const flush = async () => {
-    if (batch.length === 0) return;
-    await writer.query(insert, [batch]);
-    rows += batch.length;
-    batch = [];
-    bytes = 0;
-  };
   await writer.query('START TRANSACTION');
-  // for-await reads one row at a time: while an insert is in flight the stream pauses the source.
-  for await (const row of stream as AsyncIterable<unknown[]>) {
-    batch.push(row);
-    for (const v of row) bytes += typeof v === 'string' ? v.length : Buffer.isBuffer(v) ? 2 * v.length : 8;
-    if (batch.length >= BATCH_ROWS || bytes >= BATCH_BYTES) {
-      throwIfAborted(signal, aborted);
-      await flush();
-    }
-  }
-  await flush();
+  await new Promise<void>((resolve, reject) => {
+    let batch: unknown[][] = [];
+    let bytes = 0;
+    let inflight: Promise<void> = Promise.resolve();
+    let failed = false;
+    const fail = (err: unknown) => {
+      if (failed) return;
+      failed = true;
+      stream.destroy();
+      reject(err);
+    };
+    const send = (rowsOut: unknown[][]) => {
+      inflight = inflight.then(async () => {
+        if (failed) return;
+        throwIfAborted(signal, aborted);
+        await writer.query(insert, [rowsOut]);
+        rows += rowsOut.length;
+      });
+      inflight.catch(fail);
+    };
+    stream.on('data', (row: unknown[]) => {
+      batch.push(row);
+      for (const v of row) bytes += typeof v === 'string' ? v.length : Buffer.isBuffer(v) ? 2 * v.length : 8;
+      if (batch.length < BATCH_ROWS && bytes < BATCH_BYTES) return;
+      // One insert runs while the next batch is read; reading stops (and the server's socket
+      // fills) only when a second batch is ready before the first is written.
+      const previous = inflight;
+      send(batch);
+      batch = [];
+      bytes = 0;
+      stream.pause();
+      previous.then(
+        () => {
+          if (!failed) stream.resume();
+        },
+        () => {},
+      );
+    });
+    stream.on('end', () => {
+      if (batch.length > 0) send(batch);
+      inflight.then(() => {
+        if (!failed) resolve();
+      }, fail);
+    });
+    stream.on('error', fail);
+  });
   await writer.query('COMMIT');
   return rows;
 }
