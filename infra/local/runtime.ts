@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { resetDeps } from '../../functions/lib/deps.ts';
 import { ENV } from '../../functions/lib/env.ts';
 import type { Settings } from '../../shared/config/settings.ts';
 import type { Topology } from '../../shared/config/topology.ts';
@@ -170,7 +171,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       // Closed while the function environment is still set: requests in flight may need it.
       () => http.close(),
     );
-    await forgetCachedDeps();
+    // deps.ts builds its clients once per process: drop those of a runtime started earlier in
+    // this process (a restart in a test), or handlers would talk to its stopped endpoints.
+    resetDeps();
     handlers = await loadHandlers(options.handlers);
 
     const gateway = attachWebSocketGateway(http.server, {
@@ -224,7 +227,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         stopping ??= (async () => {
           await options.hooks?.onStopping?.(runtime);
           await unwind();
-          await forgetCachedDeps();
+          resetDeps();
         })();
         return stopping;
       },
@@ -254,14 +257,4 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     await unwind();
     throw err;
   }
-}
-
-/**
- * functions/lib/deps.ts builds its clients once per process from the environment. A runtime
- * started after another one in the same process (a restart in a test) must not reuse clients
- * pointed at the previous, stopped endpoints, so the cache is dropped when deps.ts offers a way.
- */
-async function forgetCachedDeps(): Promise<void> {
-  const deps: Record<string, unknown> = await import('../../functions/lib/deps.ts');
-  if (typeof deps.resetDeps === 'function') deps.resetDeps();
 }
