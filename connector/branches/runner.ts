@@ -89,11 +89,25 @@ export class BranchRunner {
     await Promise.all([...this.tails.values()]);
   }
 
+  /**
+   * Abandons every create in progress (shutdown): each leaves a database without its completion
+   * marker, which the router's re-sent create drops and makes again.
+   */
+  async stop(): Promise<void> {
+    for (const c of this.creating.values()) c.abort.abort();
+    await this.idle();
+  }
+
   /** The env var a session's application reads, pointing at the branch instead of the source. */
   branchEnv(database: string, name: string): Record<string, string> {
     if (!isBranchDatabaseName(name)) throw new BranchNameError(`'${name}' is not a branch database name`);
     const db = findDatabase(this.databases, database);
     return { [db.appEnv]: this.engines[db.type].branchUrl(sourceUrl(db, this.env), name) };
+  }
+
+  /** The env of a session that uses these branches (`{database, name}` from its child spec). */
+  envForBranches(branches: { database: string; name: string }[]): Record<string, string> {
+    return Object.assign({}, ...branches.map((b) => this.branchEnv(b.database, b.name)));
   }
 
   private serialise(id: string, work: () => Promise<void>): Promise<void> {

@@ -21,9 +21,11 @@ import {
   InvalidDatabaseUrlError,
   SourceNotFoundError,
 } from '../../connector/branches/errors.ts';
+import { branchExtension } from '../../connector/branches/extension.ts';
 import { qid, stripDefiner } from '../../connector/branches/mysql/mysql-engine.ts';
 import { BranchRunner } from '../../connector/branches/runner.ts';
 import { branchUrl, parseDatabaseUrl } from '../../connector/branches/url.ts';
+import type { Connector } from '../../connector/connector.ts';
 import {
   type BranchSpec,
   type BranchStatusReport,
@@ -415,5 +417,86 @@ describe('BranchRunner', () => {
       DATABASE_URL: 'postgres://app:s3cret@db.internal:5432/sy_branch_feat?sslmode=require',
     });
     expect(() => r.branchEnv('orders', 'orders')).toThrow(BranchNameError);
+  });
+});
+
+describe('branchExtension', () => {
+  function fakeConnector(connected = true) {
+    const sent: Record<string, unknown>[] = [];
+    const c = {
+      send: (m: Record<string, unknown>) => {
+        if (connected) sent.push(m);
+        return connected;
+      },
+    } as unknown as Connector;
+    return { c, sent };
+  }
+
+  it('runs branch.create from a message with its envelope and answers branch.status', async () => {
+    // Prepare
+    const engine = new FakeEngine();
+    const ext = branchExtension({ databases: [ORDERS], env: {}, engines: { postgres: engine } });
+    const { c, sent } = fakeConnector();
+    ext.onOpen?.(c);
+    // Act
+    await ext.handle({ v: 1, type: 'branch.create', reqId: 'r1', ...spec() }, c);
+    await tick();
+    engine.creates[0]!.finish();
+    await ext.runner.idle();
+    // Assess
+    expect(ext.types).toEqual(['branch.create', 'branch.delete']);
+    expect(sent.map((m) => [m.type, m.phase])).toEqual([
+      ['branch.status', 'pending'],
+      ['branch.status', 'ready'],
+    ]);
+    expect(sent[1]).toMatchObject({ id: 'feat', generation: 'g1' });
+  });
+
+  it('logs an invalid message and a report it could not send, without throwing', async () => {
+    const engine = new FakeEngine();
+    const lines: Record<string, unknown>[] = [];
+    const ext = branchExtension({
+      databases: [ORDERS],
+      env: {},
+      engines: { postgres: engine },
+      log: (l) => lines.push(l),
+    });
+    const { c } = fakeConnector(false);
+    await ext.handle({ v: 1, type: 'branch.delete', id: 'feat' }, c);
+    await ext.handle(
+      { v: 1, type: 'branch.delete', id: 'feat', database: 'orders', name: 'sy_branch_feat' },
+      c,
+    );
+    await ext.runner.idle();
+    expect(lines.map((l) => l.message)).toEqual(['invalid branch message', 'could not send branch.status']);
+    expect(engine.calls).toEqual(['drop sy_branch_feat']);
+  });
+
+  it('abandons creates in progress on stop, reporting nothing for them', async () => {
+    const engine = new FakeEngine();
+    const ext = branchExtension({ databases: [ORDERS], env: {}, engines: { postgres: engine } });
+    const { c, sent } = fakeConnector();
+    await ext.handle({ v: 1, type: 'branch.create', ...spec() }, c);
+    await tick();
+    await ext.stop?.();
+    expect(sent.map((m) => m.phase)).toEqual(['pending']);
+  });
+
+  it('gives a session the env of all its branches', () => {
+    const ext = branchExtension({
+      databases: [
+        ORDERS,
+        { name: 'users', type: 'mysql', url: 'mysql://root@m:3306/users', appEnv: 'USERS_URL' },
+      ],
+    });
+    expect(
+      ext.runner.envForBranches([
+        { database: 'orders', name: 'sy_branch_a' },
+        { database: 'users', name: 'sy_branch_b' },
+      ]),
+    ).toEqual({
+      DATABASE_URL: 'postgres://app:s3cret@db.internal:5432/sy_branch_a?sslmode=require',
+      USERS_URL: 'mysql://root@m:3306/sy_branch_b',
+    });
   });
 });
