@@ -1,4 +1,56 @@
-/** Placeholder until the reconciler lands. */
-export async function handler(): Promise<{ ran: string[] }> {
-  return { ran: [] };
+import { Logger } from '@aws-lambda-powertools/logger';
+import { processOwnerId } from '../../shared/lease/owner.ts';
+import '../../shared/reconcile/catalog.ts';
+import type { DutyLogger } from '../../shared/reconcile/duty.ts';
+import { Reconciler } from '../../shared/reconcile/reconciler.ts';
+import { deps } from '../lib/deps.ts';
+
+const logger = new Logger({ serviceName: 'switchyard-reconciler' });
+
+const log: DutyLogger = {
+  info: (message, extra) => logger.info(message, { ...extra }),
+  warn: (message, extra) => logger.warn(message, { ...extra }),
+  error: (message, extra) => logger.error(message, { ...extra }),
+};
+
+export interface ReconcilerResult {
+  leader: boolean;
+  token?: number;
+  ran: string[];
+  failed: string[];
+}
+
+// One per process: a warm Lambda container or a local replica keeps its holding between runs.
+let reconciler: Reconciler | undefined;
+
+/** Scheduled (EventBridge on AWS, the scheduler in the local runtime): one reconciler run. */
+export async function handler(): Promise<ReconcilerResult> {
+  const d = deps();
+  reconciler ??= new Reconciler({
+    store: d.store,
+    owner: processOwnerId(),
+    settings: d.settings,
+    topology: d.topology,
+    deps: d,
+    clock: { now: d.now },
+    log,
+  });
+  const report = await reconciler.run();
+  const summary = {
+    leader: report.leader,
+    token: report.token,
+    ran: report.ran,
+    failed: report.failed,
+    skipped: report.skipped,
+    ...(report.holder ? { holder: report.holder.owner } : {}),
+    ...(report.stopped ? { stopped: report.stopped } : {}),
+  };
+  if (report.failed.length) logger.warn('reconciler run', summary);
+  else logger.info('reconciler run', summary);
+  return {
+    leader: report.leader,
+    ...(report.token !== undefined ? { token: report.token } : {}),
+    ran: report.ran,
+    failed: report.failed,
+  };
 }

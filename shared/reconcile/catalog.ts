@@ -1,0 +1,8 @@
+/**
+ * Every module that registers a reconciler duty, imported for that side effect. The reconciler
+ * handler imports this file, so adding a duty is: write it, call `registerDuty` in its module,
+ * and add one import line here, e.g.
+ *
+ *   import '../sessions/expire-duty.ts';
+ */
+export {};
