@@ -116,7 +116,7 @@ export const EXAMPLES: { [T in MessageType]: MessageOf<T> } = {
     spec: {
       subscriptions: [{ subId: 's1', service: 'shop/orders', mode: 'mirror', filter: { path: '^/api' } }],
       outputQueues: { orders: 'https://sqs.eu-west-1.amazonaws.com/123456789012/sy-ses-7f3a-orders' },
-      branches: [],
+      branches: { orders: 'br-4821' },
     },
   },
   'child.ready': { v: 1, type: 'child.ready', sessionId: 'ses-7f3a', childId: 'mc-ses-7f3a-us-east' },
@@ -133,7 +133,16 @@ export const EXAMPLES: { [T in MessageType]: MessageOf<T> } = {
     type: 'session.status',
     sessionId: 'ses-7f3a',
     state: 'pending',
-    clusters: { 'eu-west': { state: 'ready' }, 'us-east': { state: 'failed', error: 'service not found' } },
+    clusters: {
+      'eu-west': { state: 'ready' },
+      'us-east': {
+        state: 'failed',
+        error: {
+          code: 'service_not_found',
+          message: "service 'shop/orders' does not exist in cluster 'us-east'",
+        },
+      },
+    },
   },
   error: {
     v: 1,

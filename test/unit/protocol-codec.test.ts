@@ -299,3 +299,33 @@ describe('base64 fields', () => {
     else expect(() => parseMessage(text)).toThrow(/field "data": standard base64/);
   });
 });
+
+describe('router-built messages', () => {
+  it('accepts a session.status whose errors are {code, message} objects or text', () => {
+    const status = {
+      ...EXAMPLES['session.status'],
+      clusters: {
+        west: {
+          state: 'disconnected',
+          roles: ['workload'],
+          error: { code: 'cluster_unavailable', message: 'gone' },
+        },
+        east: { state: 'failed', error: 'service not found' },
+      },
+      error: { code: 'partial', message: 'one cluster is down' },
+    };
+    expect(parseMessage(JSON.stringify(status))).toMatchObject({
+      clusters: { west: { state: 'disconnected' } },
+    });
+    const bad = { ...status, clusters: { west: { state: 'failed', error: { code: 'x' } } } };
+    expect(() => parseMessage(JSON.stringify(bad))).toThrow(/field "clusters\.west\.error"/);
+  });
+
+  it('accepts a child.create spec with keys it does not know and branches as a map', () => {
+    const create = {
+      ...EXAMPLES['child.create'],
+      spec: { sessionId: 'ses-7f3a', roles: ['workload'], subscriptions: [], branches: { orders: 'b1' } },
+    };
+    expect(parseMessage(JSON.stringify(create)).type).toBe('child.create');
+  });
+});

@@ -41,6 +41,12 @@ export const PongSchema = z.looseObject({
   nonce: z.string().max(128).optional(),
 });
 
+/** A failure in a status: text, or the `{code, message}` of the error that caused it. */
+export const StatusErrorSchema = z.union([
+  ErrorTextSchema,
+  z.looseObject({ code: z.string().min(1).max(64), message: ErrorTextSchema }),
+]);
+
 const StatusStateSchema = z.string().regex(/^[a-z][a-z_]{0,31}$/, 'a lowercase state name such as "ready"');
 
 /**
@@ -64,7 +70,8 @@ export const ChildSpecSchema = z
       .optional(),
     /** Output-queue map: source queue name -> the session's output queue URL. */
     outputQueues: z.record(z.string().min(1).max(80), z.url()).optional(),
-    branches: z.array(z.looseObject({})).max(64).optional(),
+    /** Database branches (logical database -> branch id today); their feature owns the shape. */
+    branches: z.unknown().optional(),
   })
   .refine((spec) => Buffer.byteLength(JSON.stringify(spec), 'utf8') <= MAX_CHILD_SPEC_BYTES, {
     message: `the spec is larger than ${MAX_CHILD_SPEC_BYTES} bytes of JSON`,
@@ -101,8 +108,9 @@ export const SessionStatusSchema = z.looseObject({
   state: StatusStateSchema,
   clusters: z.record(
     ClusterIdSchema,
-    z.looseObject({ state: StatusStateSchema, error: ErrorTextSchema.optional() }),
+    z.looseObject({ state: StatusStateSchema, error: StatusErrorSchema.optional() }),
   ),
+  error: StatusErrorSchema.optional(),
 });
 
 /**
