@@ -23,6 +23,8 @@ export interface Branch {
   error?: BranchError;
   /** When `branch.create` was last sent (throttles re-sends of pending branches). */
   sentAt?: number;
+  /** When the connector last reported on it (a progressing create is not re-sent). */
+  reportAt?: number;
   /** When `branch.delete` was last sent. */
   dropSentAt?: number;
   deleteReason?: 'requested' | 'expired';

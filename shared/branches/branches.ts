@@ -271,7 +271,7 @@ function transition(
       const before = b.progress?.percent ?? 0;
       if (b.phase === 'pending' && r.progress?.percent !== undefined && r.progress.percent < before)
         return undefined;
-      return { phase: 'pending', ...(r.progress ? { progress: r.progress } : {}) };
+      return { phase: 'pending', reportAt: now, ...(r.progress ? { progress: r.progress } : {}) };
     }
     case 'ready':
       if (!creating.includes(b.phase)) return undefined;

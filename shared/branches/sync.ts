@@ -22,8 +22,9 @@ export interface BranchSync {
 
 export interface BranchSyncOptions {
   /**
-   * Re-send a pending create / a deleting drop only when it was last sent at least this long
-   * ago. 0 (the default) re-sends everything: use it when the connector just (re)connected.
+   * Re-send a pending create only when it was last sent, and the connector last reported on it,
+   * at least this long ago; a deleting drop only when it was last sent this long ago. 0 (the
+   * default) re-sends everything: use it when the connector just (re)connected.
    */
   resendAfterMs?: number;
 }
@@ -34,6 +35,12 @@ export function toSpec(b: Branch): BranchSpec {
 
 export function toDropSpec(b: Branch): BranchDropSpec {
   return { id: b.id, database: b.database, name: b.name, generation: b.generation };
+}
+
+/** The last time the create was sent or the connector reported on it. */
+function lastContact(b: Branch): number | undefined {
+  if (b.sentAt === undefined && b.reportAt === undefined) return undefined;
+  return Math.max(b.sentAt ?? 0, b.reportAt ?? 0);
 }
 
 export async function branchesToSync(
@@ -60,7 +67,7 @@ export async function branchesToSync(
     if (isExpired(b, now)) b = await markExpired(store, b.id, now);
     if (!b) continue;
     if (b.phase === 'init') out.create.push(toSpec(b));
-    else if (b.phase === 'pending' && due(b.sentAt)) out.create.push(toSpec(b));
+    else if (b.phase === 'pending' && due(lastContact(b))) out.create.push(toSpec(b));
     else if (b.phase === 'deleting' && due(b.dropSentAt)) out.drop.push(toDropSpec(b));
   }
   return out;

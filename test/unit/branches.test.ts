@@ -370,7 +370,10 @@ describe('applyStatus', () => {
   it('records why a drop failed, keeping the branch deleting so the drop is sent again', async () => {
     const store = new MemoryStore();
     await inPhase(store, 'deleting');
-    const error = { code: 'branch_permission', message: "dropping database 'sy_branch_feat': permission denied" };
+    const error = {
+      code: 'branch_permission',
+      message: "dropping database 'sy_branch_feat': permission denied",
+    };
     const result = await applyStatus(store, { id: 'feat', phase: 'failed', error }, T0 + 1);
     expect(result.applied).toBe(true);
     expect(await getBranch(store, ALICE, 'feat', T0 + 1)).toMatchObject({ phase: 'deleting', error });
@@ -457,6 +460,17 @@ describe('branchesToSync', () => {
       name: 'sy_branch_sent',
       mode: 'schema',
     });
+  });
+
+  it('does not re-send a create whose progress keeps coming, and re-sends it once silent', async () => {
+    const store = new MemoryStore();
+    await createBranch(store, ALICE, { database: 'orders', id: 'busy' }, T0);
+    await markPending(store, 'busy', T0);
+    await applyStatus(store, { id: 'busy', phase: 'pending', progress: { percent: 10 } }, T0 + 25_000);
+    expect((await branchesToSync(store, T0 + 40_000, { resendAfterMs: 30_000 })).create).toEqual([]);
+    expect(
+      (await branchesToSync(store, T0 + 56_000, { resendAfterMs: 30_000 })).create.map((s) => s.id),
+    ).toEqual(['busy']);
   });
 
   it('marks expired branches deleting before listing their drop, so a same-id create waits', async () => {
