@@ -21,6 +21,7 @@ export interface DevFlags {
   stateFile: string;
   batchSize?: number;
   batchWindow?: number;
+  demo?: boolean;
   [flag: string]: unknown;
 }
 
@@ -49,6 +50,10 @@ export function registerDev(program: Command): Command {
     )
     .option('--data-dir <dir>', 'where the table is kept between runs', DEFAULT_DATA_DIR)
     .option('--memory', 'keep the table in memory: nothing survives a restart')
+    .option(
+      '--demo',
+      'also start demo clusters on loopback: a connector per cluster in front of a small "api" service, an orders consumer, and a Postgres database to branch when one is reachable',
+    )
     .option('--state-file <file>', 'where to write endpoints and local tokens', DEFAULT_STATE_FILE)
     .addOption(
       new Option('--batch-size <n>', 'SQS records per splitter invocation (default 10)').argParser(
@@ -109,6 +114,17 @@ export async function runDev(flags: DevFlags): Promise<LocalRuntime> {
 
   const runtime = await starting;
   process.stdout.write(banner(runtime, Math.round(performance.now())));
+  if (flags.demo) {
+    const { startDemo, demoBanner } = await import('../../infra/local/demo.ts');
+    const { consoleLog } = await import('../../infra/local/log.ts');
+    const demo = await startDemo(runtime, consoleLog);
+    process.stdout.write(`${demoBanner(demo)}\n\n`);
+    const stop = runtime.stop;
+    runtime.stop = async () => {
+      await demo.stop();
+      await stop();
+    };
+  }
   return runtime;
 }
 

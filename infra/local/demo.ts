@@ -1,0 +1,212 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import pg from 'pg';
+import { collectDatabases } from '../../connector/branches/config.ts';
+import { branchExtension } from '../../connector/branches/extension.ts';
+import { parseConnectorConfig } from '../../connector/config.ts';
+import { Connector, type ConnectorExtension } from '../../connector/connector.ts';
+import { defaultCluster } from '../../shared/config/topology.ts';
+import type { LocalLog } from './log.ts';
+import type { LocalRuntime } from './runtime.ts';
+
+/**
+ * `switchyard dev --demo`: every cluster of the topology gets a connector on loopback in front
+ * of a small `api` service that answers with its cluster's name, a consumer that logs what
+ * reaches its `orders` fallback queue, and (on the default cluster, when PostgreSQL is
+ * reachable) an `orders` database to branch. Their URLs go to local.json under `demo`.
+ */
+export interface Demo {
+  clusters: Record<string, DemoCluster>;
+  stop(): Promise<void>;
+}
+
+export interface DemoCluster {
+  services: Record<string, { ingressUrl: string; upstreamUrl: string }>;
+  queues: Record<string, { source: string; fallback: string }>;
+  databases: string[];
+}
+
+const DEMO_DB = 'switchyard_demo_orders';
+
+async function listen(server: Server): Promise<number> {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return (server.address() as AddressInfo).port;
+}
+
+function demoService(cluster: string): Server {
+  return createServer((req, res) => {
+    res.setHeader('content-type', 'text/plain');
+    res.setHeader('x-served-by', `${cluster}/api`);
+    res.end(`hello from ${cluster} (the deployed api): ${req.method} ${req.url}\n`);
+  });
+}
+
+/** A database for branching, when a PostgreSQL server answers on 127.0.0.1:5432. */
+async function demoDatabase(log: LocalLog): Promise<string | undefined> {
+  const user = process.env.PGUSER ?? 'postgres';
+  const base = `postgres://${user}@127.0.0.1:5432`;
+  const admin = new pg.Client({ connectionString: `${base}/postgres`, connectionTimeoutMillis: 1500 });
+  try {
+    await admin.connect();
+    const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [DEMO_DB]);
+    if (exists.rowCount === 0) {
+      await admin.query(`CREATE DATABASE ${DEMO_DB}`);
+      const db = new pg.Client({ connectionString: `${base}/${DEMO_DB}` });
+      await db.connect();
+      await db.query('CREATE TABLE orders (id serial PRIMARY KEY, item text NOT NULL, qty int NOT NULL)');
+      await db.query(
+        "INSERT INTO orders (item, qty) SELECT 'item-' || g, g % 7 + 1 FROM generate_series(1, 100) g",
+      );
+      await db.end();
+    }
+    return `${base}/${DEMO_DB}`;
+  } catch (err) {
+    log.info(
+      `demo: no PostgreSQL on 127.0.0.1:5432 (${(err as Error).message}); database branching is left out`,
+    );
+    return undefined;
+  } finally {
+    await admin.end().catch(() => {});
+  }
+}
+
+/** Logs (and deletes) what reaches a cluster's fallback queue: the deployed consumer's view. */
+function startConsumer(sqs: SQSClient, cluster: string, queueUrl: string, log: LocalLog): () => void {
+  let stopped = false;
+  (async () => {
+    while (!stopped) {
+      try {
+        const out = await sqs.send(
+          new ReceiveMessageCommand({
+            QueueUrl: queueUrl,
+            MaxNumberOfMessages: 10,
+            WaitTimeSeconds: 1,
+            MessageAttributeNames: ['All'],
+          }),
+        );
+        for (const m of out.Messages ?? []) log.info(`demo: [${cluster} orders consumer] got ${m.Body}`);
+        if (out.Messages?.length) {
+          await sqs.send(
+            new DeleteMessageBatchCommand({
+              QueueUrl: queueUrl,
+              Entries: out.Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
+            }),
+          );
+        }
+      } catch (err) {
+        if (!stopped) {
+          log.warn(`demo: ${cluster} consumer`, err);
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      }
+    }
+  })();
+  return () => {
+    stopped = true;
+  };
+}
+
+export async function startDemo(runtime: LocalRuntime, log: LocalLog): Promise<Demo> {
+  const servers: Server[] = [];
+  const connectors: Connector[] = [];
+  const stops: (() => void)[] = [];
+  const clusters: Record<string, DemoCluster> = {};
+  const sqs = new SQSClient({
+    region: runtime.region,
+    endpoint: runtime.sqsEndpoint,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  const defaultId = defaultCluster(runtime.topology).id;
+  const dbUrl = await demoDatabase(log);
+  for (const c of runtime.topology.clusters) {
+    const upstream = demoService(c.id);
+    servers.push(upstream);
+    const upstreamUrl = `http://127.0.0.1:${await listen(upstream)}`;
+    const databases =
+      c.id === defaultId && dbUrl
+        ? [{ name: 'orders', type: 'postgres', url: dbUrl, appEnv: 'DATABASE_URL' }]
+        : [];
+    const config = parseConnectorConfig({
+      services: [
+        {
+          name: 'api',
+          ingress: { port: 0, host: '127.0.0.1' },
+          upstream: upstreamUrl,
+          env: {
+            CLUSTER: c.id,
+            GREETING: `hello from ${c.id}`,
+            ...(c.id === defaultId && dbUrl ? { DATABASE_URL: dbUrl } : {}),
+          },
+          files: [],
+          databases,
+        },
+      ],
+      outgoing: { allow: ['127.0.0.1:*', 'localhost:*'] },
+    });
+    const extensions: ConnectorExtension[] = databases.length
+      ? [branchExtension({ databases: collectDatabases(config.services) })]
+      : [];
+    const connector = new Connector({
+      router: runtime.wsUrl,
+      cluster: c.id,
+      token: runtime.clusterTokens[c.id]!,
+      config,
+      extensions,
+      log: (l) => {
+        if (l.level === 'ERROR' || l.level === 'WARN')
+          log.warn(`demo ${c.id} connector: ${String(l.message)}`);
+      },
+    });
+    await connector.start();
+    connectors.push(connector);
+    const queues: DemoCluster['queues'] = {};
+    for (const q of c.queues) {
+      const fallback = runtime.queues.find((x) => x.name === q.fallback);
+      const source = runtime.queues.find((x) => x.name === q.source);
+      if (fallback && source) {
+        queues[q.name ?? q.source] = { source: source.url, fallback: fallback.url };
+        stops.push(startConsumer(sqs, c.id, fallback.url, log));
+      }
+    }
+    clusters[c.id] = {
+      services: { api: { ingressUrl: `http://127.0.0.1:${connector.ports.api}`, upstreamUrl } },
+      queues,
+      databases: databases.map((d) => d.name),
+    };
+  }
+  if (runtime.stateFile) {
+    const state = JSON.parse(readFileSync(runtime.stateFile, 'utf8'));
+    writeFileSync(runtime.stateFile, `${JSON.stringify({ ...state, demo: { clusters } }, null, 2)}\n`, {
+      mode: 0o600,
+    });
+  }
+  return {
+    clusters,
+    async stop() {
+      for (const s of stops) s();
+      await Promise.all(connectors.map((c) => c.stop()));
+      for (const s of servers) s.close();
+      sqs.destroy();
+    },
+  };
+}
+
+export function demoBanner(demo: Demo): string {
+  const lines = ['', 'Demo clusters (each fronts a small "api" service that answers with its name):'];
+  for (const [id, c] of Object.entries(demo.clusters)) {
+    lines.push(
+      `  ${id.padEnd(8)} api ingress ${c.services.api!.ingressUrl}${c.databases.length ? `   databases: ${c.databases.join(', ')}` : ''}`,
+    );
+  }
+  const url = Object.values(demo.clusters)[0]?.services.api?.ingressUrl ?? '<ingress url>';
+  lines.push(
+    '',
+    'Try it: run a local app on port 3000, then',
+    '  switchyard intercept api --to 3000 --header x-dev=me',
+    `  curl -H 'x-dev: me' ${url}/hello     # reaches your app`,
+    `  curl ${url}/hello                     # reaches the cluster's api`,
+  );
+  return lines.join('\n');
+}
