@@ -186,7 +186,8 @@ const mysqlHarness: Harness = {
         CONSTRAINT orders_total CHECK (total >= 0));
       CREATE VIEW customer_totals AS
         SELECT c.id, c.email, coalesce(sum(o.total), 0) AS total FROM customers c LEFT JOIN orders o ON o.customer_id = c.id GROUP BY c.id, c.email;
-      CREATE VIEW big_customers AS SELECT * FROM customer_totals WHERE total > 1000;
+      CREATE FUNCTION with_tax(x DECIMAL(12,2)) RETURNS DECIMAL(12,2) DETERMINISTIC RETURN x * 1.2;
+      CREATE VIEW big_customers AS SELECT id, email, with_tax(total) AS gross FROM customer_totals WHERE total > 1000;
       CREATE TRIGGER orders_note BEFORE INSERT ON orders FOR EACH ROW SET NEW.note = coalesce(NEW.note, 'set by trigger');
       CREATE TABLE pairs_parent (id INT PRIMARY KEY);
       CREATE TABLE pairs_child (id INT PRIMARY KEY, parent_id INT NOT NULL, FOREIGN KEY (parent_id) REFERENCES pairs_parent (id));`);
@@ -257,6 +258,7 @@ const mysqlHarness: Harness = {
     const [serial] = await s.query(`SELECT id FROM customers WHERE email = 'new@example.com'`);
     expect(serial?.id).toBe(51);
     expect((await s.query(`SELECT count(*) AS n FROM big_customers`))[0]?.n).toBeGreaterThan(0);
+    expect((await s.query(`SELECT with_tax(10) AS v`))[0]?.v).toBe('12.00');
     const tables = await s.query(`SHOW TABLES`);
     expect(tables.map((r) => Object.values(r)[0])).toContain(MARKER_TABLE);
   },

@@ -10,7 +10,7 @@ import {
   type ProgressFn,
   throwIfAborted,
 } from '../engine.ts';
-import { BranchAbortedError, BranchCopyError } from '../errors.ts';
+import { BranchAbortedError, BranchCopyError, BranchPermissionError } from '../errors.ts';
 import { branchUrl, type ParsedDatabaseUrl, parseDatabaseUrl } from '../url.ts';
 import { mysqlConnectError, mysqlStepError } from './errors.ts';
 
@@ -45,6 +45,11 @@ const BINARY_TYPES = new Set([
 const GENERATED = /\b(VIRTUAL|STORED|PERSISTENT) GENERATED\b/i;
 const BATCH_ROWS = 2000;
 const BATCH_BYTES = 1024 * 1024;
+/**
+ * mysqldump's settings for the branch's session: keep explicit zero ids and accept the source's
+ * rows as they are. mysql2 escapes with backslashes, so NO_BACKSLASH_ESCAPES must stay off.
+ */
+const WRITER_SQL_MODE = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION';
 
 /**
  * Views and triggers carry their creator as DEFINER; recreating them under another user needs
@@ -207,10 +212,8 @@ export class MysqlBranchEngine implements BranchEngine {
       });
       const writer = await this.connect(source, parsed, name);
       conns.push(writer);
-      // mysqldump's settings: keep explicit zero ids, accept the source's rows as they are, and
-      // no foreign key checks while tables fill in any order. mysql2 escapes with backslashes,
-      // so NO_BACKSLASH_ESCAPES must be off here.
-      await writer.query(`SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'`);
+      // No foreign key checks while tables fill in any order.
+      await writer.query(`SET SESSION sql_mode = '${WRITER_SQL_MODE}'`);
       await writer.query('SET SESSION foreign_key_checks = 0, unique_checks = 0');
       await writer.query(`SET SESSION time_zone = '+00:00'`);
 
@@ -260,12 +263,13 @@ export class MysqlBranchEngine implements BranchEngine {
 
       throwIfAborted(signal, aborted);
       onProgress({
-        message: 'creating views and triggers',
+        message: 'creating routines, views and triggers',
         percent: 92,
         tablesDone: copies.length,
         tablesTotal: copies.length,
         rowsCopied: rows,
       });
+      await createRoutines(reader, writer, parsed.database, name);
       await createViews(reader, writer, views, name);
       await createTriggers(reader, writer, parsed.database, name);
 
@@ -438,6 +442,38 @@ async function createViews(reader: Conn, writer: Conn, views: string[], name: st
   }
 }
 
+/** Runs a definition read from the source under the sql_mode it was created with. */
+async function replay(writer: Conn, ddl: string, sqlMode: unknown, what: string): Promise<void> {
+  await writer.query('SET SESSION sql_mode = ?', [String(sqlMode ?? '')]);
+  try {
+    await step(writer, stripDefiner(ddl), what);
+  } finally {
+    await writer.query(`SET SESSION sql_mode = '${WRITER_SQL_MODE}'`);
+  }
+}
+
+/** Stored functions and procedures, before the views that may call them. */
+async function createRoutines(reader: Conn, writer: Conn, sourceDb: string, name: string): Promise<void> {
+  const [rows] = await reader.query(
+    'SELECT ROUTINE_NAME AS name, ROUTINE_TYPE AS kind FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? ORDER BY ROUTINE_TYPE, ROUTINE_NAME',
+    [sourceDb],
+  );
+  for (const r of rows as { name: string; kind: 'FUNCTION' | 'PROCEDURE' }[]) {
+    const label = `${r.kind.toLowerCase()} ${r.name}`;
+    const [defRows] = await reader.query(`SHOW CREATE ${r.kind} ${qid(r.name)}`).catch((err) => {
+      throw mysqlStepError(err, `reading ${label}`);
+    });
+    const def = (defRows as Row[])[0] ?? {};
+    const ddl = def[r.kind === 'FUNCTION' ? 'Create Function' : 'Create Procedure'];
+    if (typeof ddl !== 'string') {
+      throw new BranchPermissionError(
+        `cannot read the definition of ${label}: the URL's user must be its definer or hold SHOW_ROUTINE (or SELECT on mysql.proc)`,
+      );
+    }
+    await replay(writer, ddl, def.sql_mode, `creating ${label} in '${name}'`);
+  }
+}
+
 /** Triggers last, so the copy fired none; each under the sql_mode it was created with. */
 async function createTriggers(reader: Conn, writer: Conn, sourceDb: string, name: string): Promise<void> {
   const [rows] = await reader.query(
@@ -452,10 +488,8 @@ async function createTriggers(reader: Conn, writer: Conn, sourceDb: string, name
     const ddl = def['SQL Original Statement'];
     if (typeof ddl !== 'string')
       throw new BranchCopyError(`SHOW CREATE TRIGGER ${trigger} returned no definition`);
-    await writer.query('SET SESSION sql_mode = ?', [String(def.sql_mode ?? '')]);
-    await step(writer, stripDefiner(ddl), `creating trigger ${trigger} in '${name}'`);
+    await replay(writer, ddl, def.sql_mode, `creating trigger ${trigger} in '${name}'`);
   }
-  await writer.query(`SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'`);
 }
 
 async function stateOf(admin: Conn, name: string): Promise<BranchState> {
