@@ -2,6 +2,10 @@ import type { z } from 'zod';
 import { z as zod } from 'zod';
 import { ChunkSchema } from './messages/chunk.ts';
 import {
+  BranchCreateSchema,
+  BranchDeleteSchema,
+  BranchStatusSchema,
+  ChildCloseSchema,
   ChildCreateSchema,
   ChildFailedSchema,
   ChildReadySchema,
@@ -64,7 +68,11 @@ export const MESSAGE_SCHEMAS = {
   'child.create': ChildCreateSchema,
   'child.ready': ChildReadySchema,
   'child.failed': ChildFailedSchema,
+  'child.close': ChildCloseSchema,
   'session.status': SessionStatusSchema,
+  'branch.create': BranchCreateSchema,
+  'branch.delete': BranchDeleteSchema,
+  'branch.status': BranchStatusSchema,
   error: ErrorMessageSchema,
   chunk: ChunkSchema,
 } as const satisfies Record<MessageType, z.ZodType>;

@@ -33,7 +33,11 @@ export const CONTROL_TYPES = [
   'child.create',
   'child.ready',
   'child.failed',
+  'child.close',
   'session.status',
+  'branch.create',
+  'branch.delete',
+  'branch.status',
   'error',
 ] as const;
 export const FRAMING_TYPES = ['chunk'] as const;

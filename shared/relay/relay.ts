@@ -184,7 +184,7 @@ export class Relay {
     // Messages the connector sends for itself, before the protocol routes anything.
     if (rec.role === 'cluster') {
       await this.touchCluster(rec.clusterId);
-      if (head.type === ('hello' as string)) {
+      if (head.type === 'hello') {
         await this.hello(rec, msg as unknown as Msg);
         return;
       }

@@ -235,7 +235,22 @@ export const ROUTES: Record<CarriedType, TypeRoute> = {
   'child.create': routerOnly('cluster'),
   'child.ready': lifecycleAnswer,
   'child.failed': lifecycleAnswer,
+  'child.close': routerOnly('cluster'),
   'session.status': routerOnly('client'),
+  'branch.create': routerOnly('cluster'),
+  'branch.delete': routerOnly('cluster'),
+  'branch.status': {
+    flow: 'default cluster -> router (the sync controller copies it onto the branch)',
+    client: refuse('client'),
+    cluster: (head, ctx, clusterId) =>
+      clusterId === ctx.defaultId
+        ? toRouter()
+        : new RoutingError(
+            'not_default_cluster',
+            `cluster '${clusterId}' is not the default cluster ('${ctx.defaultId}'): only it holds branches`,
+            { cluster: clusterId },
+          ),
+  },
   error: {
     flow: 'both ways: to whoever owns what it names (reqId, subId, requestId, connId)',
     client: (head, ctx) => {

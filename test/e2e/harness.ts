@@ -145,7 +145,8 @@ export interface CliRun {
 export function cli(runtime: TestRuntime, args: string[], token = runtime.developerToken): CliRun {
   const child = spawn(
     process.execPath,
-    [BIN, ...args, '--router', runtime.httpUrl, '--ws', runtime.wsUrl, '--token', token],
+    // Router options right after the command name, before any `-- <command...>` of exec.
+    [BIN, args[0]!, '--router', runtime.httpUrl, '--ws', runtime.wsUrl, '--token', token, ...args.slice(1)],
     {
       env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -287,10 +287,15 @@ const cases: Case[] = [
     from: cluster('store'),
     expected: { to: 'router' },
   },
-  ...(['child.create', 'session.status'] as const).flatMap((t): Case[] => [
-    { msg: fromClient(t), from: client, expected: reject('wrong_direction') },
-    { msg: fromCluster(t), from: cluster('eu-west'), expected: reject('wrong_direction') },
-  ]),
+  ...(['child.create', 'child.close', 'session.status', 'branch.create', 'branch.delete'] as const).flatMap(
+    (t): Case[] => [
+      { msg: fromClient(t), from: client, expected: reject('wrong_direction') },
+      { msg: fromCluster(t), from: cluster('eu-west'), expected: reject('wrong_direction') },
+    ],
+  ),
+  { msg: fromClient('branch.status'), from: client, expected: reject('wrong_direction') },
+  { msg: fromCluster('branch.status'), from: cluster('us-east'), expected: reject('not_default_cluster') },
+  { msg: fromCluster('branch.status'), from: cluster('store'), expected: { to: 'router' } },
   ...(['child.ready', 'child.failed'] as const).flatMap((t): Case[] => [
     { msg: fromClient(t), from: client, expected: reject('wrong_direction') },
     {

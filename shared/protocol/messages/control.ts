@@ -101,6 +101,44 @@ export const ChildFailedSchema = z.looseObject({
   message: ErrorTextSchema,
 });
 
+/** The session ended: the cluster drops its child, its subscriptions and tunnels (idempotent). */
+export const ChildCloseSchema = z.looseObject({
+  ...envelope,
+  type: z.literal('child.close'),
+  sessionId: SessionIdSchema,
+  childId: SessionIdSchema,
+});
+
+const BranchIdFieldSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'a branch id');
+
+/**
+ * Database branching, between the router and the DEFAULT cluster's connector (the router's sync
+ * controller). The payload fields are the branch feature's (shared/branches/schemas.ts), which
+ * validates them strictly; here they are only bounded.
+ */
+export const BranchCreateSchema = z.looseObject({
+  ...envelope,
+  type: z.literal('branch.create'),
+  id: BranchIdFieldSchema,
+  database: z.string().min(1).max(63),
+  name: z.string().min(1).max(63),
+});
+
+export const BranchDeleteSchema = z.looseObject({
+  ...envelope,
+  type: z.literal('branch.delete'),
+  id: BranchIdFieldSchema,
+  database: z.string().min(1).max(63),
+  name: z.string().min(1).max(63),
+});
+
+export const BranchStatusSchema = z.looseObject({
+  ...envelope,
+  type: z.literal('branch.status'),
+  id: BranchIdFieldSchema,
+  phase: z.enum(['pending', 'ready', 'failed', 'deleted']),
+});
+
 export const SessionStatusSchema = z.looseObject({
   ...envelope,
   type: z.literal('session.status'),
