@@ -112,7 +112,11 @@ export function registerStateful(program: Command): void {
       .argument('<service>', 'the service')
       .argument('<command...>', 'the command and its arguments (after --)')
       .passThroughOptions(),
-  ).action(async (service: string, command: string[], opts: SessionOpts) => {
+  ).action(async (service: string, rawCommand: string[], opts: SessionOpts) => {
+    // With pass-through options the `--` separator stays in the list.
+    const command = rawCommand[0] === '--' ? rawCommand.slice(1) : rawCommand;
+    if (command.length === 0)
+      throw new Error('give the command to run after --, e.g. switchyard exec api -- npm start');
     const code = await withSession(opts, { service, label: `exec ${service}` }, async (conn, s, api) => {
       const env = await sessionEnv(conn, s, api, service);
       return new Promise<number>((resolve) => {

@@ -160,6 +160,43 @@ describe('one session across three clusters', () => {
     expect(await exec.exited).toBe(0);
     expect(exec.stdout().trim()).toBe('hello from east');
 
+    // files, over the session's own WebSocket
+    const { body: created } = await api(runtime, 'POST', '/v1/sessions', { service: 'api' });
+    await eventually(
+      async () => (await api(runtime, 'GET', `/v1/sessions/${created.id}`)).body.state === 'ready',
+    );
+    const ws = new WebSocket(`${runtime.wsUrl}?session=${created.id}`, {
+      headers: { authorization: `Bearer ${runtime.developerToken}` },
+    });
+    const frames: Record<string, unknown>[] = [];
+    ws.on('message', (d) => frames.push(JSON.parse(d.toString())));
+    await new Promise((r) => ws.on('open', r));
+    const here = new URL(import.meta.url).pathname;
+    ws.send(
+      JSON.stringify({
+        v: 1,
+        type: 'file.read',
+        reqId: 'f1',
+        seq: 1,
+        service: 'api',
+        path: here,
+        length: 64,
+      }),
+    );
+    ws.send(JSON.stringify({ v: 1, type: 'file.stat', reqId: 'f2', seq: 2, service: 'api', path: here }));
+    ws.send(
+      JSON.stringify({ v: 1, type: 'file.read', reqId: 'f3', seq: 3, service: 'api', path: '/etc/passwd' }),
+    );
+    await eventually(() => frames.length >= 3, 10_000, 'three file answers');
+    const [read, stat, denied] = ['f1', 'f2', 'f3'].map((id) => frames.find((f) => f.reqId === id)!);
+    expect(Buffer.from(read!.data as string, 'base64').toString()).toBe(
+      (await import('node:fs')).readFileSync(here, 'utf8').slice(0, 64),
+    );
+    expect(read!.cluster).toBe('east');
+    expect(stat).toMatchObject({ type: 'file.result', stat: { type: 'file' }, cluster: 'east' });
+    expect(denied).toMatchObject({ type: 'error', code: 'forbidden_path', cluster: 'east' });
+    ws.close();
+
     // DNS
     const dns = cli(runtime, ['resolve', 'localhost']);
     expect(await dns.exited).toBe(0);
