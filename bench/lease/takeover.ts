@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { parseSettings } from '../../shared/config/settings.ts';
 import { parseTopology } from '../../shared/config/topology.ts';
 import { LeaseKeeper } from '../../shared/lease/keeper.ts';
-import { believesUntil, type LeaseHandle } from '../../shared/lease/lease.ts';
+import { believesUntil } from '../../shared/lease/lease.ts';
 import { leaseTiming } from '../../shared/lease/timing.ts';
 import { Reconciler } from '../../shared/reconcile/reconciler.ts';
 import { DynamoDbStore, ensureTable } from '../../shared/store/dynamodb/dynamodb-store.ts';

@@ -54,3 +54,11 @@ export async function handler(): Promise<ReconcilerResult> {
     failed: report.failed,
   };
 }
+
+/**
+ * Gives the lease up on graceful shutdown (the local runtime on Ctrl-C), so another replica takes
+ * over at its next run instead of after `leaseMs`. A no-op when this process never led.
+ */
+export async function release(): Promise<void> {
+  await reconciler?.release();
+}

@@ -63,4 +63,11 @@ describe('reconciler handler', () => {
     expect(await store.get(keys.lease('reconciler'))).toMatchObject({ owner: processOwnerId(), token: 1 });
     expect(await store.get(keys.session('h'))).toMatchObject({ fence: 1 });
   });
+
+  it('releases the lease on graceful shutdown, keeping the token', async () => {
+    const { release } = await import('../../functions/reconciler/index.ts');
+    await release();
+    const store = new DynamoDbStore(local.client, 'reconciler-handler');
+    expect(await store.get(keys.lease('reconciler'))).toMatchObject({ token: 1, expiresAt: 0 });
+  });
 });
