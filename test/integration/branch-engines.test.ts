@@ -44,6 +44,10 @@ interface Harness {
   /** Engine-specific structure checks on a branch. */
   checkObjects(s: Session): Promise<void>;
   insertPair(s: Session, n: number): Promise<void>;
+  /** A source with one table holding many types and awkward values (its name: `types`). */
+  createTypes(db: string): Promise<void>;
+  /** Every row of `types`, each value as the server's raw text or bytes. */
+  rawRows(db: string): Promise<unknown[][]>;
 }
 
 const PG_SERVER = process.env.SWITCHYARD_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432';
@@ -160,6 +164,40 @@ const pgHarness: Harness = {
       `BEGIN; INSERT INTO pairs_parent VALUES (${n}); INSERT INTO pairs_child VALUES (${n}, ${n}); COMMIT`,
     );
   },
+  async createTypes(db) {
+    await pgSession('postgres').then(async (a) => {
+      await a.query(`CREATE DATABASE ${db}`);
+      await a.end();
+    });
+    const s = await pgSession(db);
+    await s.query(`
+      CREATE TYPE mood AS ENUM ('sad', 'happy');
+      CREATE TABLE types (id int PRIMARY KEY, i bigint, n numeric(30,10), r real, d double precision, t text, b bytea,
+        ok boolean, day date, ts timestamp(6), tz timestamptz, iv interval, u uuid, jb jsonb, j json, arr int[], ip inet, m mood);
+      INSERT INTO types VALUES
+        (1, 9223372036854775807, 12345678901234567890.0123456789, 3.4028235e38, 'NaN', E'tab\\there\\nnew line \\\\ back ''quote'' é 😀',
+         '\\x00ff10'::bytea, true, '2024-02-29', '2024-02-29 23:59:59.999999', '2024-06-01 12:00:00.123456+02', '1 year 2 mons 3 days 04:05:06.5',
+         'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{"b": [1, 2.50, null], "a": "x"}', '{ "keep" :  "spacing" }', '{1,NULL,3}', '10.0.0.1/8', 'happy'),
+        (2, -1, -0.0000000001, '-Infinity', 1e-300, '', ''::bytea, false, 'infinity', '0001-01-01 00:00:00', '-infinity', '-00:00:01',
+         NULL, 'null', '[]', '{}', '::1', 'sad'),
+        (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);`);
+    await s.end();
+  },
+  async rawRows(db) {
+    const c = new pg.Client({ connectionString: `${PG_SERVER}/${db}` });
+    await c.connect();
+    try {
+      const raw = { getTypeParser: () => (v: string) => v };
+      const { rows } = await c.query({
+        text: 'SELECT * FROM types ORDER BY id',
+        rowMode: 'array',
+        types: raw,
+      });
+      return rows as unknown[][];
+    } finally {
+      await c.end();
+    }
+  },
 };
 
 const mysqlHarness: Harness = {
@@ -266,6 +304,40 @@ const mysqlHarness: Harness = {
     await s.query(
       `START TRANSACTION; INSERT INTO pairs_parent VALUES (${n}); INSERT INTO pairs_child VALUES (${n}, ${n}); COMMIT`,
     );
+  },
+  async createTypes(db) {
+    await mysqlSession('mysql').then(async (a) => {
+      await a.query(`CREATE DATABASE ${db}`);
+      await a.end();
+    });
+    const s = await mysqlSession(db);
+    await s.query(`
+      SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO', time_zone = '+05:30';
+      CREATE TABLE types (id INT PRIMARY KEY, ti TINYINT, ub BIGINT UNSIGNED, n DECIMAL(30,10), f FLOAT, d DOUBLE,
+        t VARCHAR(200) CHARACTER SET utf8mb4, l VARCHAR(50) CHARACTER SET latin1, bl BLOB, bi BINARY(4), bt BIT(5),
+        day DATE, dt DATETIME(6), ts TIMESTAMP(6) NULL, tm TIME(6), y YEAR, j JSON, e ENUM('a', 'b'), st SET('x', 'y', 'z'),
+        g INT AS (id * 10) STORED, auto_zero INT);
+      INSERT INTO types (id, ti, ub, n, f, d, t, l, bl, bi, bt, day, dt, ts, tm, y, j, e, st, auto_zero) VALUES
+        (0, -128, 18446744073709551615, 12345678901234567890.0123456789, 3.4e38, 1e-300,
+         'tab\\there\\nnew line \\\\\\\\ back \\'quote\\' é 😀', 'café', x'00ff10', x'01020304', b'10101',
+         '2024-02-29', '2024-02-29 23:59:59.999999', '2024-06-01 12:00:00.123456', '-838:59:59.000000', 2155, '{"b": [1, 2.50, null], "a": "x"}', 'b', 'x,z', 0),
+        (1, 0, 0, -0.0000000001, -1.5, 0, '', '', x'', x'00000000', b'0', '0000-00-00', '0000-00-00 00:00:00', NULL, '00:00:00', 1901, 'null', 'a', '', NULL),
+        (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);`);
+    await s.end();
+  },
+  async rawRows(db) {
+    const c = await mysql.createConnection({ uri: `${MYSQL_SERVER}/${db}` });
+    try {
+      await c.query(`SET SESSION time_zone = '+05:30'`);
+      const [rows] = await c.query({
+        sql: 'SELECT * FROM types ORDER BY id',
+        rowsAsArray: true,
+        typeCast: (field: { buffer(): Buffer | null }) => field.buffer(),
+      } as unknown as string);
+      return rows as unknown[][];
+    } finally {
+      await c.end();
+    }
   },
 };
 
@@ -486,6 +558,24 @@ describe.each([pgHarness, mysqlHarness])('$type branch engine', (h) => {
     expect(new URL(url).pathname).toBe(`/${s.name}`);
     const b = await session(s.name);
     expect(await count(b, 'customers')).toBe(50);
+  });
+
+  it.skipIf(!h.up)('copies every value exactly, awkward ones included', async () => {
+    // Prepare
+    const typesDb = `sy_it_types_${run}`;
+    await h.createTypes(typesDb);
+    try {
+      const s = spec('types');
+      // Act
+      const outcome = await h.engine.create(s, { label: 'types', url: h.url(typesDb) }, noProgress);
+      // Assess: byte for byte, as the server itself prints every value.
+      expect(outcome.rows).toBe(3);
+      const before = await h.rawRows(typesDb);
+      expect(before).toHaveLength(3);
+      expect(await h.rawRows(s.name)).toEqual(before);
+    } finally {
+      await h.dropDatabase(typesDb);
+    }
   });
 
   it.skipIf(!h.up)('fails in words for a missing source database', async () => {
