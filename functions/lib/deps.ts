@@ -13,6 +13,8 @@ export interface Deps {
   topology: Topology;
   settings: Settings;
   sqs: SQSClient;
+  /** An SQS client for another region (queues live in their cluster's region; requests are signed per region). */
+  sqsFor: (region: string) => SQSClient;
   /** Posts to WebSocket connections (API Gateway's management API, or the local emulation of it). */
   connections: ApiGatewayManagementApiClient;
   now: () => number;
@@ -28,12 +30,22 @@ export function depsFromEnv(env: NodeJS.ProcessEnv = process.env): Deps {
   const region = env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1';
   const dynamodbEndpoint = env[ENV.dynamodbEndpoint];
   const sqsEndpoint = env[ENV.sqsEndpoint];
+  const sqsClients = new Map<string, SQSClient>();
+  const sqsFor = (r: string): SQSClient => {
+    let client = sqsClients.get(r);
+    if (!client) {
+      client = new SQSClient({ region: r, ...(sqsEndpoint ? { endpoint: sqsEndpoint } : {}) });
+      sqsClients.set(r, client);
+    }
+    return client;
+  };
   const dynamo = new DynamoDBClient({ region, ...(dynamodbEndpoint ? { endpoint: dynamodbEndpoint } : {}) });
   return {
     store: new DynamoDbStore(dynamo, required(env, ENV.table)),
     topology: parseTopology(JSON.parse(required(env, ENV.topology)), ENV.topology),
     settings: parseSettings(env[ENV.settings] ? JSON.parse(env[ENV.settings]!) : {}),
-    sqs: new SQSClient({ region, ...(sqsEndpoint ? { endpoint: sqsEndpoint } : {}) }),
+    sqs: sqsFor(region),
+    sqsFor,
     connections: new ApiGatewayManagementApiClient({
       region,
       endpoint: required(env, ENV.wsManagementEndpoint),

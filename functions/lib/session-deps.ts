@@ -3,18 +3,17 @@ import type { CarriedMessage } from '../../shared/protocol/messages.ts';
 import type { SessionDeps, SessionHooks } from '../../shared/sessions/lifecycle.ts';
 import { type Deps, deps, onResetDeps } from './deps.ts';
 import { ApiGatewayMessenger } from './messenger.ts';
+import { splitHooks } from './session-hooks.ts';
 
 /** Frames for one message: a chunk passes as it is (it was routed by its head); larger messages are chunked. */
 const frames = (m: object): string[] =>
   (m as { type?: string }).type === 'chunk' ? [JSON.stringify(m)] : encodeFrames(m as CarriedMessage);
 
-/** Feature hooks (splits, branches) register here at module load, so sessions stay unaware of them. */
-export const sessionHooks: SessionHooks = {};
-
 let cached: { deps: SessionDeps; messenger: ApiGatewayMessenger } | undefined;
 
 export function buildSessionDeps(d: Deps): { deps: SessionDeps; messenger: ApiGatewayMessenger } {
   const messenger = new ApiGatewayMessenger(d.connections, d.store, d.now, frames);
+  const hooks: SessionHooks = { ...splitHooks(d) };
   return {
     messenger,
     deps: {
@@ -23,7 +22,7 @@ export function buildSessionDeps(d: Deps): { deps: SessionDeps; messenger: ApiGa
       settings: d.settings,
       messenger,
       now: d.now,
-      hooks: sessionHooks,
+      hooks,
     },
   };
 }

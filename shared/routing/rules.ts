@@ -242,7 +242,7 @@ export const ROUTES: Record<CarriedType, TypeRoute> = {
   'branch.status': {
     flow: 'default cluster -> router (the sync controller copies it onto the branch)',
     client: refuse('client'),
-    cluster: (head, ctx, clusterId) =>
+    cluster: (_head, ctx, clusterId) =>
       clusterId === ctx.defaultId
         ? toRouter()
         : new RoutingError(
