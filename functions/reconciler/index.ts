@@ -3,7 +3,8 @@ import { processOwnerId } from '../../shared/lease/owner.ts';
 import '../../shared/reconcile/catalog.ts';
 import type { DutyLogger } from '../../shared/reconcile/duty.ts';
 import { Reconciler } from '../../shared/reconcile/reconciler.ts';
-import { deps } from '../lib/deps.ts';
+import { deps, onResetDeps } from '../lib/deps.ts';
+import { sessionDeps } from '../lib/session-deps.ts';
 
 const logger = new Logger({ serviceName: 'switchyard-reconciler' });
 
@@ -22,16 +23,20 @@ export interface ReconcilerResult {
 
 // One per process: a warm Lambda container or a local replica keeps its holding between runs.
 let reconciler: Reconciler | undefined;
+onResetDeps(() => {
+  reconciler = undefined;
+});
 
 /** Scheduled (EventBridge on AWS, the scheduler in the local runtime): one reconciler run. */
 export async function handler(): Promise<ReconcilerResult> {
-  const d = deps();
+  const { deps: d, messenger } = sessionDeps();
   reconciler ??= new Reconciler({
     store: d.store,
     owner: processOwnerId(),
     settings: d.settings,
     topology: d.topology,
-    deps: d,
+    // Every port a duty may declare (ReconcileDeps): the function deps, plus the messenger.
+    deps: { ...deps(), messenger },
     clock: { now: d.now },
     log,
   });

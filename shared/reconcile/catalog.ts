@@ -5,4 +5,4 @@
  *
  *   import '../sessions/expire-duty.ts';
  */
-export {};
+import '../sessions/duties.ts';

@@ -1,0 +1,69 @@
+import type { Messenger } from '../messaging/messenger.ts';
+import { registerDuty } from '../reconcile/duties.ts';
+import type { DutyContext } from '../reconcile/duty.ts';
+import { childSpec, expireSessions, type SessionDeps } from './lifecycle.ts';
+import { listSessions } from './sessions.ts';
+
+declare module '../reconcile/duty.ts' {
+  interface ReconcileDeps {
+    messenger: Messenger;
+  }
+}
+
+/**
+ * Session duties of the reconciler. Each is a conditional state transition (on the expected
+ * state), so a run repeated after a crash, or a late run of a deposed leader, can only repeat a
+ * transition that is still allowed: it never resurrects or overwrites a newer state.
+ */
+function sessionDeps(ctx: DutyContext): SessionDeps {
+  return {
+    store: ctx.store,
+    topology: ctx.topology,
+    settings: ctx.settings,
+    messenger: ctx.deps.messenger,
+    now: ctx.now,
+  };
+}
+
+/** Sessions whose client stopped sending heartbeats end; half-done cleanups finish. */
+export const expireSessionsDuty = {
+  name: 'expire-sessions',
+  run: (ctx: DutyContext) => expireSessions(sessionDeps(ctx)),
+};
+
+/**
+ * A child still pending (its child.create was lost: a connector that dropped between the
+ * router's send and its answer) is asked again. Connectors treat a repeated create as the same.
+ */
+export const resendChildrenDuty = {
+  name: 'resend-children',
+  async run(ctx: DutyContext) {
+    const deps = sessionDeps(ctx);
+    let resent = 0;
+    const now = ctx.now();
+    for (const s of await listSessions(ctx.store)) {
+      if (s.state !== 'pending' && s.state !== 'ready') continue;
+      for (const c of Object.values(s.clusters)) {
+        if (!ctx.isLeader()) return { resent, stopped: true };
+        // Give a fresh child its first answer time before asking again.
+        if (
+          (c.state === 'pending' || c.state === 'disconnected') &&
+          now - c.updatedAt > ctx.settings.renewMs
+        ) {
+          const sent = await deps.messenger.toCluster(c.clusterId, {
+            v: 1,
+            type: 'child.create',
+            sessionId: s.id,
+            childId: c.childId,
+            spec: await childSpec(deps, s, c.clusterId),
+          });
+          if (sent) resent++;
+        }
+      }
+    }
+    return { resent };
+  },
+};
+
+registerDuty(expireSessionsDuty);
+registerDuty(resendChildrenDuty);
