@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ValidationError } from '../shared/errors/errors.ts';
+import { DatabaseConfigSchema } from './branches/config.ts';
 
 /**
  * The connector's own config: the services it fronts in its cluster, what of them a developer
@@ -30,7 +31,7 @@ const ServiceConfigSchema = z
     /** Files and directories a developer may read (absolute paths; a directory allows what is under it). */
     files: z.array(z.string().startsWith('/', 'an absolute path')).default([]),
     /** Databases the developer may branch (see docs/database-branching.md). */
-    databases: z.array(z.looseObject({ name: z.string() })).default([]),
+    databases: z.array(DatabaseConfigSchema).default([]),
   })
   .strict();
 export type ServiceConfig = z.infer<typeof ServiceConfigSchema>;

@@ -20,6 +20,8 @@ export interface ConnectorExtension {
   types: string[];
   handle(msg: Record<string, unknown>, connector: Connector): Promise<void> | void;
   onOpen?(connector: Connector): void;
+  /** Env a session gets on top of its service's (database branch URLs, from the child spec). */
+  sessionEnv?(spec: Record<string, unknown>): Record<string, string>;
   stop?(): Promise<void> | void;
 }
 
@@ -305,9 +307,15 @@ export class Connector implements TrafficRouter {
           );
           return;
         }
-        case 'env.get':
-          reply({ type: 'env.result', env: envOf(this.opts.config, m.service as string) });
+        case 'env.get': {
+          const spec = this.children.get(sessionId)?.spec ?? {};
+          const extra = (this.opts.extensions ?? []).map((e) => e.sessionEnv?.(spec) ?? {});
+          reply({
+            type: 'env.result',
+            env: Object.assign(envOf(this.opts.config, m.service as string), ...extra),
+          });
           return;
+        }
         case 'file.read':
           reply({
             type: 'file.result',

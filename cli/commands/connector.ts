@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { collectDatabases } from '../../connector/branches/config.ts';
+import { branchExtension } from '../../connector/branches/extension.ts';
 import { loadConnectorConfig } from '../../connector/config.ts';
 import { Connector } from '../../connector/connector.ts';
 
@@ -29,7 +31,15 @@ export function registerConnector(program: Command): void {
         if (!token)
           throw new Error('no cluster token: pass --token-file <file>, set SWITCHYARD_TOKEN, or --token');
         const config = loadConnectorConfig(opts.config);
-        const connector = new Connector({ router: opts.router, cluster: opts.cluster, token, config });
+        const databases = collectDatabases(config.services);
+        const connector = new Connector({
+          router: opts.router,
+          cluster: opts.cluster,
+          token,
+          config,
+          // Database branching, when the config declares databases (the default cluster's job).
+          extensions: databases.length ? [branchExtension({ databases })] : [],
+        });
         connector.peer.on('fatal', () => process.exit(1));
         await connector.start();
         for (const [service, port] of Object.entries(connector.ports)) {

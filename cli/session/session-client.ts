@@ -191,9 +191,10 @@ export class SessionConnection extends EventEmitter {
       (m.type.endsWith('.result') || m.type === 'outgoing.connected' || m.type === 'error')
     ) {
       for (const r of this.releaser.push(m as Msg & Sequenced, Date.now())) {
-        const w = this.waiting.get((r as Msg & Sequenced).seq);
+        const seq = (r as Msg & Sequenced).seq;
+        const w = seq === undefined ? undefined : this.waiting.get(seq);
         if (w) {
-          this.waiting.delete((r as Msg & Sequenced).seq);
+          this.waiting.delete(seq!);
           w.resolve(r as unknown as Msg);
         }
       }

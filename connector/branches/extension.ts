@@ -55,6 +55,12 @@ export function branchExtension(opts: BranchExtensionOptions): ConnectorExtensio
         log('invalid branch message', { type: m.type, error: (err as Error).message });
       }
     },
+    sessionEnv(spec) {
+      const branches = Array.isArray(spec.branches)
+        ? (spec.branches as { database: string; name: string }[])
+        : [];
+      return branches.length ? runner.envForBranches(branches) : {};
+    },
     stop: () => runner.stop(),
   };
 }

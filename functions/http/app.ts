@@ -6,6 +6,7 @@ import {
   ValidationError,
 } from '../../shared/errors/errors.ts';
 import { requireDeveloper } from './auth.ts';
+import { registerBranchRoutes } from './routes/branches.ts';
 import { registerClusterRoutes } from './routes/clusters.ts';
 import { registerSessionRoutes } from './routes/sessions.ts';
 import type { AppEnv } from './types.ts';
@@ -46,6 +47,7 @@ app.get('/healthz', (c) => c.json({ ok: true }));
 app.use('/v1/*', requireDeveloper);
 registerClusterRoutes(app);
 registerSessionRoutes(app);
+registerBranchRoutes(app);
 
 app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
 app.doc31('/openapi.json', {

@@ -3,7 +3,7 @@ import type { CarriedMessage } from '../../shared/protocol/messages.ts';
 import type { SessionDeps, SessionHooks } from '../../shared/sessions/lifecycle.ts';
 import { type Deps, deps, onResetDeps } from './deps.ts';
 import { ApiGatewayMessenger } from './messenger.ts';
-import { splitHooks } from './session-hooks.ts';
+import { sessionHooks } from './session-hooks.ts';
 
 /** Frames for one message: a chunk passes as it is (it was routed by its head); larger messages are chunked. */
 const frames = (m: object): string[] =>
@@ -13,7 +13,7 @@ let cached: { deps: SessionDeps; messenger: ApiGatewayMessenger } | undefined;
 
 export function buildSessionDeps(d: Deps): { deps: SessionDeps; messenger: ApiGatewayMessenger } {
   const messenger = new ApiGatewayMessenger(d.connections, d.store, d.now, frames);
-  const hooks: SessionHooks = { ...splitHooks(d) };
+  const hooks: SessionHooks = sessionHooks(d);
   return {
     messenger,
     deps: {

@@ -6,3 +6,4 @@
  *   import '../sessions/expire-duty.ts';
  */
 import '../sessions/duties.ts';
+import '../branches/duty.ts';

@@ -1,4 +1,6 @@
 import { authenticate, type Principal, principalId } from '../auth/tokens.ts';
+import { applyStatus, extendTtl } from '../branches/branches.ts';
+import { syncBranches } from '../branches/controller.ts';
 import {
   getCluster,
   LAST_SEEN_WRITE_INTERVAL_MS,
@@ -7,6 +9,7 @@ import {
   recordHello,
   touchCluster,
 } from '../clusters/registry.ts';
+import { defaultCluster } from '../config/topology.ts';
 import {
   ConditionFailedError,
   ForbiddenError,
@@ -263,6 +266,19 @@ export class Relay {
     if (now - last < this.deps.settings.sessionTimeoutMs / 4) return;
     this.heartbeatWritten.set(sessionId, now);
     await heartbeat(this.deps.store, sessionId, now, this.deps.settings);
+    // Branches a live session uses stay alive with it.
+    const s = await readSession(this.deps.store, sessionId);
+    if (s?.branches && Object.keys(s.branches).length) {
+      await extendTtl(
+        this.deps.store,
+        Object.values(s.branches),
+        now + this.deps.settings.sessionTimeoutMs * 2,
+        {
+          owner: s.owner,
+          now,
+        },
+      );
+    }
   }
 
   private async startSubscribe(
@@ -406,6 +422,12 @@ export class Relay {
       case 'ping':
         await this.reply(rec.connectionId, { type: 'pong', ...(msg.nonce ? { nonce: msg.nonce } : {}) });
         return;
+      case 'branch.status': {
+        // Only the default cluster gets here (routing refuses the others).
+        const { v: _v, type: _t, cluster: _c, ...report } = msg;
+        await applyStatus(this.deps.store, report, this.deps.now());
+        return;
+      }
       default:
         return; // pong (keep-alive answered): touchCluster already recorded it
     }
@@ -423,6 +445,8 @@ export class Relay {
       this.deps.now(),
     );
     await onClusterConnected(this.deps, rec.clusterId);
+    // The default cluster came (back): everything unfinished about branches is sent again.
+    if (rec.clusterId === defaultCluster(this.deps.topology).id) await syncBranches(this.deps);
   }
 
   private async touchCluster(clusterId: string): Promise<void> {

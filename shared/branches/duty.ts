@@ -1,0 +1,15 @@
+import { registerDuty } from '../reconcile/duties.ts';
+import type { DutyContext } from '../reconcile/duty.ts';
+import { syncBranches } from './controller.ts';
+
+/** Re-sends unfinished creates (after a quiet spell) and the drops of expired or deleted branches. */
+export const syncBranchesDuty = {
+  name: 'sync-branches',
+  run: (ctx: DutyContext) =>
+    syncBranches(
+      { store: ctx.store, topology: ctx.topology, messenger: ctx.deps.messenger, now: ctx.now },
+      { resendAfterMs: 30_000 },
+    ),
+};
+
+registerDuty(syncBranchesDuty);
