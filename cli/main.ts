@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { registerBranch } from './commands/branch.ts';
 import { registerConnector } from './commands/connector.ts';
 import { registerDev } from './commands/dev.ts';
 import { registerIntercept } from './commands/intercept.ts';
@@ -18,6 +19,7 @@ const program = new Command()
 registerDev(program);
 registerIntercept(program);
 registerStateful(program);
+registerBranch(program);
 registerConnector(program);
 registerToken(program);
 

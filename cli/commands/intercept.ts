@@ -3,6 +3,7 @@ import { request as httpRequest } from 'node:http';
 import { type Command, Option } from 'commander';
 import { stderrProgress } from '../session/progress.ts';
 import { createSession, SessionConnection } from '../session/session-client.ts';
+import { resolveBranches } from './branch.ts';
 import {
   apiFrom,
   collect,
@@ -82,7 +83,7 @@ export function registerIntercept(program: Command): void {
       .option('--method <method>', 'only requests with this HTTP method')
       .option('--mirror', 'get a copy of each request; the cluster’s own service still answers')
       .option('--allow-partial', 'go on when some workload clusters are not connected')
-      .option('--branch <database=id>', 'use a database branch in the session (repeatable)', collect)
+      .option('--branch <id>', 'use this database branch (waits until it is ready; repeatable)', collect)
       .addOption(new Option('--ready-timeout <seconds>', 'how long to wait for every cluster').default('60')),
   ).action(async (service: string, opts: InterceptOpts) => {
     const port = parsePort(opts.to, '--to');
@@ -95,7 +96,7 @@ export function registerIntercept(program: Command): void {
     const mode = opts.mirror ? 'mirror' : 'steal';
     const progress = stderrProgress();
     const api = apiFrom(opts);
-    const branches = parsePairs(opts.branch, '--branch');
+    const branches = await resolveBranches(api, opts.branch, progress);
     const session = await createSession(
       api,
       {

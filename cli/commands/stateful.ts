@@ -10,15 +10,8 @@ import {
   type SessionResource,
   waitReady,
 } from '../session/session-client.ts';
-import {
-  apiFrom,
-  collect,
-  onInterrupt,
-  parsePairs,
-  parsePort,
-  type RouterOpts,
-  withRouterOptions,
-} from './common.ts';
+import { resolveBranches } from './branch.ts';
+import { apiFrom, collect, onInterrupt, parsePort, type RouterOpts, withRouterOptions } from './common.ts';
 
 interface SessionOpts extends RouterOpts {
   session?: string;
@@ -37,7 +30,7 @@ async function withSession<T>(
 ): Promise<T> {
   const api = apiFrom(opts);
   const progress = stderrProgress(opts.quiet);
-  const branches = parsePairs(opts.branch, '--branch');
+  const branches = await resolveBranches(api, opts.branch, progress);
   const owned = !opts.session;
   const s = opts.session
     ? await waitReady(
@@ -62,8 +55,9 @@ interface ClusterQueues {
 }
 
 /**
- * The env a local process gets: the default cluster's env for the service, with the queue URLs
- * of the session's splits pointing at its output queues and database URLs at its branches.
+ * The env a local process gets: the default cluster's env for the service (which already points
+ * its database URLs at the session's branches), with the queue URLs of the session's splits
+ * pointing at its output queues.
  */
 async function sessionEnv(conn: SessionConnection, s: SessionResource, api: RouterApi, service: string) {
   const reply = await conn.request({ type: 'env.get', service });
@@ -74,8 +68,6 @@ async function sessionEnv(conn: SessionConnection, s: SessionResource, api: Rout
       for (const c of clusters) for (const q of c.queues) if (q.name === queue && q.env) env[q.env] = url;
     }
   }
-  const branchEnv = (s as { branchEnv?: Record<string, string> }).branchEnv;
-  if (branchEnv) Object.assign(env, branchEnv);
   return env;
 }
 
@@ -86,7 +78,11 @@ const sessionOptions = (cmd: Command) =>
         '--session <id>',
         'use this existing session (e.g. one with splits or branches) instead of a new one',
       )
-      .option('--branch <database=id>', 'point the database env at this branch (repeatable)', collect)
+      .option(
+        '--branch <id>',
+        'point the database env at this branch (waits until it is ready; repeatable)',
+        collect,
+      )
       .option('--quiet', 'no progress lines on stderr'),
   );
 
