@@ -3,6 +3,7 @@ import { registerBranch } from './commands/branch.ts';
 import { registerConnector } from './commands/connector.ts';
 import { registerDev } from './commands/dev.ts';
 import { registerIntercept } from './commands/intercept.ts';
+import { registerSplit } from './commands/split.ts';
 import { registerStateful } from './commands/stateful.ts';
 import { registerToken } from './commands/token.ts';
 import { reportAndExit } from './output/errors.ts';
@@ -19,6 +20,7 @@ const program = new Command()
 registerDev(program);
 registerIntercept(program);
 registerStateful(program);
+registerSplit(program);
 registerBranch(program);
 registerConnector(program);
 registerToken(program);

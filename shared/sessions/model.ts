@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SplitsRequestSchema } from '../split/schema.ts';
 
 /**
  * A session is one parent (`SESSION#id / SESSION`) and one child per cluster it spans
@@ -25,8 +26,8 @@ export const CreateSessionSchema = z
   .object({
     /** The service to intercept or read env/files of. */
     service: serviceName.optional(),
-    /** SQS splits (validated by the split module). */
-    splits: z.array(z.unknown()).max(10).optional(),
+    /** SQS splits: queue, mode and attribute filter (regexes checked at the edge). */
+    splits: SplitsRequestSchema.optional(),
     /** Database branches the session uses: logical database -> branch id. */
     branches: z.record(z.string().min(1).max(63), z.string().min(1).max(40)).optional(),
     /** Create the session even when some workload clusters are unavailable. */

@@ -1,0 +1,117 @@
+import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { Command } from 'commander';
+import { readLocalState } from '../router/local-state.ts';
+import { stderrProgress } from '../session/progress.ts';
+import { createSession, SessionConnection } from '../session/session-client.ts';
+import { apiFrom, collect, onInterrupt, parsePairs, type RouterOpts, withRouterOptions } from './common.ts';
+
+interface SplitOpts extends RouterOpts {
+  filter?: string[];
+  mirror?: boolean;
+  print?: boolean;
+  service?: string;
+}
+
+/** The SQS client for the output queue: the local runtime's embedded SQS, else the AWS default chain. */
+function outputQueueClient(url: string): SQSClient {
+  const local = readLocalState() as { sqs?: { endpoint?: string }; region?: string } | undefined;
+  const region = url.match(/sqs\.([a-z0-9-]+)\./)?.[1] ?? local?.region ?? 'us-east-1';
+  if (local?.sqs?.endpoint && url.includes('.localhost:')) {
+    return new SQSClient({
+      region,
+      endpoint: local.sqs.endpoint,
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+  }
+  return new SQSClient({ region });
+}
+
+export function registerSplit(program: Command): void {
+  withRouterOptions(
+    program
+      .command('split')
+      .description(
+        'receive the messages of a queue that match a filter, from every cluster, on one output queue',
+      )
+      .argument('<queue>', 'logical queue name from the topology (e.g. orders)')
+      .requiredOption(
+        '--filter <attribute=regex>',
+        'message attribute filter (repeatable; all must match)',
+        collect,
+      )
+      .option('--mirror', 'copy matching messages; the deployed consumers still get them')
+      .option('--print', 'print matching messages as they arrive (and delete them from the output queue)')
+      .option('--service <service>', 'also span this service’s clusters (for `switchyard env --session`)'),
+  ).action(async (queue: string, opts: SplitOpts) => {
+    const filter = parsePairs(opts.filter, '--filter');
+    const api = apiFrom(opts);
+    const progress = stderrProgress();
+    const session = await createSession(
+      api,
+      {
+        ...(opts.service ? { service: opts.service } : {}),
+        label: `split ${queue}`,
+        splits: [{ queue, mode: opts.mirror ? 'mirror' : 'steal', filter }],
+      },
+      progress,
+    );
+    const url = session.outputQueues?.[queue];
+    if (!url) throw new Error(`the router returned no output queue for '${queue}'`);
+    // The connection carries the heartbeats that keep the session (and its split) alive.
+    const conn = new SessionConnection(api.target.wsUrl, api.target.token, session.id);
+    await conn.start();
+    conn.on('gone', (r: { message: string }) => {
+      process.stderr.write(`switchyard: session ${session.id} is gone: ${r.message}\n`);
+      process.exit(3);
+    });
+    let stopped = false;
+    onInterrupt(async () => {
+      stopped = true;
+      conn.stop();
+      await api.call('DELETE', `/v1/sessions/${session.id}`).catch(() => {});
+    });
+    progress.info(
+      `${opts.mirror ? 'mirroring' : 'stealing'} ${queue} messages matching ${JSON.stringify(filter)} from every cluster`,
+    );
+    process.stdout.write(`output queue: ${url}\n`);
+    process.stdout.write(
+      `session:      ${session.id} (switchyard exec <service> --session ${session.id} -- <consumer> gets it as its queue URL)\n`,
+    );
+    if (!opts.print) {
+      progress.info(
+        'Ctrl-C ends the split (what is left in the output queue goes back to the cluster it came from)',
+      );
+      return;
+    }
+    const sqs = outputQueueClient(url);
+    while (!stopped) {
+      const out = await sqs
+        .send(
+          new ReceiveMessageCommand({
+            QueueUrl: url,
+            MaxNumberOfMessages: 10,
+            WaitTimeSeconds: 5,
+            MessageAttributeNames: ['All'],
+          }),
+        )
+        .catch((err) => {
+          if (!stopped) progress.warn(`receive failed: ${(err as Error).message}`);
+          return { Messages: [] };
+        });
+      for (const m of out.Messages ?? []) {
+        const attrs = Object.fromEntries(
+          Object.entries(m.MessageAttributes ?? {}).map(([k, v]) => [k, v.StringValue ?? `<${v.DataType}>`]),
+        );
+        process.stdout.write(`${JSON.stringify({ body: m.Body, attributes: attrs })}\n`);
+      }
+      if (out.Messages?.length) {
+        await sqs.send(
+          new DeleteMessageBatchCommand({
+            QueueUrl: url,
+            Entries: out.Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
+          }),
+        );
+      }
+    }
+  });
+}
