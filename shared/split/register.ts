@@ -3,8 +3,7 @@ import { clusterRegion, defaultCluster } from '../config/topology.ts';
 import { ConditionFailedError, ValidationError } from '../errors/errors.ts';
 import { KINDS, keys } from '../store/keys.ts';
 import { type SplitContext, sqsIn } from './context.ts';
-import { SplitConflictError } from './errors.ts';
-import { compileFilter } from './filter.ts';
+import { InvalidSplitFilterError, SplitConflictError } from './errors.ts';
 import { asSessionSplit, outputQueueName, type QueueSplit, type SessionSplit } from './model.ts';
 import { type SplitRequest, SplitsRequestSchema } from './schema.ts';
 import { splitQueue } from './topology-queues.ts';
@@ -15,7 +14,8 @@ export interface RegisterSplitsInput {
   createdAt: number;
   /** Who created the session (recorded on the split status). */
   owner: string;
-  splits: SplitRequest[];
+  /** Validated here with `SplitsRequestSchema`, so a stored session's `unknown[]` can be passed as is. */
+  splits: unknown;
 }
 
 /** Logical queue name -> the session's output queue URL, passed to every workload cluster's child. */
@@ -30,17 +30,20 @@ interface Plan {
 const sameFilter = (a: Record<string, string>, b: Record<string, string>): boolean =>
   JSON.stringify(Object.entries(a).sort()) === JSON.stringify(Object.entries(b).sort());
 
-function validate(splits: SplitRequest[]): SplitRequest[] {
-  // Compile first so a bad regex surfaces as InvalidSplitFilterError with the compiler's words.
-  for (const s of splits) compileFilter(s.filter ?? {});
+/** Validates splits from a request (or a stored session, where they are `unknown`). */
+function validate(splits: unknown): SplitRequest[] {
   const parsed = SplitsRequestSchema.safeParse(splits);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new ValidationError(`splits.${issue.path.join('.')}: ${issue.message}`, {
-      issues: parsed.error.issues.map((i) => ({ path: i.path, message: i.message })),
-    });
-  }
-  return parsed.data;
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues;
+  // A bad regex keeps its own error class and the compiler's words, whatever else is wrong.
+  const filter = issues.find(
+    (i) => (i as { params?: { code?: string } }).params?.code === 'invalid_split_filter',
+  );
+  if (filter) throw new InvalidSplitFilterError(filter.message, { path: filter.path });
+  const first = issues[0]!;
+  throw new ValidationError(`splits.${first.path.join('.')}: ${first.message}`, {
+    issues: issues.map((i) => ({ path: i.path, message: i.message })),
+  });
 }
 
 /**

@@ -39,6 +39,8 @@ import { type QueueDeclaration, splitQueue } from './topology-queues.ts';
  * finished by the next one.
  */
 export const SEND_GRACE_MS = 10_000;
+/** How long a retired split's status (and its counters) stays readable before TTL may collect it. */
+export const RETIRED_RETENTION_MS = 7 * 24 * 3600 * 1000;
 /** Receive calls per split per run, so one run stays short; the next run continues. */
 const MAX_RECEIVES_PER_RUN = 50;
 
@@ -179,7 +181,7 @@ async function markRetired(
   try {
     await ctx.store.update(
       keys.sessionSplit(split.sessionId, split.queue),
-      { status: 'retired', retiredAt: ctx.now() },
+      { status: 'retired', retiredAt: ctx.now(), expiresAt: ctx.now() + RETIRED_RETENTION_MS },
       { conditions: [{ type: 'equals', attr: 'status', value: 'draining' }], add },
     );
   } catch (err) {
@@ -243,12 +245,16 @@ async function retireOne(ctx: SplitContext, split: SessionSplit, result: RetireR
   result.retired.push(`${split.sessionId}/${split.queue}`);
 }
 
-export async function retireDrainedSplitQueues(ctx: SplitContext): Promise<RetireResult> {
+export async function retireDrainedSplitQueues(
+  ctx: SplitContext,
+  opts: { shouldStop?: () => boolean } = {},
+): Promise<RetireResult> {
   const result: RetireResult = { checked: 0, retired: [], returned: 0, discarded: 0 };
   const items = await ctx.store.listByKind(KINDS.sessionSplit);
   for (const item of items) {
     const split = asSessionSplit(item);
     if (split.status !== 'draining') continue;
+    if (opts.shouldStop?.()) break; // the lease is ending: the next leader's run carries on
     result.checked++;
     try {
       await retireOne(ctx, split, result);

@@ -105,6 +105,8 @@ export class Splitter {
       };
     });
 
+    // Counters go alongside the sends, so their write adds no latency to the batch.
+    const counted = this.count(source.logical, jobs);
     if (source.fifo) {
       // Outputs first, then the fallback: a message whose output queue vanished is re-routed to
       // the fallback before the later messages of its group are sent there, keeping group order.
@@ -121,10 +123,7 @@ export class Splitter {
     if (jobs.some((j) => j.outcomes.get(fallbackUrl) === 'gone')) {
       this.urls.forget(source.region, source.queue.fallback);
     }
-    await this.count(
-      source.logical,
-      jobs.filter((j) => !failedJobs.has(j)),
-    );
+    await counted;
     return [...failedJobs].map((j) => j.out.index);
   }
 
@@ -196,10 +195,10 @@ export class Splitter {
   }
 
   /**
-   * One counter update per session per batch: `matched` for the session that got messages, `lost`
-   * for a later session whose filter matched too. Counted for processed messages only, so a
-   * redelivered message is counted again only if it was not processed before (at least once).
-   * Best effort: a failed counter update never fails the batch.
+   * One counter update per session per batch: `matched` for the session a message was routed to,
+   * `lost` for a later session whose filter matched too. Counted from the routing decisions while
+   * the sends run, so a message that fails and comes back is counted again (at least once, like
+   * the delivery). Best effort: a failed counter update never fails the batch.
    */
   private async count(queue: string, jobs: Job[]) {
     const counts = new Map<string, { matched: number; lost: number }>();

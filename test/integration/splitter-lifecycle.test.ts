@@ -5,6 +5,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ValidationError } from '../../shared/errors/errors.ts';
+import { registeredDuties } from '../../shared/reconcile/duties.ts';
 import { endSessionSplits } from '../../shared/split/end.ts';
 import {
   InvalidSplitFilterError,
@@ -16,6 +17,7 @@ import { ATTR_CLUSTER } from '../../shared/split/message.ts';
 import { asSessionSplit, type SessionSplit } from '../../shared/split/model.ts';
 import { type RegisterSplitsInput, registerSessionSplits } from '../../shared/split/register.ts';
 import { retireDrainedSplitQueues, SEND_GRACE_MS } from '../../shared/split/retire.ts';
+import { retireSplitQueuesDuty } from '../../shared/split/retire-duty.ts';
 import type { SplitRequest } from '../../shared/split/schema.ts';
 import { createSplitter } from '../../shared/split/splitter.ts';
 import { KINDS, keys } from '../../shared/store/keys.ts';
@@ -132,6 +134,15 @@ describe('registerSessionSplits', () => {
     expect(await outputQueues(w)).toEqual([]);
   });
 
+  it('validates splits stored on a session as unknown values', async () => {
+    world = await startSplitWorld();
+    const w = world;
+    await expect(registerSessionSplits(w.ctx(), input({ splits: [null, 'orders'] }))).rejects.toBeInstanceOf(
+      ValidationError,
+    );
+    expect(await w.store.query(keys.sessionSplit('s1', '').pk)).toEqual([]);
+  });
+
   it('rejects a queue that is FIFO in one cluster and standard in another', async () => {
     world = await startSplitWorld();
     const w = world;
@@ -194,6 +205,55 @@ describe('registerSessionSplits', () => {
     expect(retired.retired).toEqual(['s1/orders']);
     expect((await status(w))?.status).toBe('retired');
     expect(await outputQueues(w)).toEqual([]);
+  });
+});
+
+describe('retire-split-queues duty', () => {
+  it('is registered with the reconciler and writes through the fenced writer', async () => {
+    world = await startSplitWorld({ settings: { drainTimeoutMs: 0 } });
+    const w = world;
+    await registerSessionSplits(w.ctx(), input());
+    await endSessionSplits(w.ctx(), 's1');
+    const fencedWrites: string[] = [];
+    const track =
+      <A extends unknown[], R>(name: string, fn: (...a: A) => Promise<R>) =>
+      (...a: A) => {
+        fencedWrites.push(name);
+        return fn(...a);
+      };
+    const fenced = {
+      token: 1,
+      put: track('put', w.store.put.bind(w.store)),
+      update: track('update', w.store.update.bind(w.store)),
+      delete: track('delete', w.store.delete.bind(w.store)),
+    };
+    const ctx = later(w);
+
+    const result = await retireSplitQueuesDuty.run({
+      store: w.store,
+      now: ctx.now,
+      fenced,
+      isLeader: () => true,
+      settings: w.settings,
+      topology: w.topology,
+      deps: { sqs: ctx.sqs, sqsFor: ctx.sqsFor! },
+      log: { info() {}, warn() {}, error() {} },
+    } as never);
+
+    expect(registeredDuties().map((d) => d.name)).toContain('retire-split-queues');
+    expect(result).toMatchObject({ retired: ['s1/orders'] });
+    expect(fencedWrites).toEqual(['delete', 'update']);
+    expect(await outputQueues(w)).toEqual([]);
+  });
+
+  it('stops between splits once the lease is ending', async () => {
+    world = await startSplitWorld();
+    const w = world;
+    await registerSessionSplits(w.ctx(), input());
+    await endSessionSplits(w.ctx(), 's1');
+    const result = await retireDrainedSplitQueues(later(w), { shouldStop: () => true });
+    expect(result).toMatchObject({ checked: 0, retired: [] });
+    expect(await outputQueues(w)).toEqual(['switchyard-s1-orders']);
   });
 });
 
