@@ -211,8 +211,12 @@ describe('session lifecycle', () => {
 
   it('validates the request at the edge', () => {
     expect(CreateSessionSchema.safeParse({ colour: 'red' }).success).toBe(false);
-    expect(CreateSessionSchema.safeParse({ splits: [{ queue: 'orders', mode: 'steal', filter: {} }] }).success).toBe(false);
-    const redos = CreateSessionSchema.safeParse({ splits: [{ queue: 'orders', mode: 'steal', filter: { a: '(a+)+\\1' } }] });
+    expect(
+      CreateSessionSchema.safeParse({ splits: [{ queue: 'orders', mode: 'steal', filter: {} }] }).success,
+    ).toBe(false);
+    const redos = CreateSessionSchema.safeParse({
+      splits: [{ queue: 'orders', mode: 'steal', filter: { a: '(a+)+\\1' } }],
+    });
     expect(redos.success).toBe(false);
     expect(CreateSessionSchema.safeParse({ service: 'Bad_Name' }).success).toBe(false);
   });
