@@ -134,8 +134,8 @@ export class Splitter {
     for (const job of jobs) {
       for (const d of job.dests) {
         if (!pick(d) || job.outcomes.has(d.url)) continue;
-        if (job.out.index > (firstFailure.get(job.out.groupId) ?? Number.POSITIVE_INFINITY)) {
-          job.outcomes.set(d.url, 'failed'); // an earlier message of its group failed: do not overtake it
+        if (job.out.index >= (firstFailure.get(job.out.groupId) ?? Number.POSITIVE_INFINITY)) {
+          job.outcomes.set(d.url, 'failed'); // it, or an earlier message of its group, failed: do not overtake
           continue;
         }
         const list = perQueue.get(d.url) ?? [];
