@@ -106,10 +106,11 @@ export function registerStateful(program: Command): void {
       .command('exec')
       .description('run a command with a service’s environment from the default cluster')
       .argument('<service>', 'the service')
-      .argument('<command...>', 'the command and its arguments (after --)')
-      .passThroughOptions(),
+      .argument(
+        '<command...>',
+        'the command and its arguments, after -- (switchyard exec api --branch b1 -- npm start)',
+      ),
   ).action(async (service: string, rawCommand: string[], opts: SessionOpts) => {
-    // With pass-through options the `--` separator stays in the list.
     const command = rawCommand[0] === '--' ? rawCommand.slice(1) : rawCommand;
     if (command.length === 0)
       throw new Error('give the command to run after --, e.g. switchyard exec api -- npm start');

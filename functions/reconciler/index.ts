@@ -51,7 +51,8 @@ export async function handler(): Promise<ReconcilerResult> {
     ...(report.stopped ? { stopped: report.stopped } : {}),
   };
   if (report.failed.length) logger.warn('reconciler run', summary);
-  else logger.info('reconciler run', summary);
+  // Routine runs are debug: a run every few seconds would drown everything else (POWERTOOLS_LOG_LEVEL=DEBUG shows them).
+  else logger.debug('reconciler run', summary);
   return {
     leader: report.leader,
     ...(report.token !== undefined ? { token: report.token } : {}),

@@ -113,11 +113,19 @@ export async function startDemo(runtime: LocalRuntime, log: LocalLog): Promise<D
   const connectors: Connector[] = [];
   const stops: (() => void)[] = [];
   const clusters: Record<string, DemoCluster> = {};
-  const sqs = new SQSClient({
-    region: runtime.region,
-    endpoint: runtime.sqsEndpoint,
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
+  const clients = new Map<string, SQSClient>();
+  const sqsIn = (region: string): SQSClient => {
+    let c = clients.get(region);
+    if (!c) {
+      c = new SQSClient({
+        region,
+        endpoint: runtime.sqsEndpoint,
+        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      });
+      clients.set(region, c);
+    }
+    return c;
+  };
   const defaultId = defaultCluster(runtime.topology).id;
   const dbUrl = await demoDatabase(log);
   for (const c of runtime.topology.clusters) {
@@ -163,11 +171,11 @@ export async function startDemo(runtime: LocalRuntime, log: LocalLog): Promise<D
     connectors.push(connector);
     const queues: DemoCluster['queues'] = {};
     for (const q of c.queues) {
-      const fallback = runtime.queues.find((x) => x.name === q.fallback);
-      const source = runtime.queues.find((x) => x.name === q.source);
+      const fallback = runtime.queues.find((x) => x.queueName === q.fallback);
+      const source = runtime.queues.find((x) => x.queueName === q.source);
       if (fallback && source) {
         queues[q.name ?? q.source] = { source: source.url, fallback: fallback.url };
-        stops.push(startConsumer(sqs, c.id, fallback.url, log));
+        stops.push(startConsumer(sqsIn(fallback.region), c.id, fallback.url, log));
       }
     }
     clusters[c.id] = {
@@ -188,7 +196,7 @@ export async function startDemo(runtime: LocalRuntime, log: LocalLog): Promise<D
       for (const s of stops) s();
       await Promise.all(connectors.map((c) => c.stop()));
       for (const s of servers) s.close();
-      sqs.destroy();
+      for (const c of clients.values()) c.destroy();
     },
   };
 }
