@@ -206,3 +206,11 @@ describe('topology rules', () => {
     expect(() => loadTopology(join(dir, 'bad.json'))).toThrow(/not valid JSON/);
   });
 });
+
+describe('the committed JSON Schema', () => {
+  it('is the one the topology schema gives (regenerate: npm run schema)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { topologyJsonSchema } = await import('../../shared/config/json-schema.ts');
+    expect(JSON.parse(readFileSync('docs/switchyard.config.schema.json', 'utf8'))).toEqual(topologyJsonSchema());
+  });
+});
