@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -24,18 +24,11 @@ let dir: string;
 async function token(...args: string[]): Promise<{ out: string; err: string }> {
   const program = new Command().exitOverride().enablePositionalOptions();
   program.configureOutput({ writeErr: () => {}, writeOut: () => {} });
-  registerToken(program);
   const out: string[] = [];
   const err: string[] = [];
-  const stdout = vi.spyOn(process.stdout, 'write').mockImplementation((c) => out.push(String(c)) > 0);
-  const stderr = vi.spyOn(process.stderr, 'write').mockImplementation((c) => err.push(String(c)) > 0);
-  try {
-    await program.parseAsync(['node', 'switchyard', 'token', ...args]);
-    return { out: out.join(''), err: err.join('') };
-  } finally {
-    stdout.mockRestore();
-    stderr.mockRestore();
-  }
+  registerToken(program, { out: (t) => out.push(t), err: (t) => err.push(t) });
+  await program.parseAsync(['node', 'switchyard', 'token', ...args]);
+  return { out: out.join(''), err: err.join('') };
 }
 
 /** The deployed-table path, pointed at dynalite. */
@@ -213,20 +206,38 @@ describe('target errors', () => {
 });
 
 describe('the switchyard command', () => {
-  const cli = (args: string[], env: Record<string, string>) =>
-    spawnSync(process.execPath, [join(ROOT, 'bin/switchyard.js'), 'token', ...args], {
-      cwd: dir,
-      encoding: 'utf8',
-      env: { ...process.env, SWITCHYARD_TABLE: '', ...env },
+  // Asynchronous: dynalite answers from this very process, so its event loop must keep running.
+  const cli = (args: string[], env: Record<string, string>, stdin = '') =>
+    new Promise<{ status: number | null; stdout: string; stderr: string }>((done) => {
+      const child = spawn(process.execPath, [join(ROOT, 'bin/switchyard.js'), 'token', ...args], {
+        cwd: dir,
+        env: { ...process.env, SWITCHYARD_TABLE: '', ...env },
+      });
+      child.stdin.end(stdin);
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => {
+        stdout += d;
+      });
+      child.stderr.on('data', (d) => {
+        stderr += d;
+      });
+      child.on('close', (status) => done({ status, stdout, stderr }));
     });
 
-  it('creates a token through bin/switchyard.js and fails cleanly without a table', () => {
+  it('creates and revokes (token from stdin) through bin/switchyard.js, and fails cleanly without a table', async () => {
     const state = localState({ dynamodb: { endpoint: dynamo.endpoint, table: TABLE } });
-    const created = cli(['create', '--cluster', 'east'], { SWITCHYARD_STATE_FILE: state });
+    const created = await cli(['create', '--cluster', 'east'], { SWITCHYARD_STATE_FILE: state });
     expect(created.status).toBe(0);
-    expect(created.stdout.trim()).toMatch(TOKEN_SHAPE);
+    const value = created.stdout.trim();
+    expect(value).toMatch(TOKEN_SHAPE);
+    expect(await authenticate(store, value)).toEqual({ type: 'cluster', clusterId: 'east' });
 
-    const failed = cli(['list'], { SWITCHYARD_STATE_FILE: join(dir, 'absent.json') });
+    const revoked = await cli(['revoke', '-'], { SWITCHYARD_STATE_FILE: state }, `${value}\n`);
+    expect(revoked.status).toBe(0);
+    await expect(authenticate(store, value)).rejects.toBeInstanceOf(UnauthorizedError);
+
+    const failed = await cli(['list'], { SWITCHYARD_STATE_FILE: join(dir, 'absent.json') });
     expect(failed.status).toBe(1);
     expect(failed.stderr).toMatch(/^switchyard: no table to manage tokens in/);
   });

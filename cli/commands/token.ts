@@ -200,7 +200,18 @@ const targetOptions = (cmd: Command): Command =>
     .option('--region <region>', 'AWS region of the table (default: the AWS SDK default, e.g. AWS_REGION)')
     .option('--endpoint <url>', 'DynamoDB endpoint override (a local or test DynamoDB)');
 
-export function registerToken(program: Command): void {
+/** Where the command prints: the token and lists on `out`, everything for a person on `err`. */
+export interface TokenOutput {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const STDIO: TokenOutput = {
+  out: (text) => process.stdout.write(text),
+  err: (text) => process.stderr.write(text),
+};
+
+export function registerToken(program: Command, io: TokenOutput = STDIO): void {
   const token = program
     .command('token')
     .description('create, revoke and list bearer tokens (developers and cluster connectors)');
@@ -216,8 +227,8 @@ export function registerToken(program: Command): void {
     const target = resolveTarget(opts);
     const value = generateToken(principal.type);
     await using(target, () => storeToken(target.store, value, principal));
-    process.stdout.write(`${value}\n`);
-    process.stderr.write(
+    io.out(`${value}\n`);
+    io.err(
       `created a token for ${principalId(principal)} (hash ${hashToken(value).slice(0, HASH_PREFIX)}) in ${target.describe}. It is shown this once: store it now.\n`,
     );
     target.client.destroy();
@@ -241,7 +252,7 @@ export function registerToken(program: Command): void {
     await using(target, () =>
       value === undefined ? target.store.delete(keys.token(hash)) : revokeToken(target.store, value),
     );
-    process.stderr.write(
+    io.err(
       `revoked the token of ${principalId(item.principal as Principal)} (hash ${hash.slice(0, HASH_PREFIX)}) in ${target.describe}\n`,
     );
     target.client.destroy();
@@ -257,16 +268,16 @@ export function registerToken(program: Command): void {
     const rows = await listTokens(target);
     target.client.destroy();
     if (opts.json) {
-      process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+      io.out(`${JSON.stringify(rows, null, 2)}\n`);
       return;
     }
     if (rows.length === 0) {
-      process.stderr.write(`no tokens in ${target.describe}\n`);
+      io.err(`no tokens in ${target.describe}\n`);
       return;
     }
     const width = Math.max(...rows.map((r) => r.principal.length), 'PRINCIPAL'.length);
     const line = (h: string, p: string, c: string) => `${h.padEnd(HASH_PREFIX)}  ${p.padEnd(width)}  ${c}\n`;
-    process.stdout.write(line('HASH', 'PRINCIPAL', 'CREATED'));
-    for (const r of rows) process.stdout.write(line(r.hash, r.principal, r.createdAt));
+    io.out(line('HASH', 'PRINCIPAL', 'CREATED'));
+    for (const r of rows) io.out(line(r.hash, r.principal, r.createdAt));
   });
 }
