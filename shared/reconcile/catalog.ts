@@ -7,3 +7,4 @@
  */
 import '../sessions/duties.ts';
 import '../branches/duty.ts';
+import '../split/retire-duty.ts';

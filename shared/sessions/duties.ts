@@ -1,6 +1,7 @@
 import type { Messenger } from '../messaging/messenger.ts';
 import { registerDuty } from '../reconcile/duties.ts';
 import type { DutyContext } from '../reconcile/duty.ts';
+import { fencedStore } from '../reconcile/fenced-store.ts';
 import { childSpec, expireSessions, type SessionDeps } from './lifecycle.ts';
 import { listSessions } from './sessions.ts';
 
@@ -12,8 +13,8 @@ declare module '../reconcile/duty.ts' {
 
 /**
  * Session duties of the reconciler. Each is a conditional state transition (on the expected
- * state), so a run repeated after a crash, or a late run of a deposed leader, can only repeat a
- * transition that is still allowed: it never resurrects or overwrites a newer state.
+ * state), so a run repeated after a crash can only repeat a transition that is still allowed;
+ * and every write goes through the lease's fenced writer, so a deposed leader's late write is refused.
  */
 function sessionDeps(ctx: DutyContext): SessionDeps {
   return {

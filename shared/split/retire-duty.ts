@@ -1,7 +1,7 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { registerDuty } from '../reconcile/duties.ts';
 import type { Duty, DutyContext } from '../reconcile/duty.ts';
-import type { Store } from '../store/store.ts';
+import { fencedStore } from '../reconcile/fenced-store.ts';
 import { retireDrainedSplitQueues } from './retire.ts';
 
 declare module '../reconcile/duty.ts' {
@@ -10,19 +10,6 @@ declare module '../reconcile/duty.ts' {
     /** Output queues live in the default cluster's region, fallbacks in each cluster's. */
     sqsFor: (region: string) => SQSClient;
   }
-}
-
-/** Reads from the store, writes through the lease's fenced writer (a deposed leader's late write is refused). */
-function fencedStore(ctx: DutyContext): Store {
-  const { store, fenced } = ctx;
-  return {
-    get: (key, opts) => store.get(key, opts),
-    query: (pk, opts) => store.query(pk, opts),
-    listByKind: (kind, opts) => store.listByKind(kind, opts),
-    put: (item, opts) => fenced.put(item, opts),
-    update: (key, set, opts) => fenced.update(key, set, opts),
-    delete: (key, opts) => fenced.delete(key, opts),
-  };
 }
 
 /** Retires ended splits' output queues (see retire.ts); idempotent, so a failover repeats it safely. */
