@@ -1,6 +1,5 @@
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { Command } from 'commander';
-import { readLocalState } from '../router/local-state.ts';
 import { stderrProgress } from '../session/progress.ts';
 import { createSession, SessionConnection } from '../session/session-client.ts';
 import { apiFrom, collect, onInterrupt, parsePairs, type RouterOpts, withRouterOptions } from './common.ts';
@@ -12,18 +11,21 @@ interface SplitOpts extends RouterOpts {
   service?: string;
 }
 
-/** The SQS client for the output queue: the local runtime's embedded SQS, else the AWS default chain. */
-function outputQueueClient(url: string): SQSClient {
-  const local = readLocalState() as { sqs?: { endpoint?: string }; region?: string } | undefined;
-  const region = url.match(/sqs\.([a-z0-9-]+)\./)?.[1] ?? local?.region ?? 'us-east-1';
-  if (local?.sqs?.endpoint && url.includes('.localhost:')) {
+/**
+ * The SQS client for the output queue: the embedded SQS when the URL is one of its
+ * (`http://sqs.<region>.localhost:<port>/...`), else AWS with the default credential chain.
+ */
+export function outputQueueClient(url: string): SQSClient {
+  const u = new URL(url);
+  const local = u.hostname.match(/^sqs\.([a-z0-9-]+)\.localhost$/);
+  if (local) {
     return new SQSClient({
-      region,
-      endpoint: local.sqs.endpoint,
+      region: local[1]!,
+      endpoint: `http://127.0.0.1:${u.port}`,
       credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     });
   }
-  return new SQSClient({ region });
+  return new SQSClient({ region: u.hostname.match(/sqs\.([a-z0-9-]+)\./)?.[1] ?? 'us-east-1' });
 }
 
 export function registerSplit(program: Command): void {
