@@ -20,9 +20,12 @@ import { ALARM_PERIOD, Alarms } from './constructs/alarms.ts';
 import { functionEnvironment } from './constructs/function-environment.ts';
 import { HandlerFunction } from './constructs/handler-function.ts';
 import { acknowledge, acknowledgeWildcardResource, NAG_REASONS } from './constructs/nag.ts';
-import { routerQueueAccess } from './constructs/queue-access.ts';
+import { fallbackQueueArns, routerQueueAccess, sendAccess } from './constructs/queue-access.ts';
 import { StateTable, storeReadWrite, tableArnsOf } from './constructs/state-table.ts';
 import type { DeployContext } from './deploy-context.ts';
+
+/** Posting to a connection and closing it: the two management calls the router makes. */
+export const CONNECTION_METHODS = ['POST', 'DELETE'] as const;
 
 export interface RouterStackProps extends StackProps {
   topology: Topology;
@@ -94,24 +97,30 @@ export class RouterStack extends Stack {
     });
 
     const tableAccess = storeReadWrite(tableArnsOf(this.table.tableArn));
-    const connectionsArn = this.formatArn({
-      service: 'execute-api',
-      resource: this.webSocketApi.apiId,
-      arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
-      resourceName: `${this.webSocketStage.stageName}/POST/@connections/*`,
-    });
-    const postToConnections = new PolicyStatement({
+    // POST sends to a connection; DELETE closes one (a session's client when the session ends).
+    const connectionArns = CONNECTION_METHODS.map((method) =>
+      this.formatArn({
+        service: 'execute-api',
+        resource: this.webSocketApi.apiId,
+        arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+        resourceName: `${this.webSocketStage.stageName}/${method}/@connections/*`,
+      }),
+    );
+    const manageConnections = new PolicyStatement({
       effect: Effect.ALLOW,
       actions: ['execute-api:ManageConnections'],
-      resources: [connectionsArn],
+      resources: connectionArns,
     });
     for (const fn of [this.http, this.ws, this.reconciler]) {
       for (const s of tableAccess) fn.allow(s);
-      fn.allow(postToConnections);
-      acknowledgeWildcardResource(fn.role, connectionsArn, NAG_REASONS.connectionsWildcard);
+      fn.allow(manageConnections);
+      for (const arn of connectionArns) {
+        acknowledgeWildcardResource(fn.role, arn, NAG_REASONS.connectionsWildcard);
+      }
     }
-    // Output queues live in the default cluster's region (DESIGN.md: one queue every cluster sends to).
-    // The http function creates and ends sessions; the reconciler finishes interrupted cleanups.
+    // Output queues live in the default cluster's region (DESIGN.md: one queue every cluster sends
+    // to). The http function creates them with a session; the reconciler drains and deletes them
+    // after it, and returns stolen leftovers to the fallback queue of the cluster they came from.
     const outputQueues = routerQueueAccess(this, clusterRegion(topology, defaultCluster(topology)));
     for (const fn of [this.http, this.reconciler]) {
       fn.allow(outputQueues);
@@ -119,6 +128,8 @@ export class RouterStack extends Stack {
         acknowledgeWildcardResource(fn.role, arn, NAG_REASONS.ownedQueuesWildcard);
       }
     }
+    const fallbacks = fallbackQueueArns(this, topology);
+    if (fallbacks.length > 0) this.reconciler.allow(sendAccess(fallbacks));
 
     const routes = [
       this.webSocketApi.addRoute('$connect', {
@@ -127,10 +138,9 @@ export class RouterStack extends Stack {
       this.webSocketApi.addRoute('$disconnect', {
         integration: new WebSocketLambdaIntegration('DisconnectIntegration', this.ws.fn),
       }),
+      // No route response: replies go out through @connections, never as the integration's answer.
       this.webSocketApi.addRoute('$default', {
         integration: new WebSocketLambdaIntegration('DefaultRouteIntegration', this.ws.fn),
-        // A reply the handler returns goes back on the same connection (acks, errors).
-        returnResponse: true,
       }),
     ];
     for (const route of routes) acknowledge(route, 'APIG4', NAG_REASONS.routeAuthorization);

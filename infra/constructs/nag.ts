@@ -39,7 +39,7 @@ export const NAG_REASONS = {
   routeAuthorization:
     'Every caller is authenticated by the function itself: a bearer token whose SHA-256 hash must exist in the table (shared/auth/tokens.ts), checked before any work, and a WebSocket is refused at $connect without one. API Gateway can authorize only $connect on a WebSocket API; a Lambda authorizer would repeat the same table lookup.',
   connectionsWildcard:
-    'Connection ids are assigned by API Gateway at run time, so they cannot be listed; the ARN is limited to this WebSocket API, this stage and POST (posting to a connection).',
+    'Connection ids are assigned by API Gateway at run time, so they cannot be listed; the ARN is limited to this WebSocket API, this stage, and one method: POST (send to a connection) or DELETE (close it).',
   ownedQueuesWildcard:
     'Output queues are created per session at run time, so their names cannot be listed; the wildcard is limited to the "switchyard-" prefix in one region of this account, which only Switchyard creates.',
   nodeRuntime:

@@ -1,6 +1,7 @@
 import { ArnFormat, Stack } from 'aws-cdk-lib';
 import { Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
+import { clusterRegion, type Topology } from '../../shared/config/topology.ts';
 import { OWNED_QUEUE_PREFIX } from '../splitter-plan.ts';
 
 /** ARN of a queue by name in a region of this stack's account. */
@@ -39,9 +40,16 @@ export function routerQueueAccess(scope: Construct, outputRegion: string): Polic
   });
 }
 
-/** The splitter forwards; it resolves a queue URL at most. */
-export const SPLITTER_SEND_ACTIONS = ['sqs:SendMessage', 'sqs:GetQueueUrl'];
+/** Forwarding to a queue known by name: resolve its URL, send. */
+export const SEND_ACTIONS = ['sqs:SendMessage', 'sqs:GetQueueUrl'];
 
-export function splitterSendAccess(resources: string[]): PolicyStatement {
-  return new PolicyStatement({ effect: Effect.ALLOW, actions: SPLITTER_SEND_ACTIONS, resources });
+export function sendAccess(resources: string[]): PolicyStatement {
+  return new PolicyStatement({ effect: Effect.ALLOW, actions: SEND_ACTIONS, resources });
+}
+
+/** Every cluster's fallback queue, by exact ARN (each in its cluster's region). */
+export function fallbackQueueArns(scope: Construct, topology: Topology): string[] {
+  return topology.clusters.flatMap((c) =>
+    c.queues.map((q) => queueArn(scope, clusterRegion(topology, c), q.fallback)),
+  );
 }

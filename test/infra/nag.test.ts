@@ -43,7 +43,7 @@ describe('cdk-nag AwsSolutionsChecks', () => {
     expect(ids.length).toBeGreaterThan(0);
     for (const id of ids) {
       expect(id).toMatch(
-        /^AwsSolutions::AwsSolutions-IAM5\[Resource::arn:.*(\/dev\/POST\/@connections\/\*|:switchyard-\*)\]$/,
+        /^AwsSolutions::AwsSolutions-IAM5\[Resource::arn:.*(\/dev\/(POST|DELETE)\/@connections\/\*|:switchyard-\*)\]$/,
       );
     }
   });

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ENV } from '../../functions/lib/env.ts';
 import { TABLE_REGION_ENV } from '../../infra/constructs/function-environment.ts';
 import type { HandlerFunction } from '../../infra/constructs/handler-function.ts';
-import { ROUTER_QUEUE_ACTIONS } from '../../infra/constructs/queue-access.ts';
+import { ROUTER_QUEUE_ACTIONS, SEND_ACTIONS } from '../../infra/constructs/queue-access.ts';
 import { STORE_READ_ACTIONS, STORE_WRITE_ACTIONS } from '../../infra/constructs/state-table.ts';
 import type { RouterStack } from '../../infra/router-stack.ts';
 import { ACCOUNT, build, logicalId, MIXED, statementsOfRole, templateOf, text } from './fixtures.ts';
@@ -172,6 +172,8 @@ describe('router stack', () => {
         expect.arrayContaining(['$connect', '$disconnect', '$default']),
       );
       expect(Object.keys(routes)).toHaveLength(3);
+      // Replies go through @connections: no route answers with the integration's response.
+      template.resourceCountIs('AWS::ApiGatewayV2::RouteResponse', 0);
       const integrations = template.findResources('AWS::ApiGatewayV2::Integration', {
         Properties: { ApiId: { Ref: api } },
       });
@@ -217,9 +219,10 @@ describe('router stack', () => {
     const connections = () => ({
       effect: 'Allow',
       actions: ['execute-api:ManageConnections'],
-      resources: [
-        `arn:<AWS::Partition>:execute-api:us-east-1:${ACCOUNT}:<${logicalId(router, router.webSocketApi)}>/dev/POST/@connections/*`,
-      ],
+      resources: ['POST', 'DELETE'].map(
+        (method) =>
+          `arn:<AWS::Partition>:execute-api:us-east-1:${ACCOUNT}:<${logicalId(router, router.webSocketApi)}>/dev/${method}/@connections/*`,
+      ),
     });
     const outputQueues = (region: string) => ({
       effect: 'Allow',
@@ -244,16 +247,24 @@ describe('router stack', () => {
       ]);
     });
 
-    it('reconciler: like http (it finishes interrupted cleanups)', () => {
+    it('reconciler: like http, plus sending leftovers back to each fallback queue, by exact ARN', () => {
       expect(statementsOfRole(router, logicalId(router, router.reconciler.role))).toEqual([
         logs(router.reconciler),
         ...tableStatements(),
         connections(),
         outputQueues('us-east-1'),
+        {
+          effect: 'Allow',
+          actions: SEND_ACTIONS,
+          resources: [
+            `arn:<AWS::Partition>:sqs:us-east-1:${ACCOUNT}:switchyard-east-orders-fallback`,
+            `arn:<AWS::Partition>:sqs:us-west-2:${ACCOUNT}:switchyard-west-orders-fallback`,
+          ],
+        },
       ]);
     });
 
-    it('scopes queue management to the default cluster region, not the router region', () => {
+    it('scopes queue management to the default cluster region and returns to every fallback, imported ones too', () => {
       const r = build({ topology: MIXED }).deployment.router;
       const statements = statementsOfRole(r, logicalId(r, r.http.role));
       expect(statements.filter((s) => s.actions.includes('sqs:CreateQueue'))).toEqual([
@@ -262,6 +273,14 @@ describe('router stack', () => {
           actions: ROUTER_QUEUE_ACTIONS,
           resources: [`arn:<AWS::Partition>:sqs:eu-west-1:${ACCOUNT}:switchyard-*`],
         },
+      ]);
+      const returns = statementsOfRole(r, logicalId(r, r.reconciler.role)).filter(
+        (s) => s.actions.includes('sqs:SendMessage') && !s.actions.includes('sqs:CreateQueue'),
+      );
+      expect(returns.flatMap((s) => s.resources)).toEqual([
+        `arn:<AWS::Partition>:sqs:eu-west-1:${ACCOUNT}:switchyard-eu-orders-fallback`,
+        `arn:<AWS::Partition>:sqs:eu-west-1:${ACCOUNT}:switchyard-eu-payments-fallback.fifo`,
+        `arn:<AWS::Partition>:sqs:ap-southeast-2:${ACCOUNT}:ap-orders-fallback`,
       ]);
     });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ENV } from '../../functions/lib/env.ts';
 import { TABLE_REGION_ENV } from '../../infra/constructs/function-environment.ts';
-import { SPLITTER_SEND_ACTIONS } from '../../infra/constructs/queue-access.ts';
+import { SEND_ACTIONS } from '../../infra/constructs/queue-access.ts';
 import { SPLITTER_WRITABLE_KEYS, STORE_READ_ACTIONS } from '../../infra/constructs/state-table.ts';
 import { DeploymentConfigError } from '../../infra/errors.ts';
 import type { SplitterStack } from '../../infra/splitter-stack.ts';
@@ -202,7 +202,7 @@ describe('splitter stacks', () => {
         { effect: 'Allow', actions: CONSUME_ACTIONS, resources: [sqsArn('us-west-2', 'west-orders')] },
         {
           effect: 'Allow',
-          actions: SPLITTER_SEND_ACTIONS,
+          actions: SEND_ACTIONS,
           // Its own region's fallbacks, and output queues in the default cluster's region.
           resources: [sqsArn('us-west-2', 'switchyard-*'), sqsArn('us-east-1', 'switchyard-*')],
         },
@@ -217,7 +217,7 @@ describe('splitter stacks', () => {
       expect(send).toEqual([
         {
           effect: 'Allow',
-          actions: SPLITTER_SEND_ACTIONS,
+          actions: SEND_ACTIONS,
           resources: [
             sqsArn('ap-southeast-2', 'switchyard-*'),
             sqsArn('eu-west-1', 'switchyard-*'),
