@@ -3,6 +3,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { collectDatabases } from '../../connector/branches/config.ts';
+import { branchExtension } from '../../connector/branches/extension.ts';
 import { type ConnectorConfig, parseConnectorConfig } from '../../connector/config.ts';
 import { Connector } from '../../connector/connector.ts';
 import { generateToken, registerToken } from '../../shared/auth/tokens.ts';
@@ -43,6 +45,7 @@ export async function startCluster(
   runtime: TestRuntime,
   id: string,
   extra: Partial<Record<string, unknown>> = {},
+  databases: unknown[] = [],
 ): Promise<TestCluster> {
   const upstream = namedServer(`upstream-${id}`);
   const upstreamPort = await listen(upstream);
@@ -55,6 +58,7 @@ export async function startCluster(
         env: { CLUSTER_NAME: id, GREETING: `hello from ${id}` },
         // Only the default cluster (east) exposes files, so a read that succeeds was answered there.
         files: id === 'east' ? [join(import.meta.dirname)] : [],
+        databases,
       },
     ],
     outgoing: { allow: ['127.0.0.1:*', 'localhost:*'] },
@@ -67,6 +71,8 @@ export async function startCluster(
       cluster: id,
       token: runtime.clusterTokens[id]!,
       config,
+      // Branching, when the cluster declares databases (as `switchyard connector` does).
+      extensions: databases.length ? [branchExtension({ databases: collectDatabases(config.services) })] : [],
       log: process.env.SWITCHYARD_TEST_LOG ? undefined : () => {},
     });
   const cluster: TestCluster = {
@@ -134,6 +140,13 @@ export async function addDeveloper(runtime: TestRuntime, id: string): Promise<st
   return token;
 }
 
+function withRouterArgs(args: string[], router: string[]): string[] {
+  const dashes = args.indexOf('--');
+  return dashes < 0
+    ? [BIN, ...args, ...router]
+    : [BIN, ...args.slice(0, dashes), ...router, ...args.slice(dashes)];
+}
+
 export interface CliRun {
   child: ChildProcess;
   stdout: () => string;
@@ -146,8 +159,8 @@ export interface CliRun {
 export function cli(runtime: TestRuntime, args: string[], token = runtime.developerToken): CliRun {
   const child = spawn(
     process.execPath,
-    // Router options right after the command name, before any `-- <command...>` of exec.
-    [BIN, args[0]!, '--router', runtime.httpUrl, '--ws', runtime.wsUrl, '--token', token, ...args.slice(1)],
+    // Router options at the end, or before the `-- <command...>` of exec.
+    withRouterArgs(args, ['--router', runtime.httpUrl, '--ws', runtime.wsUrl, '--token', token]),
     {
       env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
       stdio: ['ignore', 'pipe', 'pipe'],
