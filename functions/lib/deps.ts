@@ -39,7 +39,14 @@ export function depsFromEnv(env: NodeJS.ProcessEnv = process.env): Deps {
     }
     return client;
   };
-  const dynamo = new DynamoDBClient({ region, ...(dynamodbEndpoint ? { endpoint: dynamodbEndpoint } : {}) });
+  // Bounded attempts and a request timeout: an SDK retry must not land long after the lease check
+  // that allowed the write (docs/lease.md), and a hung call must not hold a Lambda until its timeout.
+  const dynamo = new DynamoDBClient({
+    region,
+    maxAttempts: 3,
+    requestHandler: { requestTimeout: 2_000 },
+    ...(dynamodbEndpoint ? { endpoint: dynamodbEndpoint } : {}),
+  });
   return {
     store: new DynamoDbStore(dynamo, required(env, ENV.table)),
     topology: parseTopology(JSON.parse(required(env, ENV.topology)), ENV.topology),

@@ -7,6 +7,10 @@ export const SettingsSchema = z
     leaseMs: z.number().int().min(1000).default(15_000),
     /** How often the holder renews; must be well below leaseMs. */
     renewMs: z.number().int().min(100).default(5_000),
+    /** The largest clock difference between router instances (default: min(1 s, leaseMs/10)); see docs/lease.md. */
+    maxClockSkewMs: z.number().int().min(0).optional(),
+    /** A holder stops writing this long before its lease could end (default: min(1 s, leaseMs/10)). */
+    leaseWriteMarginMs: z.number().int().min(0).optional(),
     /** A session whose client sent no heartbeat for this long expires. */
     sessionTimeoutMs: z.number().int().min(1000).default(120_000),
     /** A cluster whose connector sent nothing for this long counts as disconnected. */
