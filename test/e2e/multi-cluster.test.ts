@@ -98,6 +98,18 @@ describe('one session across three clusters', () => {
     expect(body.sessions).toEqual([]);
   });
 
+  it('carries bodies far above the 32 KB frame limit both ways (chunked and reassembled)', async () => {
+    const run = intercept(['--header', 'x-dev=big']);
+    await run.waitFor(/stealing api/);
+    const body = 'x'.repeat(300 * 1024);
+
+    const res = await fetch(`${clusters[1]!.ingressUrl}/upload`, { method: 'POST', headers: { 'x-dev': 'big' }, body });
+    const text = await res.text();
+
+    expect(res.headers.get('x-served-by')).toBe('local-app');
+    expect(text).toBe(`local-app POST /upload body=${body}`);
+  });
+
   it('mirrors: each upstream answers and the local app gets a copy', async () => {
     const seen: string[] = [];
     const mirrorApp = namedServer('mirror-app').on('request', (req) => seen.push(`${req.method} ${req.url}`));
