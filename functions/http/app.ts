@@ -1,4 +1,5 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
+import { HTTPException } from 'hono/http-exception';
 import {
   errorBody,
   isSwitchyardError,
@@ -24,8 +25,11 @@ export const app = new OpenAPIHono<AppEnv>({
 
 app.onError((err, c) => {
   if (isSwitchyardError(err)) return c.json(errorBody(err), err.httpStatus as 400);
-  if (err instanceof SyntaxError) {
+  if (err instanceof SyntaxError || (err instanceof HTTPException && err.status === 400)) {
     return c.json(errorBody(new ValidationError(`the body is not valid JSON: ${err.message}`)), 400);
+  }
+  if (err instanceof HTTPException) {
+    return c.json(errorBody(new SwitchyardError(`http_${err.status}`, err.message, err.status)), err.status);
   }
   console.error(
     JSON.stringify({ level: 'ERROR', message: 'unhandled error', error: String(err), stack: err.stack }),

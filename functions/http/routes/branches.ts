@@ -4,6 +4,7 @@ import { syncBranches } from '../../../shared/branches/controller.ts';
 import { CreateBranchSchema } from '../../../shared/branches/schemas.ts';
 import { sessionDeps } from '../../lib/session-deps.ts';
 import type { AppEnv } from '../types.ts';
+import { ErrorSchema, idParam, json } from './openapi.ts';
 
 const BranchSchema = z
   .object({
@@ -20,17 +21,7 @@ const BranchSchema = z
   })
   .passthrough()
   .openapi('Branch');
-const ErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
-const json = <T extends z.ZodType>(schema: T, description: string) => ({
-  description,
-  content: { 'application/json': { schema } },
-});
-const IdParam = z.object({
-  id: z
-    .string()
-    .regex(/^[a-z0-9-]{1,40}$/)
-    .openapi({ param: { name: 'id', in: 'path' } }),
-});
+const IdParam = idParam(/^[a-z0-9-]{1,40}$/);
 
 const create = createRoute({
   method: 'post',

@@ -9,6 +9,7 @@ import { CreateSessionSchema, type SessionView } from '../../../shared/sessions/
 import { listSessions } from '../../../shared/sessions/sessions.ts';
 import { sessionDeps } from '../../lib/session-deps.ts';
 import type { AppEnv } from '../types.ts';
+import { ErrorSchema, idParam, json } from './openapi.ts';
 
 const ChildSchema = z.object({
   childId: z.string(),
@@ -38,17 +39,7 @@ const SessionSchema = z
   })
   .openapi('Session');
 
-const ErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string() }) }).openapi('Error');
-const json = <T extends z.ZodType>(schema: T, description: string) => ({
-  description,
-  content: { 'application/json': { schema } },
-});
-const IdParam = z.object({
-  id: z
-    .string()
-    .regex(/^[a-z0-9]{1,40}$/)
-    .openapi({ param: { name: 'id', in: 'path' } }),
-});
+const IdParam = idParam(/^[a-z0-9]{1,40}$/);
 
 /** The API's view: ISO times, no internal fields (owner, connection ids, versions). */
 export function present(s: SessionView) {
