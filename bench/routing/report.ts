@@ -1,0 +1,210 @@
+import { type Counts, isRead, isWrite, total } from './dynamo-meter.ts';
+import type { Machine } from './machine.ts';
+import type { SessionTiming } from './session-timing.ts';
+import { median, type Summary } from './stats.ts';
+
+export interface LatencyPair {
+  direct: Summary;
+  routed: Summary;
+  failed: { direct: number; routed: number };
+  /** Process CPU ms per completed request (NaN where not measured). */
+  cpu: { direct: number; routed: number };
+}
+
+export interface PhaseCalls {
+  phase: string;
+  /** Routed HTTP requests completed in the phase (each is two routed messages: request, response). */
+  requests: number;
+  seconds: number;
+  calls: Counts;
+}
+
+export interface SessionCase {
+  clusters: number;
+  latencyMs: number;
+  runs: SessionTiming[];
+}
+
+export interface RunResult {
+  startedAt: Date;
+  seconds: number;
+  machine: Machine;
+  command: string;
+  sequential: LatencyPair & { pairs: number; seconds: number };
+  concurrent: LatencyPair & {
+    inFlight: number;
+    rps: { direct: number; routed: number };
+    roundRatios: number[];
+  };
+  cold: { routed: Summary; failed: number; cpu: number };
+  dynamo: PhaseCalls[];
+  sessions: { delayMs: number; pollMs: number; cases: SessionCase[] };
+}
+
+const f1 = (n: number) => n.toFixed(1);
+const f2 = (n: number) => n.toFixed(2);
+const f3 = (n: number) => n.toFixed(3);
+const cpuCell = (n: number) => (Number.isNaN(n) ? '-' : f2(n));
+
+/**
+ * Reads that come with time, not with messages: the cluster's lastSeen refresh (a GetItem and an
+ * UpdateItem of CLUSTER#, at most once per 10 s per cluster) and the session heartbeat (an
+ * UpdateItem and a Query of SESSION#, at most once per quarter session timeout). Each is a
+ * read+write pair, so the pairs are counted off; whatever reads remain came with messages.
+ */
+export function timeBasedReads(c: Counts): number {
+  const pair = (read: string, write: string) => Math.min(c[read] ?? 0, c[write] ?? 0);
+  return pair('GetItem CLUSTER', 'UpdateItem CLUSTER') + pair('Query SESSION', 'UpdateItem SESSION');
+}
+
+function breakdown(c: Counts): string {
+  const parts = Object.entries(c)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k} ${v}`);
+  return parts.length ? parts.join(', ') : 'none';
+}
+
+export function dynamoFigures(p: PhaseCalls) {
+  const messages = p.requests * 2;
+  const reads = total(p.calls, isRead);
+  const writes = total(p.calls, isWrite);
+  const timeBased = timeBasedReads(p.calls);
+  return {
+    messages,
+    reads,
+    writes,
+    timeBased,
+    messageReads: reads - timeBased,
+    readsPerMessage: messages ? reads / messages : Number.NaN,
+    messageReadsPerMessage: messages ? (reads - timeBased) / messages : Number.NaN,
+    writesPerMessage: messages ? writes / messages : Number.NaN,
+  };
+}
+
+function latencyTable(p: LatencyPair): string {
+  const row = (name: string, s: Summary, failed: number, cpu: number) =>
+    `| ${name} | ${s.n} | ${f2(s.p50)} | ${f2(s.p90)} | ${f2(s.p99)} | ${f2(s.mean)} | ${f2(s.max)} | ${cpuCell(cpu)} | ${failed} |`;
+  return [
+    '| path | requests | p50 ms | p90 ms | p99 ms | mean ms | max ms | CPU ms / request | not served by the local app |',
+    '|---|---|---|---|---|---|---|---|---|',
+    row('direct (laptop app)', p.direct, p.failed.direct, p.cpu.direct),
+    row('routed (ingress -> router -> app -> back)', p.routed, p.failed.routed, p.cpu.routed),
+    `| **added by routing** | | **${f2(p.routed.p50 - p.direct.p50)}** | ${f2(p.routed.p90 - p.direct.p90)} | **${f2(p.routed.p99 - p.direct.p99)}** | **${f2(p.routed.mean - p.direct.mean)}** | | ${cpuCell(p.cpu.routed - p.cpu.direct)} | |`,
+  ].join('\n');
+}
+
+function sessionRow(c: SessionCase): string {
+  const ms = c.runs.map((r) => r.ms);
+  const m = median(ms);
+  const per = (f: (r: SessionTiming) => number) =>
+    c.runs.reduce((a, r) => a + f(r), 0) / (c.runs.length || 1);
+  const reads = per((r) => total(r.calls, isRead));
+  const writes = per((r) => total(r.calls, isWrite));
+  return `| ${c.clusters} | ${c.latencyMs} | ${c.runs.length} | **${f1(m)}** | ${f1(Math.min(...ms))} | ${f1(Math.max(...ms))} | ${f1(m - c.latencyMs)} | ${f1(reads)} | ${f1(writes)} | ${f1(per((r) => r.cpuMs))} |`;
+}
+
+export function sessionMedian(r: RunResult, clusters: number, latencyMs: number): number {
+  const c = r.sessions.cases.find((x) => x.clusters === clusters && x.latencyMs === latencyMs);
+  return c ? median(c.runs.map((x) => x.ms)) : Number.NaN;
+}
+
+export function renderHeader(): string {
+  return `# Routing benchmark
+
+What it measures, in one process (the machine is shared and noisy, so every figure is compared
+with a baseline taken in the same run, interleaved with it):
+
+1. the round trip of an HTTP request that a session steals: client -> the cluster's ingress
+   (connector) -> router (the local runtime: the API Gateway WebSocket emulation invoking the
+   \`ws\` handler, posting back through the \`@connections\` API) -> the developer's session client
+   -> the local app -> the same way back; against the same client calling the same local app
+   directly. Sequential pairs (the order alternates each pair) after a warm-up, then rounds
+   with requests in flight, direct and routed rounds alternating;
+2. DynamoDB calls per routed message, counted at the wire by a proxy in front of the embedded
+   DynamoDB (dynalite) that every router client goes through, by operation and key kind. A routed
+   request is two routed messages (\`request\` cluster -> client, \`response\` client -> cluster).
+   "Warm" is the router's handler as it is (its per-instance caches); "cold" runs every message
+   on a fresh relay (what an instance that has never seen the connection does);
+3. session creation time, POST /v1/sessions -> the session reads \`ready\` (GET polled as the CLI
+   does, but every few ms instead of its 100 ms), for 1 and 10 workload clusters, each connector
+   holding its \`child.ready\` back by the simulated cluster latency; sessions without the latency
+   alternate with them, to show the router's own time. The worlds alternate (1, 10, 10, 1, ...),
+   each freshly started, one unmeasured session first; each session is deleted before the next.
+
+Everything runs on one Node event loop (load generator, connectors, router, dynalite, session
+client, local app), so the added latency is CPU time on this machine plus the hops, not network;
+"CPU ms / request" is the process's CPU time (user + system) per request, which moves much less
+than wall time when other work shares the machine. With requests in flight the one thread is
+saturated, so that throughput is the inverse of the CPU per request, not what parallel Lambda
+invocations would reach.
+The in-process session client does what \`switchyard intercept\` does per request (call the local
+app, send back a \`response\`) without printing a line. The reconciler's schedule is set to 10 min
+so its runs do not land in the measured phases.
+`;
+}
+
+export function renderRun(r: RunResult, title: string): string {
+  const warm = r.dynamo.filter((p) => p.phase.startsWith('warm'));
+  const cold = r.dynamo.find((p) => p.phase.startsWith('cold'));
+  const warmFig = warm.map(dynamoFigures);
+  const warmMessageReads = warmFig.reduce((a, f) => a + f.messageReads, 0);
+  const warmMessages = warmFig.reduce((a, f) => a + f.messages, 0);
+  const coldFig = cold ? dynamoFigures(cold) : undefined;
+  const ratio = sessionMedian(r, 10, r.sessions.delayMs) / sessionMedian(r, 1, r.sessions.delayMs);
+  const ratioNoDelay = sessionMedian(r, 10, 0) / sessionMedian(r, 1, 0);
+  const seqRatio = r.sequential.routed.p50 / r.sequential.direct.p50;
+  const c = r.concurrent;
+  const rpsRatio = median(c.roundRatios);
+  return `## ${title}
+
+Date: ${r.startedAt.toISOString().replace('T', ' ').slice(0, 19)} UTC. Machine: ${r.machine.os}, ${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.memGiB} GiB RAM, Node ${r.machine.node}. Load average at start: ${r.machine.loadAtStart} (1 / 5 / 15 min). The run took ${f1(r.seconds)} s.
+
+Command: \`${r.command}\`
+
+### 1. Round trip, sequential (${r.sequential.pairs} interleaved pairs in ${f1(r.sequential.seconds)} s, after a warm-up)
+
+${latencyTable(r.sequential)}
+
+Routed / direct at p50: x${f1(seqRatio)}.
+
+### 1b. Round trip with ${c.inFlight} requests in flight (rounds alternating direct / routed)
+
+${latencyTable(c)}
+
+| path | throughput (req/s) |
+|---|---|
+| direct | ${c.rps.direct.toFixed(0)} |
+| routed | ${c.rps.routed.toFixed(0)} |
+| routed / direct (median of the per-round ratios) | ${f3(rpsRatio)} |
+
+### 2. DynamoDB calls per routed message
+
+| phase | routed requests | routed messages | reads | writes | reads / message | of which with messages (not time-based) | writes / message | calls (operation, key kind) |
+|---|---|---|---|---|---|---|---|---|
+${r.dynamo
+  .map((p) => {
+    const f = dynamoFigures(p);
+    return `| ${p.phase} (${f1(p.seconds)} s) | ${p.requests} | ${f.messages} | ${f.reads} | ${f.writes} | ${f3(f.readsPerMessage)} | ${f.messageReads} (${f3(f.messageReadsPerMessage)} / message) | ${f3(f.writesPerMessage)} | ${breakdown(p.calls)} |`;
+  })
+  .join('\n')}
+
+Cold-relay round trip (every message on a fresh relay): p50 ${f2(r.cold.routed.p50)} ms, p99 ${f2(r.cold.routed.p99)} ms, ${f2(r.cold.cpu)} CPU ms per request, over ${r.cold.routed.n} requests (${r.cold.failed} not served by the local app).
+
+### 3. Session creation (POST -> \`ready\`, polled every ${r.sessions.pollMs} ms; with and without ${r.sessions.delayMs} ms on each child.ready, alternating in the same worlds)
+
+| workload clusters | cluster latency ms | sessions | median ms | min ms | max ms | median - latency (router time) | DynamoDB reads / session | writes / session | CPU ms / session |
+|---|---|---|---|---|---|---|---|---|---|
+${r.sessions.cases.map(sessionRow).join('\n')}
+
+Ratio 10 / 1 (medians): **${f2(ratio)}** with ${r.sessions.delayMs} ms cluster latency, ${f2(ratioNoDelay)} with none.
+DynamoDB calls are counted from the POST to \`ready\` (the polls' own token read and session query
+taken off); CPU is the whole process's in that time, polls included.
+
+### Goals
+
+- At most 1 DynamoDB read per routed message without the cache: ${coldFig ? `${f2(coldFig.readsPerMessage)} per message on a cold relay -> ${coldFig.readsPerMessage <= 1 ? 'met' : '**NOT met**'}` : 'not measured'}.
+- 0 reads per routed message with the cache: ${warmMessageReads} reads that came with messages over ${warmMessages} warm routed messages (${f3(warmMessages ? warmMessageReads / warmMessages : Number.NaN)} / message) -> ${warmMessageReads === 0 ? 'met' : '**NOT met**'}; ${warmFig.reduce((a, f) => a + f.timeBased, 0)} time-based reads besides (lastSeen refresh, heartbeat), whatever the traffic.
+- Session creation for 10 clusters within 1.5x of 1 cluster: x${f2(ratio)} -> ${ratio <= 1.5 ? 'met' : '**NOT met**'}.
+- Added latency (no numeric goal): +${f2(r.sequential.routed.p50 - r.sequential.direct.p50)} ms at p50, +${f2(r.sequential.routed.p99 - r.sequential.direct.p99)} ms at p99, sequential; ${f2(c.cpu.routed)} CPU ms per routed request against ${f2(c.cpu.direct)} direct (${c.inFlight} in flight); throughput with ${c.inFlight} in flight x${f3(rpsRatio)} of direct.
+`;
+}
