@@ -22,6 +22,7 @@ export interface DevFlags {
   batchSize?: number;
   batchWindow?: number;
   demo?: boolean;
+  replicas?: number;
   [flag: string]: unknown;
 }
 
@@ -62,6 +63,12 @@ export function registerDev(program: Command): Command {
     )
     .addOption(
       new Option(
+        '--replicas <n>',
+        'run n router workers behind the port (one holds the lease, the others stand by; a worker that dies is started again and its connections resume on the others)',
+      ).argParser(integer('--replicas', 1, 32)),
+    )
+    .addOption(
+      new Option(
         '--batch-window <ms>',
         'how long to gather SQS records before invoking (default 0)',
       ).argParser(integer('--batch-window', 0, 300_000)),
@@ -88,9 +95,15 @@ export function devRuntimeOptions(flags: DevFlags): LocalRuntimeOptions {
 
 export async function runDev(flags: DevFlags): Promise<LocalRuntime> {
   // Loaded here, not at the top: the embedded services are heavy and other commands need none of them.
-  const starting = import('../../infra/local/runtime.ts').then(({ startLocalRuntime }) =>
-    startLocalRuntime(devRuntimeOptions(flags)),
-  );
+  const replicas = flags.replicas;
+  const starting: Promise<LocalRuntime> =
+    replicas === undefined
+      ? import('../../infra/local/runtime.ts').then(({ startLocalRuntime }) =>
+          startLocalRuntime(devRuntimeOptions(flags)),
+        )
+      : import('../../infra/local/replicas/primary.ts').then(({ startReplicatedRuntime }) =>
+          startReplicatedRuntime({ ...devRuntimeOptions(flags), replicas }),
+        );
 
   // Installed before anything is announced, so a Ctrl-C at any moment (even during start-up)
   // stops every part cleanly: LevelDB is flushed only by a clean stop.
@@ -146,6 +159,7 @@ export function banner(rt: LocalRuntime, readyAfterMs: number): string {
     `  DynamoDB          ${rt.dynamodbEndpoint}  table ${rt.tableName}, ${rt.dataDir ? `kept in ${shown(rt.dataDir)}` : 'in memory'}`,
     `  SQS               ${rt.sqsEndpoint}  ${rt.queues.length} queues (in memory), splitter polls ${sources}`,
     `  Region            ${rt.region}`,
+    ...replicasLine(rt),
     `  Clusters          ${clusters}`,
     `  Developer token   ${rt.developerToken}`,
     rt.stateFile
@@ -159,4 +173,14 @@ export function banner(rt: LocalRuntime, readyAfterMs: number): string {
     '',
   ];
   return lines.filter((l, i) => l !== '' || lines[i - 1] !== '').join('\n');
+}
+
+/** With --replicas: how many workers share the port, and their pids. */
+function replicasLine(rt: LocalRuntime): string[] {
+  const r = rt as LocalRuntime & { replicas?: number; workers?: () => { pid: number }[] };
+  if (r.replicas === undefined || !r.workers) return [];
+  const pids = r.workers().map((w) => w.pid);
+  return [
+    `  Replicas          ${r.replicas} router workers (pids ${pids.join(', ')}); one leads the duties, a dead one is started again`,
+  ];
 }

@@ -19,14 +19,22 @@ export interface LocalHttpServer {
 
 export type Fetch = (request: Request, env: unknown) => Response | Promise<Response>;
 
-/** A Node HTTP server for a fetch-style handler, on the loopback interface only. */
-export async function listenHttp(fetch: Fetch, port: number): Promise<LocalHttpServer> {
+/**
+ * A Node HTTP server for a fetch-style handler, on the loopback interface only. In a cluster
+ * worker a listen is shared with the other workers (one port, connections spread among them)
+ * unless `exclusive` is set.
+ */
+export async function listenHttp(
+  fetch: Fetch,
+  port: number,
+  opts: { exclusive?: boolean } = {},
+): Promise<LocalHttpServer> {
   const server = createAdaptorServer({ fetch }) as Server;
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void =>
       reject(err.code === 'EADDRINUSE' ? new PortInUseError(port) : err);
     server.once('error', onError);
-    server.listen(port, '127.0.0.1', () => {
+    server.listen({ port, host: '127.0.0.1', exclusive: opts.exclusive === true }, () => {
       server.off('error', onError);
       resolve();
     });

@@ -1,33 +1,13 @@
-import { resolve } from 'node:path';
-import { resetDeps } from '../../functions/lib/deps.ts';
-import { ENV } from '../../functions/lib/env.ts';
 import type { Settings } from '../../shared/config/settings.ts';
 import type { Topology } from '../../shared/config/topology.ts';
-import { DynamoDbStore } from '../../shared/store/dynamodb/dynamodb-store.ts';
-import { resolveSettings, resolveTopology } from './config.ts';
-import { ConnectionRegistry } from './connection-registry.ts';
-import { connectionsApi } from './connections-api.ts';
-import { LOCAL_CREDENTIALS } from './credentials.ts';
-import { lockDataDir } from './data-dir-lock.ts';
-import {
-  DEFAULT_DATA_DIR,
-  DEFAULT_PORT,
-  DEFAULT_STATE_FILE,
-  GATEWAY_PREFIX,
-  TABLE_NAME,
-  WS_PATH,
-} from './defaults.ts';
-import { startDynamoDb } from './dynamodb.ts';
-import { setEnv } from './function-env.ts';
-import { type FunctionHandlers, loadHandlers } from './handlers.ts';
-import { listenHttp } from './http-server.ts';
-import { provisionLocalTokens } from './local-tokens.ts';
+import { DEFAULT_PORT, WS_PATH } from './defaults.ts';
+import type { FunctionHandlers } from './handlers.ts';
 import { consoleLog, type LocalLog } from './log.ts';
-import { DEFAULT_POLLER_SETTINGS, type PollerSettings, startPoller } from './poller.ts';
-import { startScheduler } from './scheduler.ts';
-import { type LocalQueue, startSqs } from './sqs.ts';
-import { readPreviousTokens, writeLocalState } from './state-file.ts';
-import { attachWebSocketGateway } from './websocket-gateway.ts';
+import type { PollerSettings } from './poller.ts';
+import { startRouterProcess } from './router-process.ts';
+import { type LocalServices, startLocalServices } from './services.ts';
+import type { LocalQueue } from './sqs.ts';
+import { type LocalState, writeLocalState } from './state-file.ts';
 
 export interface LocalRuntimeOptions {
   /** Topology file (default `switchyard.config.json` in the working directory). */
@@ -87,174 +67,112 @@ export interface LocalRuntime {
  *
  * The handlers read `process.env` (functions/lib/env.ts), which is process-wide: run one
  * runtime per process at a time. On failure everything started so far is stopped again.
+ * (`--replicas` runs the router part in several processes instead: see replicas/primary.ts.)
  */
 export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
   const began = performance.now();
   const log = options.log ?? consoleLog;
-  const topology = resolveTopology(options);
-  const settings = resolveSettings(options);
-  const region = topology.region;
-  const tableName = TABLE_NAME;
-  const dataDir = options.memory ? null : resolve(options.dataDir ?? DEFAULT_DATA_DIR);
-  const stateFile = options.stateFile === false ? null : resolve(options.stateFile ?? DEFAULT_STATE_FILE);
-
-  // Undo stack: every part that started registers how to stop, in reverse order.
-  const stops: (() => void | Promise<void>)[] = [];
-  const unwind = async (): Promise<void> => {
-    for (const stop of stops.reverse()) {
-      try {
-        await stop();
-      } catch (err) {
-        log.warn('stopping a part of the local runtime failed', err);
-      }
-    }
-    stops.length = 0;
-  };
-
+  const services = await startLocalServices(options, log);
   try {
-    if (dataDir) {
-      const lock = lockDataDir(dataDir);
-      stops.push(() => lock.release());
-    }
-    // Region and credentials first: the SDK clients built from here on read them.
-    stops.push(
-      setEnv({
-        AWS_REGION: region,
-        ...(process.env.AWS_ACCESS_KEY_ID
-          ? {}
-          : {
-              AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
-              AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
-            }),
-      }),
-    );
-
-    const [dynamo, sqs] = await Promise.all([
-      startDynamoDb({ path: dataDir ? resolve(dataDir, 'dynamodb') : undefined, region, tableName }),
-      startSqs(),
-    ]);
-    stops.push(
-      () => dynamo.stop(),
-      () => sqs.stop(),
-    );
-    const queues = await sqs.ensureQueues(topology);
-
-    const store = new DynamoDbStore(dynamo.client, tableName);
-    const tokens = await provisionLocalTokens(
-      store,
-      topology,
-      stateFile ? readPreviousTokens(stateFile) : {},
-    );
-
-    // Listen before the handlers load: the port goes into their environment. Nothing is
-    // announced until the end, so no request arrives before `handlers` is set.
-    let handlers: FunctionHandlers | undefined;
-    const registry = new ConnectionRegistry();
-    const gatewayApi = connectionsApi(registry, GATEWAY_PREFIX);
-    const http = await listenHttp(async (request, env) => {
-      if (new URL(request.url).pathname.startsWith(`${GATEWAY_PREFIX}/`)) return gatewayApi.fetch(request);
-      if (!handlers) return new Response('starting', { status: 503 });
-      return handlers.http.fetch(request, env);
-    }, options.port ?? DEFAULT_PORT);
-    const base = `127.0.0.1:${http.port}`;
-    const managementEndpoint = `http://${base}${GATEWAY_PREFIX}`;
-
-    stops.push(
-      setEnv({
-        [ENV.table]: tableName,
-        [ENV.topology]: JSON.stringify(topology),
-        [ENV.settings]: JSON.stringify(settings),
-        [ENV.wsManagementEndpoint]: managementEndpoint,
-        [ENV.dynamodbEndpoint]: dynamo.endpoint,
-        [ENV.sqsEndpoint]: sqs.endpoint,
-      }),
-      // Closed while the function environment is still set: requests in flight may need it.
-      () => http.close(),
-    );
-    // deps.ts builds its clients once per process: drop those of a runtime started earlier in
-    // this process (a restart in a test), or handlers would talk to its stopped endpoints.
-    resetDeps();
-    handlers = await loadHandlers(options.handlers);
-
-    const gateway = attachWebSocketGateway(http.server, {
-      path: WS_PATH,
-      handler: handlers.ws,
-      registry,
-      region,
-      ...options.gateway,
+    const router = await startRouterProcess({
+      port: options.port ?? DEFAULT_PORT,
+      topology: services.topology,
+      settings: services.settings,
+      region: services.region,
+      tableName: services.tableName,
+      dynamodbEndpoint: services.dynamodbEndpoint,
+      sqsEndpoint: services.sqs.endpoint,
+      queues: services.queues,
+      sqsClient: (region) => services.sqs.client(region),
+      handlers: options.handlers,
+      poller: options.poller,
+      gateway: options.gateway,
       log,
     });
-    // Before the HTTP server closes: clients get a close frame and handlers their $disconnect.
-    stops.push(() => gateway.close());
-
-    const pollerSettings = { ...DEFAULT_POLLER_SETTINGS, ...options.poller };
-    for (const queue of queues.filter((q) => q.role === 'source')) {
-      const poller = startPoller({
-        queue,
-        client: sqs.client(queue.region),
-        handler: handlers.splitter,
-        settings: pollerSettings,
-        log,
-      });
-      stops.push(() => poller.stop());
-    }
-    const scheduler = startScheduler({
-      everyMs: settings.reconcileEveryMs,
-      handler: handlers.reconciler,
-      region,
-      log,
-    });
-    stops.push(() => scheduler.stop());
-
-    let stopping: Promise<void> | undefined;
-    const runtime: LocalRuntime = {
-      httpUrl: `http://${base}`,
-      wsUrl: `ws://${base}${WS_PATH}`,
-      managementEndpoint,
-      sqsEndpoint: sqs.endpoint,
-      dynamodbEndpoint: dynamo.endpoint,
-      region,
-      tableName,
-      developerToken: tokens.developerToken,
-      clusterTokens: tokens.clusterTokens,
-      topology,
-      settings,
-      queues,
-      dataDir,
-      stateFile,
-      startupMs: 0,
-      stop() {
-        stopping ??= (async () => {
-          await options.hooks?.onStopping?.(runtime);
-          await unwind();
-          resetDeps();
-        })();
-        return stopping;
+    const runtime = describeRuntime(
+      services,
+      router.port,
+      router.managementEndpoint,
+      async () => {
+        await router.stop();
+        await services.stop();
       },
-    };
-
-    if (stateFile) {
-      writeLocalState(stateFile, {
-        httpUrl: runtime.httpUrl,
-        wsUrl: runtime.wsUrl,
-        managementEndpoint,
-        region,
-        sqs: { endpoint: sqs.endpoint, queues: Object.fromEntries(queues.map((q) => [q.queueName, q.url])) },
-        dynamodb: { endpoint: dynamo.endpoint, table: tableName },
-        developerToken: tokens.developerToken,
-        clusters: Object.fromEntries(
-          Object.entries(tokens.clusterTokens).map(([id, token]) => [id, { token }]),
-        ),
-        pid: process.pid,
-        startedAt: new Date().toISOString(),
-        dataDir,
-      });
-    }
-    await options.hooks?.onStarted?.(runtime);
-    runtime.startupMs = Math.round(performance.now() - began);
-    return runtime;
+      options.hooks,
+    );
+    return await announce(runtime, options, services, began);
   } catch (err) {
-    await unwind();
+    await services.stop();
     throw err;
   }
+}
+
+/** The runtime's public face, for a router listening on `port`; its `stop()` runs the onStopping hook, then `stopParts`, once. */
+export function describeRuntime(
+  services: LocalServices,
+  port: number,
+  managementEndpoint: string,
+  stopParts: () => Promise<void>,
+  hooks?: LocalRuntimeOptions['hooks'],
+): LocalRuntime {
+  const base = `127.0.0.1:${port}`;
+  let stopping: Promise<void> | undefined;
+  const runtime: LocalRuntime = {
+    httpUrl: `http://${base}`,
+    wsUrl: `ws://${base}${WS_PATH}`,
+    managementEndpoint,
+    sqsEndpoint: services.sqs.endpoint,
+    dynamodbEndpoint: services.dynamodbEndpoint,
+    region: services.region,
+    tableName: services.tableName,
+    developerToken: services.tokens.developerToken,
+    clusterTokens: services.tokens.clusterTokens,
+    topology: services.topology,
+    settings: services.settings,
+    queues: services.queues,
+    dataDir: services.dataDir,
+    stateFile: services.stateFile,
+    startupMs: 0,
+    stop() {
+      stopping ??= (async () => {
+        await hooks?.onStopping?.(runtime);
+        await stopParts();
+      })();
+      return stopping;
+    },
+  };
+  return runtime;
+}
+
+/** Writes local.json, runs the onStarted hook, and records the start-up time. */
+export async function announce(
+  runtime: LocalRuntime,
+  options: Pick<LocalRuntimeOptions, 'hooks'>,
+  services: Pick<LocalServices, 'tokens'>,
+  began: number,
+  extra: Pick<LocalState, 'replicas'> = {},
+): Promise<LocalRuntime> {
+  if (runtime.stateFile) {
+    writeLocalState(runtime.stateFile, {
+      httpUrl: runtime.httpUrl,
+      wsUrl: runtime.wsUrl,
+      managementEndpoint: runtime.managementEndpoint,
+      region: runtime.region,
+      sqs: {
+        endpoint: runtime.sqsEndpoint,
+        queues: Object.fromEntries(runtime.queues.map((q) => [q.queueName, q.url])),
+      },
+      dynamodb: { endpoint: runtime.dynamodbEndpoint, table: runtime.tableName },
+      developerToken: services.tokens.developerToken,
+      clusters: Object.fromEntries(
+        Object.entries(services.tokens.clusterTokens).map(([id, token]) => [id, { token }]),
+      ),
+      pid: process.pid,
+      startedAt: new Date().toISOString(),
+      dataDir: runtime.dataDir,
+      ...extra,
+    });
+  }
+  await options.hooks?.onStarted?.(runtime);
+  runtime.startupMs = Math.round(performance.now() - began);
+  return runtime;
 }

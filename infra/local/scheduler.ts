@@ -29,12 +29,17 @@ export function scheduledEvent(region: string, now = Date.now()): ScheduledEvent
  * Runs the reconciler once at start and then every `everyMs` after the previous run ended, so
  * runs never overlap (on AWS the lease makes overlapping runs harmless; here they simply do not
  * happen). A failing run is logged and the schedule goes on.
+ *
+ * `wakeWithinMs`, asked after every run, may bring the next run closer (never further): a standby
+ * replica uses it to run right after the leader's lease expires, so a dead leader's duties move
+ * within one lease period instead of up to a lease period plus `everyMs`.
  */
 export function startScheduler(opts: {
   everyMs: number;
   handler: ReconcilerHandler;
   region: string;
   log: LocalLog;
+  wakeWithinMs?: () => Promise<number | undefined>;
 }): Scheduler {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
@@ -51,11 +56,24 @@ export function startScheduler(opts: {
     }
   };
 
+  const nextDelay = async (): Promise<number> => {
+    if (!opts.wakeWithinMs) return opts.everyMs;
+    try {
+      const within = await opts.wakeWithinMs();
+      return within === undefined ? opts.everyMs : Math.max(0, Math.min(opts.everyMs, within));
+    } catch (err) {
+      opts.log.warn('could not read when to run the reconciler next', err);
+      return opts.everyMs;
+    }
+  };
+
   const tick = (): void => {
-    running = run().finally(() => {
-      running = undefined;
-      if (!stopped) timer = setTimeout(tick, opts.everyMs);
-    });
+    running = run()
+      .then(nextDelay)
+      .then((delay) => {
+        running = undefined;
+        if (!stopped) timer = setTimeout(tick, delay);
+      });
   };
   timer = setTimeout(tick, 0);
 

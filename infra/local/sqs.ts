@@ -1,5 +1,5 @@
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { startFauxqs } from 'fauxqs';
+import { type FauxqsServer, startFauxqs } from 'fauxqs';
 import { clusterRegion, type Topology } from '../../shared/config/topology.ts';
 import { LOCAL_CREDENTIALS } from './credentials.ts';
 
@@ -17,6 +17,7 @@ export interface LocalQueue {
 
 export interface LocalSqs {
   endpoint: string;
+  port: number;
   /** An SQS client for one region (queues live in their cluster's region, as on AWS). */
   client(region: string): SQSClient;
   /** Creates every source and fallback queue of the topology; idempotent. */
@@ -27,9 +28,13 @@ export interface LocalSqs {
 /**
  * fauxqs in this process. It keeps queues and messages in memory only, so every start creates
  * the configured queues again and messages do not survive a restart.
+ *
+ * `preferredPort` (the port of the previous run, from local.json) keeps queue URLs the same
+ * across restarts: fauxqs only answers for a queue URL with its own port, and URLs are stored
+ * (a session's output queues) and held by consumers. A taken port falls back to a free one.
  */
-export async function startSqs(): Promise<LocalSqs> {
-  const server = await startFauxqs({ port: 0, logger: false });
+export async function startSqs(opts: { preferredPort?: number | undefined } = {}): Promise<LocalSqs> {
+  const server = await startFauxqsOn(opts.preferredPort);
   // fauxqs queue URLs (http://sqs.<region>.localhost:<port>/...) do not resolve here, so every
   // client needs this explicit endpoint.
   const endpoint = `http://127.0.0.1:${server.port}`;
@@ -73,6 +78,7 @@ export async function startSqs(): Promise<LocalSqs> {
 
   return {
     endpoint,
+    port: server.port,
     client,
     ensureQueues,
     async stop() {
@@ -80,4 +86,15 @@ export async function startSqs(): Promise<LocalSqs> {
       await server.stop();
     },
   };
+}
+
+async function startFauxqsOn(preferredPort: number | undefined): Promise<FauxqsServer> {
+  if (preferredPort) {
+    try {
+      return await startFauxqs({ port: preferredPort, logger: false });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    }
+  }
+  return startFauxqs({ port: 0, logger: false });
 }

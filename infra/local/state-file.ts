@@ -24,6 +24,8 @@ export const LocalStateSchema = z.object({
   startedAt: z.string(),
   /** Where the table lives; null when it is in memory (--memory). */
   dataDir: z.string().nullable(),
+  /** Router worker processes behind the port (`--replicas`); absent when one process runs everything. */
+  replicas: z.number().int().positive().optional(),
 });
 export type LocalState = z.infer<typeof LocalStateSchema>;
 
@@ -46,6 +48,22 @@ export function readPreviousTokens(file: string): PreviousTokens {
     return parsed.success ? parsed.data : {};
   } catch {
     return {};
+  }
+}
+
+/**
+ * The embedded SQS port of an earlier run, to listen on it again: queue URLs carry the port, and
+ * the URLs of live sessions' output queues are stored and held by consumers.
+ */
+export function readPreviousSqsPort(file: string): number | undefined {
+  try {
+    const state = JSON.parse(readFileSync(file, 'utf8')) as { sqs?: { endpoint?: unknown } };
+    const endpoint = state.sqs?.endpoint;
+    if (typeof endpoint !== 'string') return undefined;
+    const port = Number(new URL(endpoint).port);
+    return Number.isInteger(port) && port > 0 && port < 65536 ? port : undefined;
+  } catch {
+    return undefined;
   }
 }
 

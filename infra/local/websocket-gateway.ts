@@ -34,6 +34,8 @@ export interface WebSocketGatewayOptions {
   stage?: string;
   idleTimeoutMs?: number;
   maxConnectionMs?: number;
+  /** New connection ids (default: API Gateway style random ids); replicas put their owner in them. */
+  connectionId?: () => string;
   log: LocalLog;
 }
 
@@ -135,7 +137,7 @@ export function attachWebSocketGateway(server: Server, opts: WebSocketGatewayOpt
 
   async function accept(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): Promise<void> {
     const context: ConnectionContext = {
-      connectionId: apiGatewayId(),
+      connectionId: (opts.connectionId ?? apiGatewayId)(),
       connectedAt: Date.now(),
       domainName: req.headers.host ?? `127.0.0.1:${req.socket.localPort}`,
       stage,

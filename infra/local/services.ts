@@ -1,0 +1,151 @@
+import { resolve } from 'node:path';
+import type { Settings } from '../../shared/config/settings.ts';
+import type { Topology } from '../../shared/config/topology.ts';
+import { restoreSplitQueues } from '../../shared/split/restore.ts';
+import { DynamoDbStore } from '../../shared/store/dynamodb/dynamodb-store.ts';
+import { resolveSettings, resolveTopology } from './config.ts';
+import { LOCAL_CREDENTIALS } from './credentials.ts';
+import { lockDataDir } from './data-dir-lock.ts';
+import { DEFAULT_DATA_DIR, DEFAULT_STATE_FILE, TABLE_NAME } from './defaults.ts';
+import { startDynamoDb } from './dynamodb.ts';
+import { setEnv } from './function-env.ts';
+import { type LocalTokens, provisionLocalTokens } from './local-tokens.ts';
+import type { LocalLog } from './log.ts';
+import { type LocalQueue, type LocalSqs, startSqs } from './sqs.ts';
+import { readPreviousSqsPort, readPreviousTokens } from './state-file.ts';
+
+export interface LocalServicesOptions {
+  configFile?: string | undefined;
+  topology?: unknown;
+  settingsFile?: string | undefined;
+  settings?: unknown;
+  dataDir?: string | undefined;
+  memory?: boolean | undefined;
+  stateFile?: string | false | undefined;
+}
+
+/** What the router processes share: the embedded DynamoDB and SQS, the tokens, the configuration. */
+export interface LocalServices {
+  topology: Topology;
+  settings: Settings;
+  region: string;
+  tableName: string;
+  /** null with --memory. */
+  dataDir: string | null;
+  stateFile: string | null;
+  dynamodbEndpoint: string;
+  sqs: LocalSqs;
+  store: DynamoDbStore;
+  queues: LocalQueue[];
+  tokens: LocalTokens;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts what the router processes share: the data directory lock, dynalite (the table, kept
+ * under the data dir) and fauxqs (on the port of the previous run when it is free, so queue URLs
+ * stay the same), the configured queues, the local tokens, and the output queues of live
+ * sessions' splits (fauxqs lost them when it stopped; the table kept the splits).
+ *
+ * Sets AWS_REGION and (unless set) dummy credentials in this process, for the SDK clients.
+ * On failure everything started so far is stopped again.
+ */
+export async function startLocalServices(opts: LocalServicesOptions, log: LocalLog): Promise<LocalServices> {
+  const topology = resolveTopology(opts);
+  const settings = resolveSettings(opts);
+  const region = topology.region;
+  const tableName = TABLE_NAME;
+  const dataDir = opts.memory ? null : resolve(opts.dataDir ?? DEFAULT_DATA_DIR);
+  const stateFile = opts.stateFile === false ? null : resolve(opts.stateFile ?? DEFAULT_STATE_FILE);
+
+  // Undo stack: every part that started registers how to stop, in reverse order.
+  const stops: (() => void | Promise<void>)[] = [];
+  const unwind = async (): Promise<void> => {
+    for (const stop of stops.reverse()) {
+      try {
+        await stop();
+      } catch (err) {
+        log.warn('stopping a part of the local runtime failed', err);
+      }
+    }
+    stops.length = 0;
+  };
+
+  try {
+    if (dataDir) {
+      const lock = lockDataDir(dataDir);
+      stops.push(() => lock.release());
+    }
+    // Region and credentials first: the SDK clients built from here on read them.
+    stops.push(
+      setEnv({
+        AWS_REGION: region,
+        ...(process.env.AWS_ACCESS_KEY_ID
+          ? {}
+          : {
+              AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+              AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+            }),
+      }),
+    );
+
+    const [dynamo, sqs] = await Promise.all([
+      startDynamoDb({ path: dataDir ? resolve(dataDir, 'dynamodb') : undefined, region, tableName }),
+      startSqs({ preferredPort: stateFile ? readPreviousSqsPort(stateFile) : undefined }),
+    ]);
+    stops.push(
+      () => dynamo.stop(),
+      () => sqs.stop(),
+    );
+    const queues = await sqs.ensureQueues(topology);
+
+    const store = new DynamoDbStore(dynamo.client, tableName);
+    const tokens = await provisionLocalTokens(
+      store,
+      topology,
+      stateFile ? readPreviousTokens(stateFile) : {},
+    );
+
+    const restored = await restoreSplitQueues({
+      store,
+      sqs: sqs.client(region),
+      sqsFor: (r) => sqs.client(r),
+      topology,
+      settings,
+      now: Date.now,
+      logger: {
+        info: (m, ...extra) => log.info(withExtra(m, extra)),
+        warn: (m, ...extra) => log.warn(withExtra(m, extra)),
+        error: (m, ...extra) => log.error(withExtra(m, extra)),
+      },
+    });
+    if (restored.restored > 0) {
+      log.info(
+        `restored the output queues of ${restored.restored} active split${restored.restored === 1 ? '' : 's'} (empty: the embedded SQS keeps no messages across restarts)`,
+      );
+    }
+    for (const id of restored.moved)
+      log.warn(`split ${id}: its output queue has a new URL (the SQS port changed)`);
+
+    return {
+      topology,
+      settings,
+      region,
+      tableName,
+      dataDir,
+      stateFile,
+      dynamodbEndpoint: dynamo.endpoint,
+      sqs,
+      store,
+      queues,
+      tokens,
+      stop: unwind,
+    };
+  } catch (err) {
+    await unwind();
+    throw err;
+  }
+}
+
+const withExtra = (message: string, extra: Record<string, unknown>[]): string =>
+  extra.length ? `${message} ${extra.map((e) => JSON.stringify(e)).join(' ')}` : message;
