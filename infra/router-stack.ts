@@ -19,7 +19,7 @@ import { clusterRegion, defaultCluster, type Topology } from '../shared/config/t
 import { ALARM_PERIOD, Alarms } from './constructs/alarms.ts';
 import { functionEnvironment } from './constructs/function-environment.ts';
 import { HandlerFunction } from './constructs/handler-function.ts';
-import { acknowledge, acknowledgeWildcardResource, NAG_REASONS } from './constructs/nag.ts';
+import { acknowledge, NAG_REASONS } from './constructs/nag.ts';
 import { fallbackQueueArns, routerQueueAccess, sendAccess } from './constructs/queue-access.ts';
 import { StateTable, storeReadWrite, tableArnsOf } from './constructs/state-table.ts';
 import type { DeployContext } from './deploy-context.ts';
@@ -113,21 +113,13 @@ export class RouterStack extends Stack {
     });
     for (const fn of [this.http, this.ws, this.reconciler]) {
       for (const s of tableAccess) fn.allow(s);
-      fn.allow(manageConnections);
-      for (const arn of connectionArns) {
-        acknowledgeWildcardResource(fn.role, arn, NAG_REASONS.connectionsWildcard);
-      }
+      fn.allow(manageConnections, NAG_REASONS.connectionsWildcard);
     }
     // Output queues live in the default cluster's region (DESIGN.md: one queue every cluster sends
     // to). The http function creates them with a session; the reconciler drains and deletes them
     // after it, and returns stolen leftovers to the fallback queue of the cluster they came from.
     const outputQueues = routerQueueAccess(this, clusterRegion(topology, defaultCluster(topology)));
-    for (const fn of [this.http, this.reconciler]) {
-      fn.allow(outputQueues);
-      for (const arn of outputQueues.resources) {
-        acknowledgeWildcardResource(fn.role, arn, NAG_REASONS.ownedQueuesWildcard);
-      }
-    }
+    for (const fn of [this.http, this.reconciler]) fn.allow(outputQueues, NAG_REASONS.ownedQueuesWildcard);
     const fallbacks = fallbackQueueArns(this, topology);
     if (fallbacks.length > 0) this.reconciler.allow(sendAccess(fallbacks));
 

@@ -7,7 +7,7 @@ import { clusterRegion, defaultCluster, type Topology } from '../shared/config/t
 import { ALARM_PERIOD, Alarms, queueMetric } from './constructs/alarms.ts';
 import { functionEnvironment } from './constructs/function-environment.ts';
 import { HandlerFunction } from './constructs/handler-function.ts';
-import { acknowledge, acknowledgeWildcardResource, NAG_REASONS } from './constructs/nag.ts';
+import { acknowledge, NAG_REASONS } from './constructs/nag.ts';
 import { ownedQueuesArn, queueArn, sendAccess } from './constructs/queue-access.ts';
 import { storeSplitterAccess, tableArnsOf } from './constructs/state-table.ts';
 import type { DeployContext } from './deploy-context.ts';
@@ -103,10 +103,7 @@ export class SplitterStack extends Stack {
     // Matches go to output queues, which the router creates in the default cluster's region.
     const outputRegion = clusterRegion(topology, defaultCluster(topology));
     const owned = [...new Set([region, outputRegion])].map((r) => ownedQueuesArn(this, r));
-    this.splitter.allow(sendAccess([...owned, ...importedFallbacks]));
-    for (const arn of owned) {
-      acknowledgeWildcardResource(this.splitter.role, arn, NAG_REASONS.ownedQueuesWildcard);
-    }
+    this.splitter.allow(sendAccess([...owned, ...importedFallbacks]), NAG_REASONS.ownedQueuesWildcard);
 
     const fnMetric = (metricName: string) =>
       new Metric({

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
+import { type Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import { type PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -8,7 +8,7 @@ import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { DeploymentConfigError } from '../errors.ts';
 import { BUNDLE, SOURCE_MAP_NODE_OPTIONS } from './bundling.ts';
-import { acknowledge, NAG_REASONS } from './nag.ts';
+import { acknowledge, acknowledgeWildcardResource, NAG_REASONS, renderIntrinsic } from './nag.ts';
 
 export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -97,8 +97,18 @@ export class HandlerFunction extends Construct {
     acknowledge(this.fn, 'L1', NAG_REASONS.nodeRuntime);
   }
 
-  allow(statement: PolicyStatement): void {
+  /**
+   * Adds a statement to the role. A statement whose resources hold wildcards names the reason
+   * they are right, which acknowledges cdk-nag's IAM5 finding for exactly those resources.
+   */
+  allow(statement: PolicyStatement, wildcardReason?: string): void {
     this.role.addToPrincipalPolicy(statement);
+    if (!wildcardReason) return;
+    for (const arn of statement.resources) {
+      if (renderIntrinsic(Stack.of(this).resolve(arn)).includes('*')) {
+        acknowledgeWildcardResource(this.role, arn, wildcardReason);
+      }
+    }
   }
 }
 
