@@ -154,7 +154,8 @@ export function registerIntercept(program: Command): void {
       const line = `${r.cluster ?? '?'} ${r.method} ${r.path} → ${answer ? answer.status : 'local app unreachable, served by the cluster'}`;
       process.stdout.write(`${line}\n`);
       if (r.mode !== 'steal') return;
-      conn.send(
+      // Held over a drop: the cluster waits for it until its deadline, so it is still useful after a resume.
+      conn.sendOrHold(
         answer
           ? {
               type: 'response',

@@ -22,6 +22,9 @@ export interface SessionResource {
 
 type Msg = Record<string, unknown> & { type: string };
 
+/** At most this many messages wait for a reconnection; beyond that the oldest is dropped. */
+const MAX_HELD = 1_000;
+
 /** Creates a session and waits until every cluster's child is ready, showing each cluster's progress. */
 export async function createSession(
   api: RouterApi,
@@ -92,6 +95,8 @@ export class SessionConnection extends EventEmitter {
   private readonly subWaiters = new Map<string, (m: Msg) => void>();
   private readonly pinger: NodeJS.Timeout;
   private opened = false;
+  /** Messages that found the connection down, sent after the next (re)connection. */
+  private readonly held: { msg: Msg; until: number }[] = [];
 
   constructor(
     wsUrl: string,
@@ -106,6 +111,7 @@ export class SessionConnection extends EventEmitter {
       this.emit('connected', this.opened);
       this.opened = true;
       this.send({ type: 'ping', nonce: 'hello' });
+      this.flushHeld();
     });
     this.peer.on('drop', (d) => this.emit('dropped', d));
     this.peer.on('fatal', (r: FatalReason) => this.emit('gone', r));
@@ -129,6 +135,28 @@ export class SessionConnection extends EventEmitter {
 
   send(msg: Msg): boolean {
     return this.peer.send({ v: 1, ...msg });
+  }
+
+  /**
+   * Sends now, or, when the connection is down, right after the session resumes: for answers
+   * that must survive a drop (the response to a stolen request, which the cluster holds until
+   * its deadline). Held messages older than `maxAgeMs` are dropped; an answer that arrives after
+   * the cluster's deadline is ignored there (it already served the request from the upstream),
+   * so a request is never answered twice.
+   */
+  sendOrHold(msg: Msg, maxAgeMs = 60_000): void {
+    if (this.send(msg)) return;
+    if (this.held.length >= MAX_HELD) this.held.shift();
+    this.held.push({ msg, until: Date.now() + maxAgeMs });
+  }
+
+  private flushHeld(): void {
+    const now = Date.now();
+    while (this.held.length) {
+      const next = this.held[0]!;
+      if (next.until >= now && !this.send(next.msg)) return; // dropped again: keep the rest for the next open
+      this.held.shift();
+    }
   }
 
   /** A stateful request to the default cluster; resolves with its reply (in request order). */
