@@ -124,7 +124,8 @@ with a baseline taken in the same run, interleaved with it):
    DynamoDB (dynalite) that every router client goes through, by operation and key kind. A routed
    request is two routed messages (\`request\` cluster -> client, \`response\` client -> cluster).
    "Warm" is the router's handler as it is (its per-instance caches); "cold" runs every message
-   on a fresh relay (what an instance that has never seen the connection does);
+   on a fresh relay (what an instance that has never seen the connection does). A run whose cold
+   phase counts no call fails, so "0" in a warm row means the meter saw nothing, not that it missed it;
 3. session creation time, POST /v1/sessions -> the session reads \`ready\` (GET polled as the CLI
    does, but every few ms instead of its 100 ms), for 1 and 10 workload clusters, each connector
    holding its \`child.ready\` back by the simulated cluster latency; sessions without the latency
@@ -137,6 +138,7 @@ client, local app), so the added latency is CPU time on this machine plus the ho
 than wall time when other work shares the machine. With requests in flight the one thread is
 saturated, so that throughput is the inverse of the CPU per request, not what parallel Lambda
 invocations would reach.
+
 The in-process session client does what \`switchyard intercept\` does per request (call the local
 app, send back a \`response\`) without printing a line. The reconciler's schedule is set to 10 min
 so its runs do not land in the measured phases.
