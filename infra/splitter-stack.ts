@@ -1,5 +1,4 @@
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
-import { Metric } from 'aws-cdk-lib/aws-cloudwatch';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { type IQueue, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
@@ -105,23 +104,16 @@ export class SplitterStack extends Stack {
     const owned = [...new Set([region, outputRegion])].map((r) => ownedQueuesArn(this, r));
     this.splitter.allow(sendAccess([...owned, ...importedFallbacks]), NAG_REASONS.ownedQueuesWildcard);
 
-    const fnMetric = (metricName: string) =>
-      new Metric({
-        namespace: 'AWS/Lambda',
-        metricName,
-        dimensionsMap: { FunctionName: this.splitter.fn.functionName },
-        statistic: 'Sum',
-        period: ALARM_PERIOD,
-      });
+    const every = { period: ALARM_PERIOD, statistic: 'Sum' };
     alarms.add(
       'SplitterErrors',
-      fnMetric('Errors'),
+      this.splitter.fn.metricErrors(every),
       1,
       `the splitter in ${region} threw (a bug or a timeout)`,
     );
     alarms.add(
       'SplitterThrottles',
-      fnMetric('Throttles'),
+      this.splitter.fn.metricThrottles(every),
       1,
       `the splitter in ${region} was throttled: raise the account's concurrency or lower splitterMaxConcurrency`,
     );
