@@ -45,6 +45,7 @@ export async function waitReady(
 ): Promise<SessionResource> {
   const seen = new Map<string, string>();
   const deadline = Date.now() + timeoutMs;
+  let polls = 0;
   let s = first;
   for (;;) {
     for (const [id, c] of Object.entries(s.clusters)) {
@@ -74,7 +75,8 @@ export async function waitReady(
         504,
       );
     }
-    await new Promise((r) => setTimeout(r, 100));
+    // Quick at first (a local session is ready in tens of ms), gentler after.
+    await new Promise((r) => setTimeout(r, ++polls < 40 ? 25 : 200));
     s = await api.call<SessionResource>('GET', `/v1/sessions/${s.id}`);
   }
 }

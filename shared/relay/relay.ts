@@ -2,7 +2,6 @@ import { authenticate, type Principal, principalId } from '../auth/tokens.ts';
 import { applyStatus, extendTtl } from '../branches/branches.ts';
 import { syncBranches } from '../branches/controller.ts';
 import {
-  getCluster,
   LAST_SEEN_WRITE_INTERVAL_MS,
   markConnected,
   markDisconnected,
@@ -38,7 +37,7 @@ import {
   statusMessage,
 } from '../sessions/lifecycle.ts';
 import { editSubscriptions, heartbeat, readSession } from '../sessions/sessions.ts';
-import { KINDS } from '../store/keys.ts';
+import { KINDS, keys } from '../store/keys.ts';
 import { type ConnectionRecord, deleteConnection, loadConnection, saveConnection } from './connections.ts';
 
 export interface ConnectRequest {
@@ -186,7 +185,7 @@ export class Relay {
     const head = routingHeadOf(msg);
     // Messages the connector sends for itself, before the protocol routes anything.
     if (rec.role === 'cluster') {
-      await this.touchCluster(rec.clusterId);
+      await this.touchCluster(rec);
       if (head.type === 'hello') {
         await this.hello(rec, msg as unknown as Msg);
         return;
@@ -449,14 +448,16 @@ export class Relay {
     if (rec.clusterId === defaultCluster(this.deps.topology).id) await syncBranches(this.deps);
   }
 
-  private async touchCluster(clusterId: string): Promise<void> {
+  /** lastSeen, at most once per interval; conditional on this connection, so no read is needed first. */
+  private async touchCluster(rec: Extract<ConnectionRecord, { role: 'cluster' }>): Promise<void> {
     const now = this.deps.now();
-    if (now - (this.clusterSeenWritten.get(clusterId) ?? 0) < LAST_SEEN_WRITE_INTERVAL_MS) return;
-    this.clusterSeenWritten.set(clusterId, now);
-    const state = await getCluster(this.deps.store, clusterId);
-    if (state.connectionId) {
-      await touchCluster(this.deps.store, { ...state, lastSeen: 0 }, now);
-    }
+    if (now - (this.clusterSeenWritten.get(rec.clusterId) ?? 0) < LAST_SEEN_WRITE_INTERVAL_MS) return;
+    this.clusterSeenWritten.set(rec.clusterId, now);
+    await touchCluster(
+      this.deps.store,
+      { id: rec.clusterId, connected: true, connectionId: rec.connectionId },
+      now,
+    );
   }
 
   /**
@@ -467,8 +468,12 @@ export class Relay {
     for (let attempt = 0; attempt < 2; attempt++) {
       let conn = this.clientOf.get(sessionId);
       if (!conn) {
-        const s = await readSession(this.deps.store, sessionId);
-        conn = s && (s.state === 'pending' || s.state === 'ready') ? s.clientConnectionId : undefined;
+        // The parent item alone: one item read, not the session's whole partition.
+        const s = await this.deps.store.get(keys.session(sessionId));
+        conn =
+          s && (s.state === 'pending' || s.state === 'ready')
+            ? (s.clientConnectionId as string | undefined)
+            : undefined;
         if (!conn) break;
         this.clientOf.set(sessionId, conn);
       }

@@ -1,7 +1,8 @@
 import type { Settings } from '../config/settings.ts';
 import type { Topology } from '../config/topology.ts';
-import { ClusterUnavailableError, GoneError, NotFoundError } from '../errors/errors.ts';
+import { ClusterUnavailableError, ConditionFailedError, GoneError, NotFoundError } from '../errors/errors.ts';
 import type { Messenger } from '../messaging/messenger.ts';
+import { keys } from '../store/keys.ts';
 import type { Store } from '../store/store.ts';
 import type { ChildState, CreateSessionRequest, SessionView } from './model.ts';
 import {
@@ -121,6 +122,8 @@ export async function createSession(
           code: 'cluster_unavailable',
           message: `cluster '${clusterId}' is not connected`,
         });
+        // Settled children count towards readiness (with allowPartial a failed one is not awaited).
+        await store.update(keys.session(id), {}, { add: { failedChildren: 1 } });
       }
     }),
   );
@@ -185,28 +188,50 @@ export async function onChildAnswer(
   clusterId: string,
   answer: { sessionId: string; ready: boolean; error?: { code: string; message: string } },
 ): Promise<void> {
-  const changed = answer.ready
-    ? await setChildState(
-        deps.store,
-        answer.sessionId,
-        clusterId,
-        'ready',
-        ['pending', 'disconnected'],
-        deps.now(),
-      )
-    : await setChildState(
-        deps.store,
-        answer.sessionId,
-        clusterId,
-        'failed',
-        ['pending', 'disconnected'],
-        deps.now(),
-        answer.error,
-      );
-  if (!changed) return;
+  const { store } = deps;
+  const now = deps.now();
+  if (answer.ready) {
+    if (await setChildState(store, answer.sessionId, clusterId, 'ready', ['pending'], now)) {
+      // First answers are counted on the parent; only the answer that completes the count settles,
+      // so n clusters answering at once cost n small writes, not n reads of the whole session.
+      if (!(await completesReadyCount(deps, answer.sessionId))) return;
+    } else if (!(await setChildState(store, answer.sessionId, clusterId, 'ready', ['disconnected'], now))) {
+      return;
+    }
+  } else if (
+    !(await setChildState(
+      store,
+      answer.sessionId,
+      clusterId,
+      'failed',
+      ['pending', 'disconnected'],
+      now,
+      answer.error,
+    ))
+  ) {
+    return;
+  }
   const s = await settleSession(deps, answer.sessionId);
   // A ready session whose child came back: settle changes nothing, but the client wants to know.
   if (s && s.state === 'ready') await notifyClient(deps, s);
+}
+
+/** Counts one child's first ready answer; true when the session should settle now. */
+async function completesReadyCount(deps: SessionDeps, sessionId: string): Promise<boolean> {
+  try {
+    const parent = await deps.store.update(
+      keys.session(sessionId),
+      { updatedAt: deps.now() },
+      { add: { readyChildren: 1 }, conditions: [{ type: 'equals', attr: 'state', value: 'pending' }] },
+    );
+    // Sessions written before the count existed have no childCount: settle as before.
+    const settled = ((parent.readyChildren as number) ?? 0) + ((parent.failedChildren as number) ?? 0);
+    return typeof parent.childCount !== 'number' || settled >= parent.childCount;
+  } catch (err) {
+    // No longer pending (failed, closed, or already ready): settle says what the client must hear.
+    if (err instanceof ConditionFailedError) return true;
+    throw err;
+  }
 }
 
 /**

@@ -48,6 +48,7 @@ export async function writeSession(
   },
 ): Promise<SessionView> {
   const { id, owner, req, topology, settings, now } = args;
+  const clusters = sessionClusters(topology);
   await store.put(
     {
       ...keys.session(id),
@@ -61,6 +62,8 @@ export async function writeSession(
       ...(req.branches ? { branches: req.branches } : {}),
       allowPartial: req.allowPartial,
       subscriptions: [],
+      childCount: clusters.size,
+      readyChildren: 0,
       createdAt: now,
       updatedAt: now,
       heartbeatAt: now,
@@ -69,7 +72,7 @@ export async function writeSession(
     { conditions: [{ type: 'absent' }] },
   );
   await Promise.all(
-    [...sessionClusters(topology)].map(([clusterId, roles]) =>
+    [...clusters].map(([clusterId, roles]) =>
       store.put(
         {
           ...keys.child(id, clusterId),
