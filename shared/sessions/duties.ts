@@ -18,7 +18,7 @@ declare module '../reconcile/duty.ts' {
  */
 function sessionDeps(ctx: DutyContext): SessionDeps {
   return {
-    store: ctx.store,
+    store: fencedStore(ctx),
     topology: ctx.topology,
     settings: ctx.settings,
     messenger: ctx.deps.messenger,
