@@ -108,7 +108,8 @@ export async function startRouterProcess(opts: RouterProcessOptions): Promise<Ro
 
     const app: Fetch = async (request, env) => {
       if (isGateway(request)) return gatewayFetch(request);
-      if (!handlers) return new Response('starting', { status: 503 });
+      // An upgrade only gets here while the gateway is not attached (starting): retry later.
+      if (!handlers || request.headers.get('upgrade')) return new Response('starting', { status: 503 });
       return handlers.http.fetch(request, env);
     };
     const http = await listenHttp(opts.replica ? namedWorker(app) : app, opts.port);

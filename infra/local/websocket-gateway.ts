@@ -235,9 +235,11 @@ export function attachWebSocketGateway(server: Server, opts: WebSocketGatewayOpt
 
   return {
     async close() {
+      // The upgrade listener stays: until the server itself closes, a client that reconnects at
+      // once is refused with 503 (it retries), where an HTTP server without one would pass the
+      // upgrade to the request handler (a 404, which clients take as final).
       closing = true;
       clearInterval(sweeper);
-      server.off('upgrade', onUpgrade);
       await Promise.all([...accepting]);
       const sockets = opts.registry.all().flatMap((c) => (c.socket ? [c.socket] : []));
       await Promise.all(
