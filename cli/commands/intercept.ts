@@ -21,6 +21,9 @@ interface InterceptOpts extends RouterOpts {
   method?: string;
   mirror?: boolean;
   allowPartial?: boolean;
+  split?: string;
+  splitFilter?: string[];
+  splitMirror?: boolean;
   branch?: string[];
   readyTimeout: string;
 }
@@ -84,6 +87,13 @@ export function registerIntercept(program: Command): void {
       .option('--mirror', 'get a copy of each request; the cluster’s own service still answers')
       .option('--allow-partial', 'go on when some workload clusters are not connected')
       .option('--branch <id>', 'use this database branch (waits until it is ready; repeatable)', collect)
+      .option('--split <queue>', 'also split this queue into the session (see `switchyard split`)')
+      .option(
+        '--split-filter <attribute=regex>',
+        'the split’s message attribute filter (repeatable; all must match)',
+        collect,
+      )
+      .option('--split-mirror', 'copy the split’s messages instead of taking them')
       .addOption(new Option('--ready-timeout <seconds>', 'how long to wait for every cluster').default('60')),
   ).action(async (service: string, opts: InterceptOpts) => {
     const port = parsePort(opts.to, '--to');
@@ -96,6 +106,17 @@ export function registerIntercept(program: Command): void {
     const mode = opts.mirror ? 'mirror' : 'steal';
     const progress = stderrProgress();
     const api = apiFrom(opts);
+    if (opts.split && !opts.splitFilter?.length)
+      throw new Error('--split needs at least one --split-filter attribute=regex');
+    const splits = opts.split
+      ? [
+          {
+            queue: opts.split,
+            mode: opts.splitMirror ? 'mirror' : 'steal',
+            filter: parsePairs(opts.splitFilter, '--split-filter'),
+          },
+        ]
+      : undefined;
     const branches = await resolveBranches(api, opts.branch, progress);
     const session = await createSession(
       api,
@@ -103,6 +124,7 @@ export function registerIntercept(program: Command): void {
         service,
         label: `intercept ${service}`,
         ...(opts.allowPartial ? { allowPartial: true } : {}),
+        ...(splits ? { splits } : {}),
         ...(Object.keys(branches).length ? { branches } : {}),
       },
       progress,
@@ -170,6 +192,9 @@ export function registerIntercept(program: Command): void {
     });
     await conn.start();
     await subscribe();
+    for (const [queue, url] of Object.entries(session.outputQueues ?? {})) {
+      progress.info(`split ${queue}: matching messages from every cluster arrive on ${url}`);
+    }
     progress.info(`session ${session.id}: Ctrl-C to end it`);
   });
 }

@@ -132,4 +132,29 @@ describe('switchyard split', () => {
       'acme after the end',
     ]);
   });
+
+  it('splits a queue from an intercept too, and prints its output queue', async () => {
+    const run2 = cli(runtime, [
+      'intercept',
+      'api',
+      '--to',
+      '9',
+      '--split',
+      'orders',
+      '--split-filter',
+      'customer=^initech$',
+    ]);
+    await run2.waitFor(/split orders: matching messages from every cluster arrive on (\S+)/);
+    const outputQueue = run2.stderr().match(/arrive on (\S+)/)![1]!;
+    await sqs('us-west-2').send(
+      new SendMessageCommand({
+        QueueUrl: url('west-orders'),
+        MessageBody: 'initech via west',
+        MessageAttributes: { customer: { DataType: 'String', StringValue: 'initech' } },
+      }),
+    );
+    expect(await drain(sqs('us-east-1'), outputQueue, 1)).toEqual(['initech via west']);
+    run2.child.kill('SIGINT');
+    expect(await run2.exited).toBe(0);
+  });
 });
