@@ -103,7 +103,11 @@ describe('one session across three clusters', () => {
     await run.waitFor(/stealing api/);
     const body = 'x'.repeat(300 * 1024);
 
-    const res = await fetch(`${clusters[1]!.ingressUrl}/upload`, { method: 'POST', headers: { 'x-dev': 'big' }, body });
+    const res = await fetch(`${clusters[1]!.ingressUrl}/upload`, {
+      method: 'POST',
+      headers: { 'x-dev': 'big' },
+      body,
+    });
     const text = await res.text();
 
     expect(res.headers.get('x-served-by')).toBe('local-app');

@@ -211,6 +211,8 @@ describe('the committed JSON Schema', () => {
   it('is the one the topology schema gives (regenerate: npm run schema)', async () => {
     const { readFileSync } = await import('node:fs');
     const { topologyJsonSchema } = await import('../../shared/config/json-schema.ts');
-    expect(JSON.parse(readFileSync('docs/switchyard.config.schema.json', 'utf8'))).toEqual(topologyJsonSchema());
+    expect(JSON.parse(readFileSync('docs/switchyard.config.schema.json', 'utf8'))).toEqual(
+      topologyJsonSchema(),
+    );
   });
 });
