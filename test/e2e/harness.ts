@@ -9,7 +9,7 @@ import { type ConnectorConfig, parseConnectorConfig } from '../../connector/conf
 import { Connector } from '../../connector/connector.ts';
 import { generateToken, registerToken } from '../../shared/auth/tokens.ts';
 import { DynamoDbStore } from '../../shared/store/dynamodb/dynamodb-store.ts';
-import { eventually, startTestRuntime, type TestRuntime } from '../helpers/local-runtime.ts';
+import { eventually, type TestRuntime } from '../helpers/local-runtime.ts';
 
 export const BIN = join(import.meta.dirname, '..', '..', 'bin', 'switchyard.js');
 
