@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ValidationError } from '../shared/errors/errors.ts';
 import { DatabaseConfigSchema } from './branches/config.ts';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseSettings } from '../shared/config/settings.ts';
 import { DeploymentConfigError } from './errors.ts';
 

@@ -6,9 +6,8 @@ import type { DeployContext } from './deploy-context.ts';
  * name, and synth runs offline): its visibility timeout, which must be at least 6x the splitter's
  * timeout, and its dead-letter queue, which gets a depth alarm.
  *
- * They come from CDK context today (`queueVisibilityTimeouts`, `deadLetterQueues`, keyed by the
- * source queue name). When the topology's queue entries carry `visibilityTimeoutSecs` and
- * `deadLetterQueue` themselves, read them first here; nothing else needs to change.
+ * They come from the topology's queue entry (`visibilityTimeoutSecs`, `deadLetterQueue`), else
+ * from CDK context (`queueVisibilityTimeouts`, `deadLetterQueues`, keyed by the source queue name).
  */
 export interface QueueFacts {
   visibilityTimeoutSecs?: number;
@@ -16,8 +15,8 @@ export interface QueueFacts {
 }
 
 export function queueFacts(queue: QueueConfig, ctx: DeployContext): QueueFacts {
-  const visibilityTimeoutSecs = ctx.queueVisibilityTimeouts[queue.source];
-  const deadLetterQueue = ctx.deadLetterQueues[queue.source];
+  const visibilityTimeoutSecs = queue.visibilityTimeoutSecs ?? ctx.queueVisibilityTimeouts[queue.source];
+  const deadLetterQueue = queue.deadLetterQueue ?? ctx.deadLetterQueues[queue.source];
   return {
     ...(visibilityTimeoutSecs !== undefined ? { visibilityTimeoutSecs } : {}),
     ...(deadLetterQueue !== undefined ? { deadLetterQueue } : {}),

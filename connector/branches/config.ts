@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { BranchModeSchema, LogicalDatabaseSchema } from '../../shared/branches/schemas.ts';
 import { BranchConfigError } from './errors.ts';
 

@@ -42,7 +42,7 @@ export function depsFromEnv(env: NodeJS.ProcessEnv = process.env): Deps {
   // Bounded attempts and a request timeout: an SDK retry must not land long after the lease check
   // that allowed the write (docs/lease.md), and a hung call must not hold a Lambda until its timeout.
   const dynamo = new DynamoDBClient({
-    region,
+    region: env[ENV.tableRegion] ?? region,
     maxAttempts: 3,
     requestHandler: { requestTimeout: 2_000 },
     ...(dynamodbEndpoint ? { endpoint: dynamodbEndpoint } : {}),

@@ -5,9 +5,15 @@
 export const ENV = {
   /** DynamoDB table name. */
   table: 'SWITCHYARD_TABLE',
+  /** The table's region, when it is not the function's own (splitter stacks in other regions). */
+  tableRegion: 'SWITCHYARD_TABLE_REGION',
   /** The topology (switchyard.config.json contents) as JSON. */
   topology: 'SWITCHYARD_TOPOLOGY',
-  /** API Gateway management endpoint for posting to WebSocket connections (https://{id}.execute-api.{region}.amazonaws.com/{stage}). */
+  /**
+   * API Gateway management endpoint for posting to WebSocket connections
+   * (https://{id}.execute-api.{region}.amazonaws.com/{stage}). Functions that post (http, ws,
+   * reconciler) have it; the splitter, which posts nothing, does not.
+   */
   wsManagementEndpoint: 'SWITCHYARD_WS_ENDPOINT',
   /** Local runtime only: endpoint overrides for the embedded DynamoDB and SQS. */
   dynamodbEndpoint: 'SWITCHYARD_DYNAMODB_ENDPOINT',

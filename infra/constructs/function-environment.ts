@@ -6,7 +6,7 @@ import type { DeployContext } from '../deploy-context.ts';
  * The region of the table, for functions deployed in another region (splitters next to their
  * clusters' queues): the DynamoDB client must call the router's region, not its own.
  */
-export const TABLE_REGION_ENV = 'SWITCHYARD_TABLE_REGION';
+export const TABLE_REGION_ENV = ENV.tableRegion;
 
 export interface FunctionEnvironmentInput {
   topology: Topology;

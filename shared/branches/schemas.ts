@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Database branches: the request a developer sends, and the two messages the router and the

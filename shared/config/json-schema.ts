@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { TopologySchema } from './topology.ts';
 
 /** The JSON Schema of switchyard.config.json, for editors (committed as docs/switchyard.config.schema.json). */

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Router settings: durations in milliseconds. Every one has a default that needs no tuning. */
 export const SettingsSchema = z

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { SwitchyardError } from '../errors/errors.ts';
 
 /**
@@ -34,6 +34,10 @@ export const QueueConfigSchema = z
       .string()
       .regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name')
       .optional(),
+    /** The source queue's visibility timeout, checked at `cdk synth` against 6x the splitter's timeout. */
+    visibilityTimeoutSecs: z.number().int().min(0).max(43_200).optional(),
+    /** The source queue's dead-letter queue, which gets a depth alarm. */
+    deadLetterQueue: queueName.optional(),
   })
   .strict();
 export type QueueConfig = z.infer<typeof QueueConfigSchema>;

@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './limits.ts';
 import { MESSAGE_SCHEMAS, type Message } from './messages.ts';
 import { ProtocolError } from './protocol-error.ts';

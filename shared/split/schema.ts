@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { isSwitchyardError } from '../errors/errors.ts';
 import { compileFilter, MAX_FILTER_ATTRIBUTES } from './filter.ts';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { Base64Schema, NamespacedIdSchema } from '../fields.ts';
 import { PROTOCOL_VERSION } from '../version.ts';
 import { RoutingHeadSchema } from './head.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ClientIdSchema, ClusterIdSchema, SeqSchema, SessionIdSchema } from '../fields.ts';
 import { PROTOCOL_VERSION } from '../version.ts';
 
