@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import { connect, createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
+import { connect, createServer as createTcpServer, type Socket, type Server as TcpServer } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startTestRuntime, type TestRuntime } from '../helpers/local-runtime.ts';
 import { api, type CliRun, cli, get, listen, startCluster, type TestCluster } from './harness.ts';
@@ -11,7 +11,7 @@ import { api, type CliRun, cli, get, listen, startCluster, type TestCluster } fr
  */
 
 /** A TCP proxy in front of the router: `cut()` drops every connection, `refuse()` turns new ones away. */
-class Proxy {
+class CuttableProxy {
   private server?: TcpServer;
   private readonly sockets = new Set<Socket>();
   private refusing = false;
@@ -58,7 +58,7 @@ class Proxy {
 
 let runtime: TestRuntime;
 let east: TestCluster;
-let proxy: Proxy;
+let proxy: CuttableProxy;
 /** The runtime as the CLI sees it: HTTP direct, WebSocket through the proxy. */
 let proxied: TestRuntime;
 const running: CliRun[] = [];
@@ -67,7 +67,7 @@ beforeAll(async () => {
   runtime = await startTestRuntime({
     topology: { region: 'us-east-1', clusters: [{ id: 'east', roles: ['primary', 'workload', 'default'] }] },
   });
-  proxy = await new Proxy(Number(new URL(runtime.httpUrl).port)).start();
+  proxy = await new CuttableProxy(Number(new URL(runtime.httpUrl).port)).start();
   proxied = { ...runtime, wsUrl: `ws://127.0.0.1:${proxy.port}/ws` } as TestRuntime;
   // A long deadline: an answer held over a drop must beat it.
   east = await startCluster(runtime, 'east', { requestDeadlineMs: 15_000 });
