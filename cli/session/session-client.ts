@@ -22,6 +22,9 @@ export interface SessionResource {
 
 type Msg = Record<string, unknown> & { type: string };
 
+/** Stateful requests that only read: sending one again after a resume changes nothing. */
+const REPEATABLE = new Set(['env.get', 'file.read', 'file.stat', 'file.list', 'dns.resolve']);
+
 /** At most this many messages wait for a reconnection; beyond that the oldest is dropped. */
 const MAX_HELD = 1_000;
 
@@ -92,7 +95,10 @@ export async function waitReady(
 export class SessionConnection extends EventEmitter {
   readonly peer: Peer;
   private seq = 0;
-  private readonly waiting = new Map<number, { resolve: (m: Msg) => void; reject: (e: Error) => void }>();
+  private readonly waiting = new Map<
+    number,
+    { resolve: (m: Msg) => void; reject: (e: Error) => void; frame: Msg; repeatable: boolean }
+  >();
   private readonly releaser = new OrderedReleaser<Msg & Sequenced>({ firstSeq: 1, giveUpMs: 30_000 });
   private readonly subWaiters = new Map<string, (m: Msg) => void>();
   private readonly pinger: NodeJS.Timeout;
@@ -113,6 +119,7 @@ export class SessionConnection extends EventEmitter {
       this.emit('connected', this.opened);
       this.opened = true;
       this.send({ type: 'ping', nonce: 'hello' });
+      this.resumeRequests();
       this.flushHeld();
     });
     this.peer.on('drop', (d) => this.emit('dropped', d));
@@ -161,32 +168,87 @@ export class SessionConnection extends EventEmitter {
     }
   }
 
-  /** A stateful request to the default cluster; resolves with its reply (in request order). */
+  /**
+   * A stateful request to the default cluster; resolves with its reply (in request order).
+   *
+   * Across a drop: a request that only reads (env, files, DNS) is sent again when the session
+   * resumes (or first then, when it was made while the connection was down); its reply is
+   * released once, a second copy is dropped as late. Any other request in flight (opening an
+   * outgoing connection) fails with `connection_lost`, since doing it twice is not harmless.
+   */
   request(msg: Msg, timeoutMs = 30_000): Promise<Msg> {
     const seq = ++this.seq;
     const reqId = `r${seq}`;
+    const frame = { ...msg, reqId, seq };
     this.releaser.expect(seq, Date.now(), reqId);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiting.delete(seq);
-        reject(
-          new SwitchyardError('timeout', `no answer from the default cluster in ${timeoutMs / 1000} s`, 504),
-        );
-      }, timeoutMs);
+      const timer = setTimeout(
+        () =>
+          this.abandon(
+            seq,
+            new SwitchyardError(
+              'timeout',
+              `no answer from the default cluster in ${timeoutMs / 1000} s`,
+              504,
+            ),
+          ),
+        timeoutMs,
+      );
       this.waiting.set(seq, {
         resolve: (m) => {
           clearTimeout(timer);
           if (m.type === 'error') reject(new SwitchyardError(String(m.code), String(m.message), 502));
           else resolve(m);
         },
-        reject,
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+        frame,
+        repeatable: REPEATABLE.has(msg.type),
       });
-      if (!this.send({ ...msg, reqId, seq })) {
-        this.waiting.delete(seq);
-        clearTimeout(timer);
-        reject(new SwitchyardError('not_connected', 'not connected to the router', 503));
-      }
+      if (this.send(frame) || REPEATABLE.has(msg.type)) return;
+      this.abandon(seq, new SwitchyardError('not_connected', 'not connected to the router', 503));
     });
+  }
+
+  /**
+   * Fails request `seq` now and gives up its place in the reply order, so the replies of later
+   * requests are not held behind a reply that will not come (a late one is dropped).
+   */
+  private abandon(seq: number, err: SwitchyardError): void {
+    const w = this.waiting.get(seq);
+    if (!w) return;
+    this.waiting.delete(seq);
+    w.reject(err);
+    const placeholder = { v: 1, type: 'error', seq, reqId: `r${seq}`, code: err.code, message: err.message };
+    this.release(this.releaser.push(placeholder as Msg & Sequenced, Date.now()));
+  }
+
+  /** After a resume: requests in flight are sent again, or failed when repeating them is not safe. */
+  private resumeRequests(): void {
+    for (const [seq, w] of [...this.waiting].sort(([a], [b]) => a - b)) {
+      if (w.repeatable) this.send(w.frame);
+      else
+        this.abandon(
+          seq,
+          new SwitchyardError(
+            'connection_lost',
+            'the connection to the router dropped while this request was in flight: try again',
+            503,
+          ),
+        );
+    }
+  }
+
+  private release(replies: (Msg & Sequenced)[]): void {
+    for (const r of replies) {
+      const w = r.seq === undefined ? undefined : this.waiting.get(r.seq);
+      if (w) {
+        this.waiting.delete(r.seq!);
+        w.resolve(r as unknown as Msg);
+      }
+    }
   }
 
   /** Subscribes on every workload cluster; resolves with the aggregated answer. */
@@ -220,14 +282,7 @@ export class SessionConnection extends EventEmitter {
       typeof m.seq === 'number' &&
       (m.type.endsWith('.result') || m.type === 'outgoing.connected' || m.type === 'error')
     ) {
-      for (const r of this.releaser.push(m as Msg & Sequenced, Date.now())) {
-        const seq = (r as Msg & Sequenced).seq;
-        const w = seq === undefined ? undefined : this.waiting.get(seq);
-        if (w) {
-          this.waiting.delete(seq!);
-          w.resolve(r as unknown as Msg);
-        }
-      }
+      this.release(this.releaser.push(m as Msg & Sequenced, Date.now()) as (Msg & Sequenced)[]);
       return;
     }
     if (

@@ -1,0 +1,113 @@
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { SessionConnection } from './session-client.ts';
+
+/**
+ * The session client across dropped connections, against a bare WebSocket server standing in for
+ * the router: `onFrame` decides per connection (numbered from 1) what to do with each frame.
+ */
+type Frame = Record<string, unknown> & { type: string };
+
+let server: WebSocketServer | undefined;
+let conn: SessionConnection | undefined;
+afterEach(async () => {
+  conn?.stop();
+  conn = undefined;
+  await new Promise((r) => (server ? server.close(r) : r(undefined)));
+  server = undefined;
+});
+
+async function router(onFrame: (f: Frame, ws: WebSocket, connection: number) => void) {
+  const frames: { connection: number; frame: Frame }[] = [];
+  let connections = 0;
+  server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  await new Promise((r) => server!.once('listening', r));
+  server.on('connection', (ws) => {
+    const n = ++connections;
+    ws.on('message', (d) => {
+      const frame = JSON.parse(d.toString()) as Frame;
+      if (frame.type === 'ping') return;
+      frames.push({ connection: n, frame });
+      onFrame(frame, ws, n);
+    });
+  });
+  conn = new SessionConnection(
+    `ws://127.0.0.1:${(server.address() as AddressInfo).port}/ws`,
+    'sy_dev_test',
+    'sess1',
+  );
+  await conn.start();
+  return { conn, frames, connections: () => connections };
+}
+
+const reply = (ws: WebSocket, f: Frame, fields: Record<string, unknown>) =>
+  ws.send(JSON.stringify({ v: 1, reqId: f.reqId, seq: f.seq, ...fields }));
+
+describe('session client across a dropped connection', () => {
+  it('sends a read in flight again after the resume and releases its reply once', async () => {
+    const r = await router((f, ws, n) => {
+      if (n === 1)
+        ws.terminate(); // the router process dies before answering
+      else if (f.type === 'env.get') {
+        reply(ws, f, { type: 'env.result', env: { A: String(n) } });
+        reply(ws, f, { type: 'env.result', env: { A: 'duplicate' } });
+      } else reply(ws, f, { type: 'dns.result', addresses: ['10.0.0.3'] });
+    });
+
+    const env = await r.conn.request({ type: 'env.get', service: 'api' });
+    const next = await r.conn.request({ type: 'dns.resolve', host: 'db' });
+
+    expect(env).toMatchObject({ type: 'env.result', seq: 1, env: { A: '2' } });
+    expect(next).toMatchObject({ type: 'dns.result', seq: 2 });
+    expect(r.frames.map((x) => [x.connection, x.frame.type, x.frame.seq])).toEqual([
+      [1, 'env.get', 1],
+      [2, 'env.get', 1],
+      [2, 'dns.resolve', 2],
+    ]);
+  });
+
+  it('fails an outgoing connect in flight with connection_lost, and later replies are not held behind it', async () => {
+    const r = await router((f, ws, n) => {
+      if (n === 1) ws.terminate();
+      else reply(ws, f, { type: 'dns.result', addresses: ['10.0.0.1'] });
+    });
+
+    const connect = r.conn.request({ type: 'outgoing.connect', connId: 'c1', host: 'db', port: 5432 });
+    await expect(connect).rejects.toMatchObject({ code: 'connection_lost' });
+    const dns = await r.conn.request({ type: 'dns.resolve', host: 'db' });
+
+    expect(dns).toMatchObject({ type: 'dns.result', seq: 2, addresses: ['10.0.0.1'] });
+    expect(r.frames.filter((x) => x.frame.type === 'outgoing.connect')).toHaveLength(1);
+  });
+
+  it('sends a read made while disconnected once the session resumes; refuses a connect at once', async () => {
+    const r = await router((f, ws) => reply(ws, f, { type: 'dns.result', addresses: ['10.0.0.2'] }));
+    const dropped = new Promise((res) => r.conn.once('dropped', res));
+    r.conn.peer.socket.drop();
+    await dropped;
+
+    const connect = r.conn.request({ type: 'outgoing.connect', connId: 'c1', host: 'db', port: 5432 });
+    const dns = r.conn.request({ type: 'dns.resolve', host: 'db' });
+
+    await expect(connect).rejects.toMatchObject({ code: 'not_connected' });
+    expect(await dns).toMatchObject({ seq: 2, addresses: ['10.0.0.2'] });
+    expect(r.frames.map((x) => [x.connection, x.frame.type])).toEqual([[2, 'dns.resolve']]);
+  });
+
+  it('holds an answer that finds the connection down and sends it after the resume', async () => {
+    const r = await router(() => {});
+    const dropped = new Promise((res) => r.conn.once('dropped', res));
+    r.conn.peer.socket.drop();
+    await dropped;
+
+    r.conn.sendOrHold({ type: 'response', requestId: 'east:1', status: 200, headers: {} });
+    r.conn.sendOrHold({ type: 'response', requestId: 'east:2', status: 200, headers: {} }, -1); // already too old
+    await new Promise((res) => r.conn.once('connected', res));
+    await new Promise((res) => setTimeout(res, 100));
+
+    expect(
+      r.frames.filter((x) => x.frame.type === 'response').map((x) => [x.connection, x.frame.requestId]),
+    ).toEqual([[2, 'east:1']]);
+  });
+});
