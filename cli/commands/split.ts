@@ -86,6 +86,7 @@ export function registerSplit(program: Command): void {
       return;
     }
     const sqs = outputQueueClient(url);
+    let retryMs = 500;
     while (!stopped) {
       const out = await sqs
         .send(
@@ -96,10 +97,15 @@ export function registerSplit(program: Command): void {
             MessageAttributeNames: ['All'],
           }),
         )
-        .catch((err) => {
-          if (!stopped) progress.warn(`receive failed: ${(err as Error).message}`);
-          return { Messages: [] };
+        .catch(async (err) => {
+          // The router or its SQS restarting: say so once per attempt and wait, do not spin.
+          if (!stopped)
+            progress.warn(`receive failed (${(err as Error).message}); retrying in ${retryMs / 1000} s`);
+          await new Promise((r) => setTimeout(r, retryMs));
+          retryMs = Math.min(retryMs * 2, 10_000);
+          return { Messages: undefined };
         });
+      if (out.Messages !== undefined) retryMs = 500;
       for (const m of out.Messages ?? []) {
         const attrs = Object.fromEntries(
           Object.entries(m.MessageAttributes ?? {}).map(([k, v]) => [k, v.StringValue ?? `<${v.DataType}>`]),

@@ -164,6 +164,14 @@ export function registerStateful(program: Command): void {
     const conn = new SessionConnection(api.target.wsUrl, api.target.token, s.id);
     await conn.start();
     const sockets = new Map<string, import('node:net').Socket>();
+    // A TCP stream cannot survive a gap: bytes sent while the router connection is down would be
+    // lost, so open tunnels are closed and new local connections open new ones after the resume.
+    conn.on('dropped', () => {
+      if (sockets.size === 0) return;
+      progress.warn(`router connection lost: ${sockets.size} open connection(s) to ${target} closed`);
+      for (const sock of sockets.values()) sock.destroy();
+      sockets.clear();
+    });
     conn.on('outgoing', (msg: { type: string; connId: string; data?: string; reason?: string }) => {
       const sock = sockets.get(msg.connId);
       if (!sock) return;
