@@ -1,11 +1,9 @@
-import { callLocal } from '../../cli/commands/intercept.ts';
+import { answerRequest, type Req } from '../../cli/commands/intercept.ts';
 import { RouterApi } from '../../cli/router/api-client.ts';
 import { createSession, SessionConnection } from '../../cli/session/session-client.ts';
 import type { LocalRuntime } from '../../infra/local/runtime.ts';
 
 const quiet = { step() {}, info() {}, warn() {} };
-
-type Req = Parameters<typeof callLocal>[1];
 
 /**
  * `switchyard intercept api --to <port> --header x-dev=^bench$`, in this process: the same session
@@ -23,21 +21,8 @@ export async function startIntercept(
   });
   const session = await createSession(api, { service: 'api', label: 'bench' }, quiet);
   const conn = new SessionConnection(runtime.wsUrl, runtime.developerToken, session.id);
-  conn.on('request', async (r: Req) => {
-    const answer = await callLocal(appPort, r);
-    if (r.mode !== 'steal') return;
-    conn.send(
-      answer
-        ? {
-            type: 'response',
-            requestId: r.requestId,
-            status: answer.status,
-            headers: answer.headers,
-            body: answer.body.toString('base64'),
-          }
-        : { type: 'response', requestId: r.requestId, status: 502, headers: {}, fallback: true },
-    );
-  });
+  // Exactly what `switchyard intercept` does per request, without printing a line.
+  conn.on('request', (r: Req) => void answerRequest(conn, appPort, r));
   await conn.start();
   await conn.subscribe({
     subId: 'bench',

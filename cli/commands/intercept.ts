@@ -28,7 +28,7 @@ interface InterceptOpts extends RouterOpts {
   readyTimeout: string;
 }
 
-type Req = {
+export type Req = {
   requestId: string;
   mode: 'steal' | 'mirror';
   method: string;
@@ -68,6 +68,32 @@ export function callLocal(
     req.on('error', () => resolve(undefined));
     req.end(body);
   });
+}
+
+/**
+ * Forwards one intercepted request to the local app and, when stolen, sends its answer back (held
+ * over a drop: the cluster waits for it until its deadline). Returns the app's status, or
+ * undefined when the app is not there: the cluster then serves the request from its upstream.
+ */
+export async function answerRequest(
+  conn: SessionConnection,
+  port: number,
+  r: Req,
+): Promise<number | undefined> {
+  const answer = await callLocal(port, r);
+  if (r.mode !== 'steal') return answer?.status;
+  conn.sendOrHold(
+    answer
+      ? {
+          type: 'response',
+          requestId: r.requestId,
+          status: answer.status,
+          headers: answer.headers,
+          body: answer.body.toString('base64'),
+        }
+      : { type: 'response', requestId: r.requestId, status: 502, headers: {}, fallback: true },
+  );
+  return answer?.status;
 }
 
 export function registerIntercept(program: Command): void {
@@ -172,22 +198,9 @@ export function registerIntercept(program: Command): void {
       },
     );
     conn.on('request', async (r: Req) => {
-      const answer = await callLocal(port, r);
-      const line = `${r.cluster ?? '?'} ${r.method} ${r.path} → ${answer ? answer.status : 'local app unreachable, served by the cluster'}`;
-      process.stdout.write(`${line}\n`);
-      if (r.mode !== 'steal') return;
-      // Held over a drop: the cluster waits for it until its deadline, so it is still useful after a resume.
-      conn.sendOrHold(
-        answer
-          ? {
-              type: 'response',
-              requestId: r.requestId,
-              status: answer.status,
-              headers: answer.headers,
-              body: answer.body.toString('base64'),
-            }
-          : // The local app is down: the cluster serves the request from its own service instead.
-            { type: 'response', requestId: r.requestId, status: 502, headers: {}, fallback: true },
+      const status = await answerRequest(conn, port, r);
+      process.stdout.write(
+        `${r.cluster ?? '?'} ${r.method} ${r.path} → ${status ?? 'local app unreachable, served by the cluster'}\n`,
       );
     });
     await conn.start();
