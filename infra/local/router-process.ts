@@ -18,6 +18,7 @@ import { DEFAULT_POLLER_SETTINGS, type PollerSettings, startPoller } from './pol
 import { replicaConnectionId, routedConnectionsApi } from './replicas/connection-routing.ts';
 import { startScheduler } from './scheduler.ts';
 import type { LocalQueue } from './sqs.ts';
+import { undoStack } from './undo-stack.ts';
 import { attachWebSocketGateway } from './websocket-gateway.ts';
 
 /** Set on every HTTP answer of a replica: which worker process answered (debugging, tests). */
@@ -69,17 +70,8 @@ export interface RouterProcess {
  */
 export async function startRouterProcess(opts: RouterProcessOptions): Promise<RouterProcess> {
   const { log } = opts;
-  const stops: (() => void | Promise<void>)[] = [];
-  const unwind = async (): Promise<void> => {
-    for (const stop of stops.reverse()) {
-      try {
-        await stop();
-      } catch (err) {
-        log.warn('stopping a part of the local router failed', err);
-      }
-    }
-    stops.length = 0;
-  };
+  const stops = undoStack(log, 'the local router');
+  const unwind = stops.unwind;
 
   try {
     // Listen before the handlers load: the port goes into their environment. Nothing is

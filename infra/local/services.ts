@@ -13,6 +13,7 @@ import { type LocalTokens, provisionLocalTokens } from './local-tokens.ts';
 import type { LocalLog } from './log.ts';
 import { type LocalQueue, type LocalSqs, startSqs } from './sqs.ts';
 import { readPreviousSqsPort, readPreviousTokens } from './state-file.ts';
+import { undoStack } from './undo-stack.ts';
 
 export interface LocalServicesOptions {
   configFile?: string | undefined;
@@ -58,18 +59,8 @@ export async function startLocalServices(opts: LocalServicesOptions, log: LocalL
   const dataDir = opts.memory ? null : resolve(opts.dataDir ?? DEFAULT_DATA_DIR);
   const stateFile = opts.stateFile === false ? null : resolve(opts.stateFile ?? DEFAULT_STATE_FILE);
 
-  // Undo stack: every part that started registers how to stop, in reverse order.
-  const stops: (() => void | Promise<void>)[] = [];
-  const unwind = async (): Promise<void> => {
-    for (const stop of stops.reverse()) {
-      try {
-        await stop();
-      } catch (err) {
-        log.warn('stopping a part of the local runtime failed', err);
-      }
-    }
-    stops.length = 0;
-  };
+  const stops = undoStack(log, 'the local runtime');
+  const unwind = stops.unwind;
 
   try {
     if (dataDir) {
