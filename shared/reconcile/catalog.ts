@@ -8,3 +8,4 @@
 import '../sessions/duties.ts';
 import '../branches/duty.ts';
 import '../split/retire-duty.ts';
+import '../relay/subscribe-duty.ts';

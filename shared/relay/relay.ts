@@ -304,7 +304,7 @@ export class Relay {
     const key = { pk: `SESSION#${sessionId}`, sk: SUBREQ(state.reqId) };
     await store.put({
       ...key,
-      kind: `${KINDS.session}_SUBREQ`,
+      kind: KINDS.subscribeAggregate,
       sessionId,
       aggregate: state,
       expiresAt: state.deadlineAt,

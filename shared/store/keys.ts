@@ -28,6 +28,8 @@ export const keys = {
 
 export const KINDS = {
   session: 'SESSION',
+  /** A subscribe waiting for its clusters' answers (in the session's partition). */
+  subscribeAggregate: 'SESSION_SUBREQ',
   child: 'CHILD',
   sessionSplit: 'SESSION_SPLIT',
   queueSplit: 'QUEUE_SPLIT',
