@@ -191,6 +191,23 @@ export function topologyProblems(t: Topology): TopologyProblem[] {
       }
     }
   }
+  // A session splits a logical queue across clusters onto ONE output queue: FIFO or standard,
+  // it must be the same kind everywhere.
+  const kinds = new Map<string, Set<boolean>>();
+  for (const c of t.clusters) {
+    for (const q of c.queues) {
+      if (!q.name) continue;
+      kinds.set(q.name, (kinds.get(q.name) ?? new Set()).add(q.source.endsWith('.fifo')));
+    }
+  }
+  for (const [name, k] of kinds) {
+    if (k.size > 1) {
+      problems.push({
+        rule: 'same-queue-kind',
+        message: `queue '${name}' is FIFO in some clusters and standard in others: a split gathers it on one output queue, so make it FIFO (".fifo") everywhere or nowhere`,
+      });
+    }
+  }
   return problems;
 }
 

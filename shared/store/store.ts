@@ -67,9 +67,17 @@ export interface QueryOptions {
 
 export interface Store {
   get(key: Key, opts?: { consistent?: boolean }): Promise<StoredItem | undefined>;
-  /** Create or replace an item; `version` becomes the given one or 1. */
+  /**
+   * Create or replace an item; `version` becomes the given one or 1. Replacing resets the version
+   * unless one is given: a writer that replaces and conditions on versions must pass the next one.
+   * `ttl` is reserved (DynamoDB's TTL, derived from `expiresAt`; reads strip it).
+   */
   put(item: NewItem, opts?: WriteOptions): Promise<StoredItem>;
-  /** Set attributes and bump `version` by one; returns the item as written. Fails if the item is absent. */
+  /**
+   * Set attributes and bump `version` by one; returns the item as written. Fails if the item is
+   * absent. An update that names one attribute twice (set and remove, set and add) is refused, and
+   * an `in` condition takes at most 100 values (DynamoDB's limit).
+   */
   update(key: Key, set: Attrs, opts?: UpdateOptions): Promise<StoredItem>;
   delete(key: Key, opts?: WriteOptions): Promise<void>;
   /** Items of one partition, sorted by `sk`. */

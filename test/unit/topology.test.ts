@@ -138,6 +138,19 @@ describe('topology rules', () => {
       cluster: 'a',
       says: 'once per cluster',
     },
+    {
+      name: 'a logical queue FIFO in one cluster and standard in another',
+      input: {
+        clusters: [
+          cluster('a', ['primary', 'workload', 'default'], {
+            queues: [{ name: 'orders', source: 'a-orders.fifo', fallback: 'a-fb.fifo' }],
+          }),
+          cluster('b', ['workload'], { queues: [{ name: 'orders', source: 'b-orders', fallback: 'b-fb' }] }),
+        ],
+      },
+      rule: 'same-queue-kind',
+      says: 'FIFO (".fifo") everywhere or nowhere',
+    },
   ])('rejects $name', ({ input, rule, cluster: clusterId, says }) => {
     // Act
     const problems = problemsOf(input);
