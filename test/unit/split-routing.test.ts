@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseTopology } from '../../shared/config/topology.ts';
+import { TopologySchema } from '../../shared/config/topology.ts';
 import { type ActiveSplit, ActiveSplits } from '../../shared/split/active-splits.ts';
 import { regionOfQueueUrl } from '../../shared/split/context.ts';
 import {
@@ -136,7 +136,9 @@ describe('ActiveSplits', () => {
 });
 
 describe('topology lookups', () => {
-  const topology = parseTopology({
+  // Schema only: `parseTopology` now refuses the mixed queue outright ('same-queue-kind'); the
+  // split core's own check stays the defense for a topology that skipped the rules.
+  const topology = TopologySchema.parse({
     clusters: [
       {
         id: 'east',
