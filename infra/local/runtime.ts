@@ -5,7 +5,7 @@ import type { FunctionHandlers } from './handlers.ts';
 import { consoleLog, type LocalLog } from './log.ts';
 import type { PollerSettings } from './poller.ts';
 import { startRouterProcess } from './router-process.ts';
-import { type LocalServices, startLocalServices } from './services.ts';
+import { type LocalServices, routerConfigOf, startLocalServices } from './services.ts';
 import type { LocalQueue } from './sqs.ts';
 import { type LocalState, writeLocalState } from './state-file.ts';
 
@@ -76,13 +76,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   try {
     const router = await startRouterProcess({
       port: options.port ?? DEFAULT_PORT,
-      topology: services.topology,
-      settings: services.settings,
-      region: services.region,
-      tableName: services.tableName,
-      dynamodbEndpoint: services.dynamodbEndpoint,
-      sqsEndpoint: services.sqs.endpoint,
-      queues: services.queues,
+      ...routerConfigOf(services),
       sqsClient: (region) => services.sqs.client(region),
       handlers: options.handlers,
       poller: options.poller,

@@ -42,6 +42,19 @@ export interface LocalServices {
   stop(): Promise<void>;
 }
 
+/** What a router process needs to know of the shared services (also sent to replica workers). */
+export function routerConfigOf(services: LocalServices) {
+  return {
+    topology: services.topology,
+    settings: services.settings,
+    region: services.region,
+    tableName: services.tableName,
+    dynamodbEndpoint: services.dynamodbEndpoint,
+    sqsEndpoint: services.sqs.endpoint,
+    queues: services.queues,
+  };
+}
+
 /**
  * Starts what the router processes share: the data directory lock, dynalite (the table, kept
  * under the data dir) and fauxqs (on the port of the previous run when it is free, so queue URLs

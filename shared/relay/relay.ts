@@ -266,17 +266,12 @@ export class Relay {
     this.heartbeatWritten.set(sessionId, now);
     await heartbeat(this.deps.store, sessionId, now, this.deps.settings);
     // Branches a live session uses stay alive with it.
-    const s = await readSession(this.deps.store, sessionId);
-    if (s?.branches && Object.keys(s.branches).length) {
-      await extendTtl(
-        this.deps.store,
-        Object.values(s.branches),
-        now + this.deps.settings.sessionTimeoutMs * 2,
-        {
-          owner: s.owner,
-          now,
-        },
-      );
+    // The parent item alone: one item, not the session's whole partition.
+    const s = await this.deps.store.get(keys.session(sessionId));
+    const branches = s?.branches as Record<string, string> | undefined;
+    if (s && branches && Object.keys(branches).length) {
+      const until = now + this.deps.settings.sessionTimeoutMs * 2;
+      await extendTtl(this.deps.store, Object.values(branches), until, { owner: s.owner as string, now });
     }
   }
 

@@ -2,7 +2,7 @@ import { ValidationError } from '../../../shared/errors/errors.ts';
 import { DEFAULT_PORT, GATEWAY_PREFIX } from '../defaults.ts';
 import { consoleLog } from '../log.ts';
 import { announce, describeRuntime, type LocalRuntime, type LocalRuntimeOptions } from '../runtime.ts';
-import { startLocalServices } from '../services.ts';
+import { routerConfigOf, startLocalServices } from '../services.ts';
 import { type ReplicaInfo, Supervisor } from './supervisor.ts';
 
 export const MAX_REPLICAS = 32;
@@ -42,13 +42,7 @@ export async function startReplicatedRuntime(options: ReplicatedRuntimeOptions):
     log,
     config: {
       // As JSON: the workers parse it again (the primary already refused an invalid one).
-      topology: services.topology,
-      settings: services.settings,
-      region: services.region,
-      tableName: services.tableName,
-      dynamodbEndpoint: services.dynamodbEndpoint,
-      sqsEndpoint: services.sqs.endpoint,
-      queues: services.queues,
+      ...routerConfigOf(services),
       ...(options.poller ? { poller: options.poller } : {}),
       ...(options.gateway ? { gateway: options.gateway } : {}),
     },
