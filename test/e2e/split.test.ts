@@ -121,6 +121,10 @@ describe('switchyard split', () => {
     run.child.kill('SIGINT');
     expect(await run.exited).toBe(0);
     expect((await api(runtime, 'GET', `/v1/sessions/${sessionId}`)).body.state).toBe('closed');
+    // A splitter may route by registrations up to `splitCacheMs` (1 s) old: a message in that
+    // window still reaches the draining output queue and goes back to the fallback only when the
+    // queue is retired. Past the window, every message goes straight to the fallback.
+    await new Promise((r) => setTimeout(r, 1_500));
     await sqs('us-east-1').send(
       new SendMessageCommand({
         QueueUrl: url('east-orders'),
