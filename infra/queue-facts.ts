@@ -1,24 +1,64 @@
-import type { QueueConfig } from '../shared/config/topology.ts';
+import type { QueueConfig, Topology } from '../shared/config/topology.ts';
 import type { DeployContext } from './deploy-context.ts';
 
 /**
  * Facts about a user-owned source queue that a synth cannot look up (the queue is imported by
  * name, and synth runs offline): its visibility timeout, which must be at least 6x the splitter's
- * timeout, and its dead-letter queue, which gets a depth alarm.
+ * timeout, its dead-letter queue, which gets a depth alarm, and the customer-managed KMS keys of
+ * the source queue and of a fallback the user owns, which the functions' roles must be allowed to use.
  *
  * They come from the topology's queue entry (`visibilityTimeoutSecs`, `deadLetterQueue`), else
- * from CDK context (`queueVisibilityTimeouts`, `deadLetterQueues`, keyed by the source queue name).
+ * from CDK context (`queueVisibilityTimeouts`, `deadLetterQueues`, keyed by the source queue name),
+ * and from context `queueKmsKeys` (keyed by the queue's own name, source or fallback).
  */
 export interface QueueFacts {
   visibilityTimeoutSecs?: number;
   deadLetterQueue?: string;
+  /** ARN of the source queue's KMS key (or of an alias of it), when the queue uses SSE-KMS. */
+  kmsKey?: string;
+  /** ARN of the fallback queue's KMS key, for an SSE-KMS fallback the user owns. */
+  fallbackKmsKey?: string;
 }
 
 export function queueFacts(queue: QueueConfig, ctx: DeployContext): QueueFacts {
   const visibilityTimeoutSecs = queue.visibilityTimeoutSecs ?? ctx.queueVisibilityTimeouts[queue.source];
   const deadLetterQueue = queue.deadLetterQueue ?? ctx.deadLetterQueues[queue.source];
+  const kmsKey = ctx.queueKmsKeys[queue.source];
+  const fallbackKmsKey = ctx.queueKmsKeys[queue.fallback];
   return {
     ...(visibilityTimeoutSecs !== undefined ? { visibilityTimeoutSecs } : {}),
     ...(deadLetterQueue !== undefined ? { deadLetterQueue } : {}),
+    ...(kmsKey !== undefined ? { kmsKey } : {}),
+    ...(fallbackKmsKey !== undefined ? { fallbackKmsKey } : {}),
   };
+}
+
+/** The KMS keys of every fallback queue that has one (the reconciler sends to all of them). */
+export function fallbackKmsKeys(topology: Topology, ctx: DeployContext): string[] {
+  return topology.clusters.flatMap((c) =>
+    c.queues.flatMap((q) => {
+      const key = ctx.queueKmsKeys[q.fallback];
+      return key === undefined ? [] : [key];
+    }),
+  );
+}
+
+/** A KMS key ARN or alias ARN, taken apart. */
+export interface KmsKeyRef {
+  arn: string;
+  partition: string;
+  region: string;
+  account: string;
+  /** `key/<id>` or `alias/<name>`. */
+  resource: string;
+  isAlias: boolean;
+}
+
+const KMS_ARN = /^arn:(aws[a-z-]*):kms:([a-z0-9-]+):(\d{12}):((key|alias)\/.+)$/;
+
+/** Takes a KMS ARN apart (context "queueKmsKeys" has already checked its shape). */
+export function parseKmsKeyArn(arn: string): KmsKeyRef {
+  const m = KMS_ARN.exec(arn);
+  if (!m) throw new Error(`'${arn}' is not a KMS key or alias ARN`);
+  return { arn, partition: m[1]!, region: m[2]!, account: m[3]!, resource: m[4]!, isAlias: m[5] === 'alias' };
 }

@@ -4,12 +4,27 @@ import {
   type QueueConfig,
   type Topology,
 } from '../shared/config/topology.ts';
+import { OUTPUT_QUEUE_PREFIX, STAGE_PATTERN } from '../shared/split/model.ts';
 import type { DeployContext } from './deploy-context.ts';
 import { DeploymentConfigError } from './errors.ts';
-import { type QueueFacts, queueFacts } from './queue-facts.ts';
+import { parseKmsKeyArn, type QueueFacts, queueFacts } from './queue-facts.ts';
 
-/** Queues the stack creates must carry this prefix: the router's IAM scope (`switchyard-*`) relies on it. */
+/**
+ * A fallback queue whose name carries this prefix is created by the stack; any other is the
+ * user's and is imported. Either way the roles name each fallback by its exact ARN.
+ */
 export const OWNED_QUEUE_PREFIX = 'switchyard-';
+
+/**
+ * Whether a name lies in some stage's output-queue namespace (`switchyard-<stage>_`, model.ts).
+ * A fallback there would fall under that stage's queue scope, so the stack refuses to create one.
+ */
+export function inOutputQueueNamespace(name: string): boolean {
+  if (!name.startsWith(OUTPUT_QUEUE_PREFIX)) return false;
+  const rest = name.slice(OUTPUT_QUEUE_PREFIX.length);
+  const end = rest.indexOf('_');
+  return end > 0 && STAGE_PATTERN.test(rest.slice(0, end));
+}
 
 /**
  * AWS asks for a source queue visibility timeout of at least six times the function timeout, so
@@ -52,8 +67,83 @@ export function splitterPlan(t: Topology, ctx: DeployContext): Map<string, Sourc
       byRegion.set(region, list);
     }
   }
+  const all = [...byRegion.values()].flat();
+  checkFallbackNames(all);
   for (const list of byRegion.values()) checkVisibilityTimeouts(list, ctx.splitterTimeoutSecs);
+  checkQueueKmsKeys(all, ctx);
   return byRegion;
+}
+
+/** Refuses to create a fallback named like an output queue (`switchyard-<stage>_...`). */
+export function checkFallbackNames(queues: SourceQueue[]): void {
+  const clashing = queues.filter((s) => s.createsFallback && inOutputQueueNamespace(s.queue.fallback));
+  if (clashing.length === 0) return;
+  const lines = clashing.map(
+    (s) =>
+      `  - fallback '${s.queue.fallback}' of '${s.queue.source}' (cluster '${s.cluster.id}', ${s.region})`,
+  );
+  throw new DeploymentConfigError(
+    `fallback queue names that look like output queues ("${OUTPUT_QUEUE_PREFIX}<stage>_..."):\n${lines.join('\n')}\nThat is how stage <stage> names its output queues, which its router creates and deletes: rename the fallback without "_" (e.g. "${OUTPUT_QUEUE_PREFIX}orders-fallback").`,
+    { queues: clashing.map((s) => s.queue.fallback) },
+  );
+}
+
+/**
+ * Refuses a `queueKmsKeys` entry the functions could not use, each problem on its own line: a
+ * queue name the topology does not hold (a typo), a fallback the stack creates (it is SSE-SQS), the
+ * AWS managed key (no grant needed, none possible), a key outside the queue's region (SQS uses a
+ * key of the queue's own region only).
+ */
+export function checkQueueKmsKeys(queues: SourceQueue[], ctx: DeployContext): void {
+  interface Use {
+    what: string;
+    region: string;
+    created: boolean;
+  }
+  const uses = new Map<string, Use[]>();
+  const add = (name: string, use: Use) => uses.set(name, [...(uses.get(name) ?? []), use]);
+  for (const s of queues) {
+    const where = `cluster '${s.cluster.id}', ${s.region}`;
+    add(s.queue.source, { what: `source queue, ${where}`, region: s.region, created: false });
+    add(s.queue.fallback, {
+      what: `fallback of '${s.queue.source}', ${where}`,
+      region: s.region,
+      created: s.createsFallback,
+    });
+  }
+  const problems: string[] = [];
+  for (const [name, arn] of Object.entries(ctx.queueKmsKeys)) {
+    const key = parseKmsKeyArn(arn);
+    const found = uses.get(name);
+    if (!found) {
+      problems.push(
+        `queue '${name}' is neither a source nor a fallback queue of the topology: fix the name (the topology's queues: ${[...uses.keys()].join(', ')}) or remove the entry`,
+      );
+      continue;
+    }
+    if (key.resource.startsWith('alias/aws/')) {
+      problems.push(
+        `queue '${name}': ${key.resource} is an AWS managed key, whose key policy already lets the account's roles use it through SQS (an IAM grant adds nothing): remove the entry`,
+      );
+      continue;
+    }
+    for (const use of found) {
+      if (use.created) {
+        problems.push(
+          `queue '${name}' (${use.what}) is created by the stack with SQS-managed encryption and needs no key: remove the entry, or create the fallback yourself with your key under a name without the "${OWNED_QUEUE_PREFIX}" prefix (the stack then imports it)`,
+        );
+      } else if (key.region !== use.region) {
+        problems.push(
+          `queue '${name}' (${use.what}): the key is in ${key.region}, but SQS encrypts a queue only with a key of the queue's own region: give the ARN of the key the queue uses (aws sqs get-queue-attributes --attribute-names KmsMasterKeyId)`,
+        );
+      }
+    }
+  }
+  if (problems.length === 0) return;
+  throw new DeploymentConfigError(
+    `context "queueKmsKeys" names keys the functions could not use:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+    { problems },
+  );
 }
 
 /** Refuses a source queue whose known visibility timeout is below 6x the splitter timeout. */

@@ -7,6 +7,12 @@ export const ENV = {
   table: 'SWITCHYARD_TABLE',
   /** The table's region, when it is not the function's own (splitter stacks in other regions). */
   tableRegion: 'SWITCHYARD_TABLE_REGION',
+  /**
+   * The deployment stage (CDK context `stage`; `local` in the local runtime). Output queues are
+   * named `switchyard-<stage>_<session>-<queue>`, the only queues the stage's roles may manage.
+   * Unset: `local` (shared/split/model.ts DEFAULT_STAGE).
+   */
+  stage: 'SWITCHYARD_STAGE',
   /** The topology (switchyard.config.json contents) as JSON. */
   topology: 'SWITCHYARD_TOPOLOGY',
   /**

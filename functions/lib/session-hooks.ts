@@ -15,6 +15,7 @@ export function sessionHooks(d: Deps): SessionHooks {
     sqsFor: d.sqsFor,
     topology: d.topology,
     settings: d.settings,
+    stage: d.stage,
     now: d.now,
   };
   const defaultId = defaultCluster(d.topology).id;

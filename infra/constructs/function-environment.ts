@@ -20,6 +20,8 @@ export function functionEnvironment(input: FunctionEnvironmentInput): Record<str
   const { $schema: _schema, ...topology } = input.topology;
   return {
     [ENV.table]: input.tableName,
+    // Names the output queues (`switchyard-<stage>_...`), the prefix the roles' queue scope covers.
+    [ENV.stage]: input.ctx.stage,
     [TABLE_REGION_ENV]: input.tableRegion,
     [ENV.topology]: JSON.stringify(topology),
     ...(input.ctx.settings ? { [ENV.settings]: JSON.stringify(input.ctx.settings) } : {}),

@@ -40,8 +40,10 @@ export const NAG_REASONS = {
     'Every caller is authenticated by the function itself: a bearer token whose SHA-256 hash must exist in the table (shared/auth/tokens.ts), checked before any work, and a WebSocket is refused at $connect without one. API Gateway can authorize only $connect on a WebSocket API; a Lambda authorizer would repeat the same table lookup.',
   connectionsWildcard:
     'Connection ids are assigned by API Gateway at run time, so they cannot be listed; the ARN is limited to this WebSocket API, this stage, and one method: POST (send to a connection) or DELETE (close it).',
-  ownedQueuesWildcard:
-    'Output queues are created per session at run time, so their names cannot be listed; the wildcard is limited to the "switchyard-" prefix in one region of this account, which only Switchyard creates.',
+  outputQueuesWildcard:
+    'Output queues are created per session at run time, so their names cannot be listed; the wildcard is limited to this stage\'s output queues ("switchyard-<stage>_", a prefix no other stage and no fallback queue shares) in one region of this account. Fallback queues are granted by exact ARN.',
+  kmsAliasKeys:
+    'The queue\'s KMS key was given by alias ARN (context "queueKmsKeys"), and IAM cannot name a key by alias: the resource is the keys of the alias\'s account and region, and the kms:ResourceAliases condition limits it to the key carrying that alias. Give the key ARN instead to grant that key alone.',
   nodeRuntime:
     'The project pins Node 22 (its bundles target node22 and its tests run against it); a runtime move is a deliberate change with a test run, not an implicit one.',
   fallbackWithoutDlq:

@@ -2,7 +2,8 @@ import { ArnFormat, Stack } from 'aws-cdk-lib';
 import { Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import { clusterRegion, type Topology } from '../../shared/config/topology.ts';
-import { OWNED_QUEUE_PREFIX } from '../splitter-plan.ts';
+import { outputQueuePrefix } from '../../shared/split/model.ts';
+import { parseKmsKeyArn } from '../queue-facts.ts';
 
 /** ARN of a queue by name in a region of this stack's account. */
 export function queueArn(scope: Construct, region: string, name: string): string {
@@ -14,13 +15,16 @@ export function queueArn(scope: Construct, region: string, name: string): string
   });
 }
 
-/** Every queue Switchyard owns in a region: fallbacks it created and the sessions' output queues. */
-export const ownedQueuesArn = (scope: Construct, region: string): string =>
-  queueArn(scope, region, `${OWNED_QUEUE_PREFIX}*`);
+/**
+ * The output queues of one stage in a region: `switchyard-<stage>_*`. A stage never holds `_`, so
+ * this never matches another stage's output queues, nor a fallback queue (checked at synth).
+ */
+export const outputQueuesArn = (scope: Construct, region: string, stage: string): string =>
+  queueArn(scope, region, `${outputQueuePrefix(stage)}*`);
 
 /**
  * The router creates each session's output queue, drains it when the session ends and deletes
- * it: lifecycle and message calls, on Switchyard's own queues only.
+ * it: lifecycle and message calls, on its own stage's output queues only.
  */
 export const ROUTER_QUEUE_ACTIONS = [
   'sqs:CreateQueue',
@@ -32,11 +36,11 @@ export const ROUTER_QUEUE_ACTIONS = [
   'sqs:SendMessage',
 ];
 
-export function routerQueueAccess(scope: Construct, outputRegion: string): PolicyStatement {
+export function routerQueueAccess(scope: Construct, outputRegion: string, stage: string): PolicyStatement {
   return new PolicyStatement({
     effect: Effect.ALLOW,
     actions: ROUTER_QUEUE_ACTIONS,
-    resources: [ownedQueuesArn(scope, outputRegion)],
+    resources: [outputQueuesArn(scope, outputRegion, stage)],
   });
 }
 
@@ -52,4 +56,44 @@ export function fallbackQueueArns(scope: Construct, topology: Topology): string[
   return topology.clusters.flatMap((c) =>
     c.queues.map((q) => queueArn(scope, clusterRegion(topology, c), q.fallback)),
   );
+}
+
+/** Receiving from an SSE-KMS queue (the event source mapping polls with the function's role). */
+export const KMS_RECEIVE_ACTIONS = ['kms:Decrypt'];
+/** Sending to an SSE-KMS queue: SQS makes a data key, and decrypts it while it is cached. */
+export const KMS_SEND_ACTIONS = ['kms:GenerateDataKey', 'kms:Decrypt'];
+
+export interface KmsGrant {
+  statement: PolicyStatement;
+  /** Granted through an alias: the resource is `key/*`, narrowed by a `kms:ResourceAliases` condition. */
+  viaAlias: boolean;
+}
+
+/**
+ * Use of customer-managed KMS keys (context `queueKmsKeys`). Key ARNs are granted exactly, in one
+ * statement. An alias ARN cannot name a key in IAM (as a resource it covers alias operations
+ * only), so each alias is granted as the keys of its account and region that carry it.
+ */
+export function kmsAccess(actions: string[], keyArns: string[]): KmsGrant[] {
+  const refs = [...new Set(keyArns)].map(parseKmsKeyArn);
+  const keys = refs.filter((k) => !k.isAlias).map((k) => k.arn);
+  const grants: KmsGrant[] = [];
+  if (keys.length > 0) {
+    grants.push({
+      statement: new PolicyStatement({ effect: Effect.ALLOW, actions, resources: keys }),
+      viaAlias: false,
+    });
+  }
+  for (const alias of refs.filter((k) => k.isAlias)) {
+    grants.push({
+      statement: new PolicyStatement({
+        effect: Effect.ALLOW,
+        actions,
+        resources: [`arn:${alias.partition}:kms:${alias.region}:${alias.account}:key/*`],
+        conditions: { 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': alias.resource } },
+      }),
+      viaAlias: true,
+    });
+  }
+  return grants;
 }

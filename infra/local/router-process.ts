@@ -6,6 +6,7 @@ import type { Settings } from '../../shared/config/settings.ts';
 import type { Topology } from '../../shared/config/topology.ts';
 import { processOwnerId } from '../../shared/lease/owner.ts';
 import { RECONCILER_LEASE } from '../../shared/reconcile/reconciler.ts';
+import { DEFAULT_STAGE } from '../../shared/split/model.ts';
 import { keys } from '../../shared/store/keys.ts';
 import { ConnectionRegistry } from './connection-registry.ts';
 import { connectionsApi } from './connections-api.ts';
@@ -111,6 +112,8 @@ export async function startRouterProcess(opts: RouterProcessOptions): Promise<Ro
     stops.push(
       setEnv({
         [ENV.table]: opts.tableName,
+        // The local runtime is the `local` stage: output queues `switchyard-local_<session>-<queue>`.
+        [ENV.stage]: DEFAULT_STAGE,
         [ENV.topology]: JSON.stringify(opts.topology),
         [ENV.settings]: JSON.stringify(opts.settings),
         // A replica posts through its own private port: it answers for its own connections

@@ -27,6 +27,12 @@ export interface SplitContext {
    * to a queue URL of another region needs that region's client. Defaults to `sqs`.
    */
   sqsFor?: (region: string) => SQSClient;
+  /**
+   * The deployment stage (CDK context `stage`, `SWITCHYARD_STAGE` in a function): output queues
+   * are named `switchyard-<stage>_...`, the prefix the stage's IAM scope covers. Defaults to
+   * `DEFAULT_STAGE` (`local`, model.ts).
+   */
+  stage?: string;
   logger?: SplitLogger;
 }
 

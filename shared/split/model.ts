@@ -62,17 +62,55 @@ const MAX_QUEUE_NAME = 80;
 export const OUTPUT_QUEUE_PREFIX = 'switchyard-';
 
 /**
- * `switchyard-<sessionId>-<queue>[.fifo]`. Deterministic (CreateQueue is idempotent on the name, so
- * a retried registration finds the same queue); characters SQS refuses become `-`; names that would
- * pass 80 characters are shortened and keep a hash of the full pair so they stay unique.
+ * The stage whose output queues a router creates when nothing names one (`SWITCHYARD_STAGE` unset):
+ * the local runtime's. A deployed stack always sets its own stage.
  */
-export function outputQueueName(sessionId: string, queue: string, fifo: boolean): string {
+export const DEFAULT_STAGE = 'local';
+/** A deployment stage (CDK context `stage`): it never holds `_`, which ends it in a queue name. */
+export const STAGE_PATTERN = /^[a-z][a-z0-9-]{0,19}$/;
+
+/**
+ * `switchyard-<stage>_`: every output queue of one stage starts with it, and no queue of another
+ * stage does (a stage holds no `_`, so `switchyard-dev_` is never the start of `switchyard-dev-2_`).
+ * The router's IAM scope is this prefix.
+ */
+export function outputQueuePrefix(stage: string): string {
+  if (!STAGE_PATTERN.test(stage)) {
+    throw new Error(
+      `stage '${stage}' is not a valid stage: use lowercase letters, digits and "-", starting with a letter, at most 20 characters`,
+    );
+  }
+  return `${OUTPUT_QUEUE_PREFIX}${stage}_`;
+}
+
+/**
+ * `switchyard-<stage>_<sessionId>-<queue>[.fifo]`. Deterministic (CreateQueue is idempotent on the
+ * name, so a retried registration finds the same queue); characters SQS refuses become `-`; names
+ * that would pass 80 characters are shortened and keep a hash of the full pair so they stay unique.
+ * The stage prefix is never shortened.
+ */
+export function outputQueueName(stage: string, sessionId: string, queue: string, fifo: boolean): string {
+  const prefix = outputQueuePrefix(stage);
   const clean = (s: string) => s.replace(/\.fifo$/, '').replace(/[^A-Za-z0-9_-]/g, '-');
   const suffix = fifo ? '.fifo' : '';
-  const full = `${OUTPUT_QUEUE_PREFIX}${clean(sessionId)}-${clean(queue)}`;
+  const full = `${prefix}${clean(sessionId)}-${clean(queue)}`;
   if (full.length + suffix.length <= MAX_QUEUE_NAME) return full + suffix;
   const hash = createHash('sha256').update(`${sessionId}\u0000${queue}`).digest('hex').slice(0, 12);
-  const room = MAX_QUEUE_NAME - suffix.length - OUTPUT_QUEUE_PREFIX.length - hash.length - 2;
+  const room = MAX_QUEUE_NAME - suffix.length - prefix.length - hash.length - 2;
   const half = Math.floor(room / 2);
-  return `${OUTPUT_QUEUE_PREFIX}${clean(sessionId).slice(0, room - half)}-${clean(queue).slice(0, half)}-${hash}${suffix}`;
+  return `${prefix}${clean(sessionId).slice(0, room - half)}-${clean(queue).slice(0, half)}-${hash}${suffix}`;
+}
+
+/**
+ * The attributes every output queue is created with, by registration and by a restore alike
+ * (CreateQueue answers the existing queue only when the attributes are equal). SQS-managed
+ * encryption (SSE-SQS): no KMS key, so no role needs a KMS grant for output queues. FIFO
+ * deduplication uses the original message id (set by the splitter), not the body: two different
+ * messages with equal bodies must both arrive.
+ */
+export function outputQueueAttributes(fifo: boolean): Record<string, string> {
+  return {
+    SqsManagedSseEnabled: 'true',
+    ...(fifo ? { FifoQueue: 'true', ContentBasedDeduplication: 'false' } : {}),
+  };
 }

@@ -4,7 +4,14 @@ import { ConditionFailedError, ValidationError } from '../errors/errors.ts';
 import { KINDS, keys } from '../store/keys.ts';
 import { type SplitContext, sqsIn } from './context.ts';
 import { InvalidSplitFilterError, SplitConflictError } from './errors.ts';
-import { asSessionSplit, outputQueueName, type QueueSplit, type SessionSplit } from './model.ts';
+import {
+  asSessionSplit,
+  DEFAULT_STAGE,
+  outputQueueAttributes,
+  outputQueueName,
+  type QueueSplit,
+  type SessionSplit,
+} from './model.ts';
 import { type SplitRequest, SplitsRequestSchema } from './schema.ts';
 import { splitQueue } from './topology-queues.ts';
 
@@ -101,15 +108,13 @@ async function writeRegistering(
   );
 }
 
-/** CreateQueue is idempotent for the same name and attributes, so a retry gets the same URL. */
+/**
+ * CreateQueue is idempotent for the same name and attributes, so a retry gets the same URL. The
+ * queue is encrypted with an SQS-managed key (model.ts `outputQueueAttributes`).
+ */
 async function createOutputQueue(ctx: SplitContext, plan: Plan, region: string): Promise<string> {
   const out = await sqsIn(ctx, region).send(
-    new CreateQueueCommand({
-      QueueName: plan.name,
-      // Deduplication uses the original message id (set by the splitter), not the body: two
-      // different messages with equal bodies must both arrive.
-      ...(plan.fifo ? { Attributes: { FifoQueue: 'true', ContentBasedDeduplication: 'false' } } : {}),
-    }),
+    new CreateQueueCommand({ QueueName: plan.name, Attributes: outputQueueAttributes(plan.fifo) }),
   );
   if (!out.QueueUrl) throw new Error(`CreateQueue ${plan.name} returned no QueueUrl`);
   return out.QueueUrl;
@@ -155,7 +160,8 @@ async function activate(ctx: SplitContext, input: RegisterSplitsInput, plan: Pla
 }
 
 /**
- * Registers a session's splits and returns the output-queue map. Any failure leaves a state that
+ * Registers a session's splits and returns the output-queue map. Output queues are named after
+ * the context's stage (`switchyard-<stage>_<session>-<queue>`, model.ts). Any failure leaves a state that
  * `endSessionSplits` (then the retire duty) can finish: statuses first, queues second,
  * registrations last.
  */
@@ -166,9 +172,10 @@ export async function registerSessionSplits(
   const splits = validate(input.splits);
   if (splits.length === 0) return {};
   const region = clusterRegion(ctx.topology, defaultCluster(ctx.topology));
+  const stage = ctx.stage ?? DEFAULT_STAGE;
   const plans: Plan[] = splits.map((split) => {
     const q = splitQueue(ctx.topology, split.queue);
-    return { split, fifo: q.fifo, name: outputQueueName(input.sessionId, split.queue, q.fifo) };
+    return { split, fifo: q.fifo, name: outputQueueName(stage, input.sessionId, split.queue, q.fifo) };
   });
   await settled(plans.map((p) => writeRegistering(ctx, input, p, region)));
   const urls = await settled(plans.map((p) => activate(ctx, input, p, region)));

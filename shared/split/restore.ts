@@ -2,7 +2,7 @@ import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import { ConditionFailedError } from '../errors/errors.ts';
 import { KINDS, keys } from '../store/keys.ts';
 import { loggerOf, type SplitContext, sqsIn } from './context.ts';
-import { asSessionSplit, type SessionSplit } from './model.ts';
+import { asSessionSplit, outputQueueAttributes, type SessionSplit } from './model.ts';
 
 export interface RestoreSplitQueuesResult {
   /** Active splits whose output queue was created again (or found). */
@@ -57,7 +57,7 @@ async function createAgain(ctx: SplitContext, split: SessionSplit): Promise<stri
   const out = await sqsIn(ctx, split.outputRegion).send(
     new CreateQueueCommand({
       QueueName: split.outputQueueName,
-      ...(split.fifo ? { Attributes: { FifoQueue: 'true', ContentBasedDeduplication: 'false' } } : {}),
+      Attributes: outputQueueAttributes(split.fifo),
     }),
   );
   if (!out.QueueUrl) throw new Error(`CreateQueue ${split.outputQueueName} returned no QueueUrl`);

@@ -16,6 +16,12 @@ describe('cdk-nag AwsSolutionsChecks', () => {
         deadLetterQueues: { 'eu-orders': 'eu-orders-dlq' },
         queueVisibilityTimeouts: { 'eu-orders': 60 },
         alarmTopicName: 'ops',
+        queueKmsKeys: {
+          'eu-orders': 'arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555',
+          'ap-orders': 'arn:aws:kms:ap-southeast-2:123456789012:alias/orders',
+          'ap-orders-fallback':
+            'arn:aws:kms:ap-southeast-2:123456789012:key/mrk-0123456789abcdef0123456789abcdef',
+        },
       },
     ],
   ])(
@@ -34,18 +40,42 @@ describe('cdk-nag AwsSolutionsChecks', () => {
     },
   );
 
-  it('acknowledges the wildcard findings one resource at a time', () => {
-    const report = nagReport(build({ nag: true }));
-    const ids = report.pluginReports
+  it('acknowledges the wildcard findings one resource at a time: connections, output queues, KMS aliases', () => {
+    const report = nagReport(
+      build({
+        topology: MIXED,
+        context: {
+          queueKmsKeys: { 'ap-orders-fallback': 'arn:aws:kms:ap-southeast-2:123456789012:alias/orders' },
+        },
+        nag: true,
+      }),
+    );
+    const suppressed = report.pluginReports
       .flatMap((p) => p.suppressedViolations)
-      .filter((s) => s.ruleName.startsWith('AwsSolutions-IAM5'))
-      .map((s) => s.acknowledgedId);
-    expect(ids.length).toBeGreaterThan(0);
-    for (const id of ids) {
-      expect(id).toMatch(
-        /^AwsSolutions::AwsSolutions-IAM5\[Resource::arn:.*(\/dev\/(POST|DELETE)\/@connections\/\*|:switchyard-\*)\]$/,
-      );
-    }
+      .filter((s) => s.ruleName.startsWith('AwsSolutions-IAM5'));
+    const ids = new Set(
+      suppressed.map((s) => s.acknowledgedId.replace(/^AwsSolutions::AwsSolutions-IAM5/, '')),
+    );
+    const arn = (service: string, region: string, resource: string) =>
+      `[Resource::arn:<AWS::Partition>:${service}:${region}:123456789012:${resource}]`;
+    expect(ids).toEqual(
+      new Set([
+        ...['POST', 'DELETE'].map((m) =>
+          expect.stringMatching(
+            new RegExp(`^\\[Resource::arn:.*:execute-api:.*/dev/${m}/@connections/\\*\\]$`),
+          ),
+        ),
+        arn('sqs', 'eu-west-1', 'switchyard-dev_*'),
+        '[Resource::arn:aws:kms:ap-southeast-2:123456789012:key/*]',
+      ]),
+    );
+    const reasons = new Map(suppressed.map((s) => [s.acknowledgedId, s.reason]));
+    expect(reasons.get(`AwsSolutions::AwsSolutions-IAM5${arn('sqs', 'eu-west-1', 'switchyard-dev_*')}`)).toBe(
+      NAG_REASONS.outputQueuesWildcard,
+    );
+    expect(
+      reasons.get('AwsSolutions::AwsSolutions-IAM5[Resource::arn:aws:kms:ap-southeast-2:123456789012:key/*]'),
+    ).toBe(NAG_REASONS.kmsAliasKeys);
   });
 
   it('fails the synth on a finding nobody acknowledged', () => {

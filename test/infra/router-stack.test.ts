@@ -104,6 +104,7 @@ describe('router stack', () => {
           'west',
         ]);
         expect(env[ENV.logLevel]).toBe('INFO');
+        expect(env[ENV.stage]).toBe('dev');
         expect(env.NODE_OPTIONS).toBe('--enable-source-maps');
         expect(text(router, env[ENV.wsManagementEndpoint])).toBe(
           `https://<${logicalId(router, router.webSocketApi)}>.execute-api.us-east-1.<AWS::URLSuffix>/dev`,
@@ -224,13 +225,13 @@ describe('router stack', () => {
           `arn:<AWS::Partition>:execute-api:us-east-1:${ACCOUNT}:<${logicalId(router, router.webSocketApi)}>/dev/${method}/@connections/*`,
       ),
     });
-    const outputQueues = (region: string) => ({
+    const outputQueues = (region: string, stage = 'dev') => ({
       effect: 'Allow',
       actions: ROUTER_QUEUE_ACTIONS,
-      resources: [`arn:<AWS::Partition>:sqs:${region}:${ACCOUNT}:switchyard-*`],
+      resources: [`arn:<AWS::Partition>:sqs:${region}:${ACCOUNT}:switchyard-${stage}_*`],
     });
 
-    it('http: logs, table, its API connections, owned queues in the output region', () => {
+    it("http: logs, table, its API connections, its stage's output queues in the output region", () => {
       expect(statementsOfRole(router, logicalId(router, router.http.role))).toEqual([
         logs(router.http),
         ...tableStatements(),
@@ -268,11 +269,7 @@ describe('router stack', () => {
       const r = build({ topology: MIXED }).deployment.router;
       const statements = statementsOfRole(r, logicalId(r, r.http.role));
       expect(statements.filter((s) => s.actions.includes('sqs:CreateQueue'))).toEqual([
-        {
-          effect: 'Allow',
-          actions: ROUTER_QUEUE_ACTIONS,
-          resources: [`arn:<AWS::Partition>:sqs:eu-west-1:${ACCOUNT}:switchyard-*`],
-        },
+        outputQueues('eu-west-1'),
       ]);
       const returns = statementsOfRole(r, logicalId(r, r.reconciler.role)).filter(
         (s) => s.actions.includes('sqs:SendMessage') && !s.actions.includes('sqs:CreateQueue'),
@@ -282,6 +279,59 @@ describe('router stack', () => {
         `arn:<AWS::Partition>:sqs:eu-west-1:${ACCOUNT}:switchyard-eu-payments-fallback.fifo`,
         `arn:<AWS::Partition>:sqs:ap-southeast-2:${ACCOUNT}:ap-orders-fallback`,
       ]);
+    });
+
+    it('scopes each stage to its own output queues: two stages in one account share no queue', () => {
+      const queueResources = (stage: string) => {
+        const r = build({ context: { stage } }).deployment.router;
+        const statements = statementsOfRole(r, logicalId(r, r.http.role));
+        const functions = Object.values(templateOf(r).findResources('AWS::Lambda::Function'));
+        for (const fn of functions) expect(fn.Properties.Environment.Variables[ENV.stage]).toBe(stage);
+        return statements.filter((s) => s.actions.some((a) => a.startsWith('sqs:')));
+      };
+      expect(queueResources('prod')).toEqual([outputQueues('us-east-1', 'prod')]);
+      // `dev_*` does not match `dev-2_...`, nor `dev-2_*` any `dev_...` name.
+      expect(queueResources('dev-2')).toEqual([outputQueues('us-east-1', 'dev-2')]);
+      expect(queueResources('dev')).toEqual([outputQueues('us-east-1', 'dev')]);
+    });
+
+    describe('KMS-encrypted fallback queues (context queueKmsKeys)', () => {
+      const KEY = `arn:aws:kms:ap-southeast-2:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
+      const SOURCE_KEY = `arn:aws:kms:ap-southeast-2:${ACCOUNT}:key/mrk-0123456789abcdef0123456789abcdef`;
+      const kmsStatements = (r: RouterStack, fn: HandlerFunction) =>
+        statementsOfRole(r, logicalId(r, fn.role)).filter((s) => s.actions.some((a) => a.startsWith('kms:')));
+
+      it("lets the reconciler send to the user's encrypted fallback with its exact key, and nothing else", () => {
+        const r = build({
+          topology: MIXED,
+          // The source queue's key is the splitter's business: the router never reads a source queue.
+          context: { queueKmsKeys: { 'ap-orders-fallback': KEY, 'ap-orders': SOURCE_KEY } },
+        }).deployment.router;
+        expect(kmsStatements(r, r.reconciler)).toEqual([
+          { effect: 'Allow', actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [KEY] },
+        ]);
+        expect(kmsStatements(r, r.http)).toEqual([]);
+        expect(kmsStatements(r, r.ws)).toEqual([]);
+      });
+
+      it('grants a key given by alias ARN as the keys of its region that carry the alias', () => {
+        const alias = `arn:aws:kms:ap-southeast-2:${ACCOUNT}:alias/orders/fallback`;
+        const r = build({ topology: MIXED, context: { queueKmsKeys: { 'ap-orders-fallback': alias } } })
+          .deployment.router;
+        expect(kmsStatements(r, r.reconciler)).toEqual([
+          {
+            effect: 'Allow',
+            actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+            resources: [`arn:aws:kms:ap-southeast-2:${ACCOUNT}:key/*`],
+            condition: { 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': 'alias/orders/fallback' } },
+          },
+        ]);
+      });
+
+      it('has no KMS statement without encrypted queues', () => {
+        for (const fn of [router.http, router.ws, router.reconciler])
+          expect(kmsStatements(router, fn)).toEqual([]);
+      });
     });
 
     it('has no managed policies on the function roles', () => {

@@ -69,6 +69,7 @@ describe('splitter stacks', () => {
     const env = fn?.Properties.Environment.Variables;
     expect(env[ENV.table]).toBe('switchyard-dev');
     expect(env[TABLE_REGION_ENV]).toBe('us-east-1');
+    expect(env[ENV.stage]).toBe('dev');
     expect(JSON.parse(env[ENV.topology]).clusters).toHaveLength(2);
     expect(env[ENV.wsManagementEndpoint]).toBeUndefined();
   });
@@ -183,7 +184,7 @@ describe('splitter stacks', () => {
   });
 
   describe('least privilege', () => {
-    it('reads the table, updates only split items, consumes its sources, sends only to owned queues', () => {
+    it("reads the table, updates only split items, consumes its sources, sends to its stage's output queues and its fallbacks", () => {
       const stack = splitter(build(), 'us-west-2');
       expect(statementsOfRole(stack, logicalId(stack, stack.splitter.role))).toEqual([
         {
@@ -203,28 +204,52 @@ describe('splitter stacks', () => {
         {
           effect: 'Allow',
           actions: SEND_ACTIONS,
-          // Its own region's fallbacks, and output queues in the default cluster's region.
-          resources: [sqsArn('us-west-2', 'switchyard-*'), sqsArn('us-east-1', 'switchyard-*')],
+          // Output queues of this stage in the default cluster's region; its own region's fallback.
+          resources: [
+            sqsArn('us-east-1', 'switchyard-dev_*'),
+            sqsArn('us-west-2', 'switchyard-west-orders-fallback'),
+          ],
         },
       ]);
     });
 
-    it('adds an imported fallback by its exact ARN and nothing wider', () => {
-      const stack = splitter(build({ topology: MIXED }), 'ap-southeast-2');
-      const send = statementsOfRole(stack, logicalId(stack, stack.splitter.role)).filter((s) =>
+    const sendStatements = (stack: SplitterStack) =>
+      statementsOfRole(stack, logicalId(stack, stack.splitter.role)).filter((s) =>
         s.actions.includes('sqs:SendMessage'),
       );
-      expect(send).toEqual([
+
+    it('names created and imported fallbacks by exact ARN, and nothing wider than the output queues', () => {
+      const built = build({ topology: MIXED, context: { stage: 'prod' } });
+      expect(sendStatements(splitter(built, 'ap-southeast-2'))).toEqual([
         {
           effect: 'Allow',
           actions: SEND_ACTIONS,
           resources: [
-            sqsArn('ap-southeast-2', 'switchyard-*'),
-            sqsArn('eu-west-1', 'switchyard-*'),
+            sqsArn('eu-west-1', 'switchyard-prod_*'),
             sqsArn('ap-southeast-2', 'ap-orders-fallback'),
           ],
         },
       ]);
+      expect(sendStatements(splitter(built, 'eu-west-1'))).toEqual([
+        {
+          effect: 'Allow',
+          actions: SEND_ACTIONS,
+          resources: [
+            sqsArn('eu-west-1', 'switchyard-prod_*'),
+            sqsArn('eu-west-1', 'switchyard-eu-orders-fallback'),
+            sqsArn('eu-west-1', 'switchyard-eu-payments-fallback.fifo'),
+          ],
+        },
+      ]);
+    });
+
+    it('gives two stages in one account disjoint output queue scopes', () => {
+      const scope = (stage: string) =>
+        sendStatements(splitter(build({ context: { stage } }), 'us-west-2')).flatMap((s) =>
+          s.resources.filter((r) => r.includes('*')),
+        );
+      expect(scope('dev')).toEqual([sqsArn('us-east-1', 'switchyard-dev_*')]);
+      expect(scope('dev-2')).toEqual([sqsArn('us-east-1', 'switchyard-dev-2_*')]);
     });
 
     it('has no service-wide action and no "*" resource in any stack', () => {
@@ -242,6 +267,125 @@ describe('splitter stacks', () => {
         }
       }
     });
+  });
+
+  describe('KMS-encrypted queues (context queueKmsKeys)', () => {
+    const key = (region: string, id: string) => `arn:aws:kms:${region}:${ACCOUNT}:key/${id}`;
+    const EU_KEY = key('eu-west-1', '11111111-2222-3333-4444-555555555555');
+    const AP_KEY = key('ap-southeast-2', 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee');
+    const AP_FALLBACK_KEY = key('ap-southeast-2', 'mrk-0123456789abcdef0123456789abcdef');
+    const kmsStatements = (stack: SplitterStack) =>
+      statementsOfRole(stack, logicalId(stack, stack.splitter.role)).filter((s) =>
+        s.actions.some((a) => a.startsWith('kms:')),
+      );
+
+    it("decrypts with each source queue's key and sends with the user's fallback key, by exact ARN", () => {
+      const built = build({
+        topology: MIXED,
+        context: {
+          queueKmsKeys: JSON.stringify({
+            'eu-orders': EU_KEY,
+            'ap-orders': AP_KEY,
+            'ap-orders-fallback': AP_FALLBACK_KEY,
+          }),
+        },
+      });
+      expect(kmsStatements(splitter(built, 'eu-west-1'))).toEqual([
+        { effect: 'Allow', actions: ['kms:Decrypt'], resources: [EU_KEY] },
+      ]);
+      expect(kmsStatements(splitter(built, 'ap-southeast-2'))).toEqual([
+        { effect: 'Allow', actions: ['kms:Decrypt'], resources: [AP_KEY] },
+        { effect: 'Allow', actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [AP_FALLBACK_KEY] },
+      ]);
+    });
+
+    it('names a key shared by two source queues once', () => {
+      const stack = splitter(
+        build({
+          topology: MIXED,
+          context: { queueKmsKeys: { 'eu-orders': EU_KEY, 'eu-payments.fifo': EU_KEY } },
+        }),
+        'eu-west-1',
+      );
+      expect(kmsStatements(stack)).toEqual([
+        { effect: 'Allow', actions: ['kms:Decrypt'], resources: [EU_KEY] },
+      ]);
+    });
+
+    it('grants a key given by alias ARN through the kms:ResourceAliases condition', () => {
+      const alias = `arn:aws:kms:eu-west-1:${ACCOUNT}:alias/orders`;
+      const stack = splitter(
+        build({ topology: MIXED, context: { queueKmsKeys: { 'eu-orders': alias } } }),
+        'eu-west-1',
+      );
+      expect(kmsStatements(stack)).toEqual([
+        {
+          effect: 'Allow',
+          actions: ['kms:Decrypt'],
+          resources: [`arn:aws:kms:eu-west-1:${ACCOUNT}:key/*`],
+          condition: { 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': 'alias/orders' } },
+        },
+      ]);
+    });
+
+    it('has no KMS statement without encrypted queues', () => {
+      const built = build({ topology: MIXED });
+      for (const stack of built.deployment.splitters.values()) expect(kmsStatements(stack)).toEqual([]);
+    });
+
+    it('refuses a key in another region than its queue, naming the queue, the regions and the fix', () => {
+      const run = () =>
+        build({ topology: MIXED, context: { queueKmsKeys: { 'ap-orders-fallback': EU_KEY } } });
+      expect(run).toThrow(DeploymentConfigError);
+      expect(run).toThrow(
+        /queue 'ap-orders-fallback' \(fallback of 'ap-orders', cluster 'ap', ap-southeast-2\): the key is in eu-west-1, .*own region: give the ARN of the key the queue uses/,
+      );
+    });
+
+    it('refuses a queue name the topology does not hold (a typo), listing every problem at once', () => {
+      const run = () =>
+        build({
+          topology: MIXED,
+          context: { queueKmsKeys: { 'eu-order': EU_KEY, 'ap-orders': EU_KEY } },
+        });
+      expect(run).toThrow(
+        /queue 'eu-order' is neither a source nor a fallback queue of the topology: fix the name \(the topology's queues: eu-orders, switchyard-eu-orders-fallback, .*\) or remove the entry/,
+      );
+      expect(run).toThrow(
+        /queue 'ap-orders' \(source queue, cluster 'ap', ap-southeast-2\): the key is in eu-west-1/,
+      );
+    });
+
+    it('refuses a key for a fallback the stack creates, and the AWS managed key', () => {
+      expect(() =>
+        build({ topology: MIXED, context: { queueKmsKeys: { 'switchyard-eu-orders-fallback': EU_KEY } } }),
+      ).toThrow(/is created by the stack with SQS-managed encryption and needs no key: remove the entry/);
+      expect(() =>
+        build({
+          topology: MIXED,
+          context: { queueKmsKeys: { 'eu-orders': `arn:aws:kms:eu-west-1:${ACCOUNT}:alias/aws/sqs` } },
+        }),
+      ).toThrow(/alias\/aws\/sqs is an AWS managed key.*remove the entry/);
+    });
+
+    it.each([
+      'arn:aws:kms:eu-west-1:123:key/abc',
+      'arn:aws:sqs:eu-west-1:123456789012:eu-orders',
+      '11111111-2222-3333-4444-555555555555',
+      'alias/orders',
+    ])('refuses %s, which is no KMS key or alias ARN', (arn) => {
+      expect(() => build({ topology: MIXED, context: { queueKmsKeys: { 'eu-orders': arn } } })).toThrow(
+        /context "queueKmsKeys\.eu-orders": a KMS key ARN/,
+      );
+    });
+  });
+
+  it('refuses to create a fallback named like an output queue of some stage', () => {
+    const clash = structuredClone(TWO_REGIONS);
+    clash.clusters[1]!.queues[0]!.fallback = 'switchyard-prod_west-orders';
+    expect(() => build({ topology: clash })).toThrow(
+      /fallback 'switchyard-prod_west-orders' of 'west-orders' \(cluster 'west', us-west-2\)[\s\S]*rename the fallback without "_"/,
+    );
   });
 
   describe('visibility timeout', () => {

@@ -58,18 +58,33 @@ async function outputQueues(w: SplitWorld): Promise<string[]> {
   return (out.QueueUrls ?? []).map((u) => u.split('/').pop()!).sort();
 }
 
+/** Records the input of every CreateQueue call the default region's client makes. */
+function recordCreateQueue(w: SplitWorld): Record<string, unknown>[] {
+  const inputs: Record<string, unknown>[] = [];
+  w.sqs.client('us-east-1').middlewareStack.add(
+    (next, context) => (args) => {
+      if (context.commandName === 'CreateQueueCommand') inputs.push(args.input as Record<string, unknown>);
+      return next(args);
+    },
+    { step: 'initialize', name: 'record-create-queue' },
+  );
+  return inputs;
+}
+
 /** A context whose clock is past the quiet period (and the deadline) of anything ended before now. */
 const later = (w: SplitWorld, ms = w.settings.splitCacheMs + SEND_GRACE_MS + 1) =>
   w.ctx({ now: () => Date.now() + ms });
 
 describe('registerSessionSplits', () => {
-  it('creates one output queue in the default region, publishes the registration and returns the map', async () => {
+  it('creates one output queue in the default region, named after the stage, publishes the registration and returns the map', async () => {
     world = await startSplitWorld();
     const w = world;
 
-    const map = await registerSessionSplits(w.ctx(), input());
+    const created = recordCreateQueue(w);
 
-    expect(map).toEqual({ orders: expect.stringMatching(/sqs\.us-east-1\..*\/switchyard-s1-orders$/) });
+    const map = await registerSessionSplits(w.ctx({ stage: 'prod' }), input());
+
+    expect(map).toEqual({ orders: expect.stringMatching(/sqs\.us-east-1\..*\/switchyard-prod_s1-orders$/) });
     const s = await status(w);
     expect(s).toMatchObject({
       status: 'active',
@@ -77,12 +92,22 @@ describe('registerSessionSplits', () => {
       filter: STEAL.filter,
       owner: 'developer:alice',
       outputQueueUrl: map.orders,
-      outputQueueName: 'switchyard-s1-orders',
+      outputQueueName: 'switchyard-prod_s1-orders',
       outputRegion: 'us-east-1',
     });
     const reg = await w.store.get(keys.queueSplit('orders', 1_000, 's1'));
     expect(reg).toMatchObject({ kind: KINDS.queueSplit, outputQueueUrl: map.orders, mode: 'steal' });
-    expect(await outputQueues(w)).toEqual(['switchyard-s1-orders']);
+    expect(await outputQueues(w)).toEqual(['switchyard-prod_s1-orders']);
+    // SQS-managed encryption: no KMS key, so no role needs a KMS grant for output queues.
+    expect(created).toEqual([
+      { QueueName: 'switchyard-prod_s1-orders', Attributes: { SqsManagedSseEnabled: 'true' } },
+    ]);
+  });
+
+  it('names output queues after the local stage when the context names none', async () => {
+    world = await startSplitWorld();
+    const map = await registerSessionSplits(world.ctx(), input());
+    expect(map.orders).toMatch(/\/switchyard-local_s1-orders$/);
   });
 
   it('is idempotent: a retried registration gets the same queue', async () => {
@@ -91,18 +116,22 @@ describe('registerSessionSplits', () => {
     const a = await registerSessionSplits(w.ctx(), input());
     const b = await registerSessionSplits(w.ctx(), input());
     expect(b).toEqual(a);
-    expect(await outputQueues(w)).toEqual(['switchyard-s1-orders']);
+    expect(await outputQueues(w)).toEqual(['switchyard-local_s1-orders']);
   });
 
   it('creates a FIFO output queue without content-based deduplication for FIFO sources', async () => {
     world = await startSplitWorld({ fifo: true });
     const w = world;
+    const created = recordCreateQueue(w);
     const map = await registerSessionSplits(w.ctx(), input());
     const attrs = await w.sqs
       .client('us-east-1')
       .send(new GetQueueAttributesCommand({ QueueUrl: map.orders, AttributeNames: ['All'] }));
-    expect(map.orders).toMatch(/switchyard-s1-orders\.fifo$/);
+    expect(map.orders).toMatch(/switchyard-local_s1-orders\.fifo$/);
     expect(attrs.Attributes).toMatchObject({ FifoQueue: 'true', ContentBasedDeduplication: 'false' });
+    expect(created.map((c) => c.Attributes)).toEqual([
+      { SqsManagedSseEnabled: 'true', FifoQueue: 'true', ContentBasedDeduplication: 'false' },
+    ]);
   });
 
   it.each<[string, SplitRequest[], new (...args: never[]) => Error, RegExp]>([
@@ -200,7 +229,7 @@ describe('registerSessionSplits', () => {
 
     // Assess
     expect(half?.status).toBe('registering');
-    expect(queuesBefore).toEqual(where === 'sqs' ? [] : ['switchyard-s1-orders']);
+    expect(queuesBefore).toEqual(where === 'sqs' ? [] : ['switchyard-local_s1-orders']);
     expect(ended.ended).toEqual(['orders']);
     expect(retired.retired).toEqual(['s1/orders']);
     expect((await status(w))?.status).toBe('retired');
@@ -253,7 +282,7 @@ describe('retire-split-queues duty', () => {
     await endSessionSplits(w.ctx(), 's1');
     const result = await retireDrainedSplitQueues(later(w), { shouldStop: () => true });
     expect(result).toMatchObject({ checked: 0, retired: [] });
-    expect(await outputQueues(w)).toEqual(['switchyard-s1-orders']);
+    expect(await outputQueues(w)).toEqual(['switchyard-local_s1-orders']);
   });
 });
 
@@ -284,7 +313,7 @@ describe('endSessionSplits and retireDrainedSplitQueues', () => {
     const done = await retireDrainedSplitQueues(later(w));
 
     expect(tooSoon).toMatchObject({ checked: 1, retired: [] });
-    expect(queuesMeanwhile).toEqual(['switchyard-s1-orders']);
+    expect(queuesMeanwhile).toEqual(['switchyard-local_s1-orders']);
     expect(done.retired).toEqual(['s1/orders']);
     expect(await outputQueues(w)).toEqual([]);
   });

@@ -8,7 +8,7 @@ import {
   UnknownSplitSourceError,
 } from '../../shared/split/errors.ts';
 import { compileFilter } from '../../shared/split/filter.ts';
-import { outputQueueName } from '../../shared/split/model.ts';
+import { outputQueueName, outputQueuePrefix } from '../../shared/split/model.ts';
 import { decide, destinations } from '../../shared/split/route.ts';
 import { resolveSource, splitQueue } from '../../shared/split/topology-queues.ts';
 import { KINDS, keys } from '../../shared/store/keys.ts';
@@ -189,23 +189,63 @@ describe('topology lookups', () => {
 });
 
 describe('outputQueueName and regionOfQueueUrl', () => {
-  it.each<[string, string, boolean, RegExp]>([
-    ['s1', 'orders', false, /^switchyard-s1-orders$/],
-    ['s1', 'jobs', true, /^switchyard-s1-jobs\.fifo$/],
-    ['s1', 'legacy.fifo', true, /^switchyard-s1-legacy\.fifo$/],
-    ['a b/c', 'orders', false, /^switchyard-a-b-c-orders$/],
-    ['x'.repeat(60), 'y'.repeat(40), true, /^switchyard-x+-y+-[0-9a-f]{12}\.fifo$/],
-  ])('%s + %s (fifo %s)', (sessionId, queue, fifo, expected) => {
-    const name = outputQueueName(sessionId, queue, fifo);
+  it.each<[string, string, string, boolean, RegExp]>([
+    ['dev', 's1', 'orders', false, /^switchyard-dev_s1-orders$/],
+    ['prod', 's1', 'jobs', true, /^switchyard-prod_s1-jobs\.fifo$/],
+    ['local', 's1', 'legacy.fifo', true, /^switchyard-local_s1-legacy\.fifo$/],
+    ['dev-2', 'a b/c', 'orders', false, /^switchyard-dev-2_a-b-c-orders$/],
+    ['dev', 'x'.repeat(60), 'y'.repeat(40), true, /^switchyard-dev_x+-y+-[0-9a-f]{12}\.fifo$/],
+  ])('stage %s: %s + %s (fifo %s)', (stage, sessionId, queue, fifo, expected) => {
+    const name = outputQueueName(stage, sessionId, queue, fifo);
     expect(name).toMatch(expected);
     expect(name.length).toBeLessThanOrEqual(80);
     expect(name).toMatch(/^[A-Za-z0-9_-]+(\.fifo)?$/);
   });
 
+  it('keeps the whole stage prefix and 80 characters with the longest stage', () => {
+    const stage = `a${'b'.repeat(19)}`;
+    for (const fifo of [false, true]) {
+      const name = outputQueueName(stage, 'x'.repeat(100), 'y'.repeat(80), fifo);
+      expect(name.startsWith(outputQueuePrefix(stage))).toBe(true);
+      expect(name.length).toBe(80);
+      expect(name).toMatch(/-[0-9a-f]{12}(\.fifo)?$/);
+    }
+  });
+
   it('shortened names stay unique', () => {
-    const a = outputQueueName('x'.repeat(70), 'orders', false);
-    const b = outputQueueName(`${'x'.repeat(69)}y`, 'orders', false);
+    const a = outputQueueName('dev', 'x'.repeat(70), 'orders', false);
+    const b = outputQueueName('dev', `${'x'.repeat(69)}y`, 'orders', false);
     expect(a).not.toBe(b);
+  });
+
+  it('gives two stages disjoint prefixes, even when one stage name starts with the other', () => {
+    const pairs: [string, string][] = [
+      ['dev', 'dev-2'],
+      ['dev', 'prod'],
+      ['a', 'a-b'],
+      ['local', 'local-1'],
+    ];
+    // Session ids and queues that try to reach into the other stage's names.
+    const sessions = ['s1', '2_s1', '-2_s1', '_x', 'x'.repeat(90)];
+    for (const [one, two] of pairs) {
+      for (const [stage, other] of [
+        [one, two],
+        [two, one],
+      ] as const) {
+        expect(outputQueuePrefix(stage).startsWith(outputQueuePrefix(other))).toBe(false);
+        for (const sessionId of sessions) {
+          for (const fifo of [false, true]) {
+            const name = outputQueueName(stage, sessionId, 'orders', fifo);
+            expect(name.startsWith(outputQueuePrefix(stage))).toBe(true);
+            expect(name.startsWith(outputQueuePrefix(other))).toBe(false);
+          }
+        }
+      }
+    }
+  });
+
+  it.each(['', 'Dev', 'dev_1', '1dev', 'a'.repeat(21)])('refuses the stage %j', (stage) => {
+    expect(() => outputQueueName(stage, 's1', 'orders', false)).toThrow(/lowercase letters, digits and "-"/);
   });
 
   it.each<[string, string | undefined]>([
