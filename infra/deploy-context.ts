@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { parseSettings } from '../shared/config/settings.ts';
+import { STAGE_PATTERN } from '../shared/split/model.ts';
 import { DeploymentConfigError } from './errors.ts';
 
 /**
@@ -8,6 +9,13 @@ import { DeploymentConfigError } from './errors.ts';
  */
 const region = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'an AWS region such as eu-west-1');
 const queueName = z.string().regex(/^[A-Za-z0-9_-]{1,80}(\.fifo)?$/, 'an SQS queue name');
+/** `arn:<partition>:kms:<region>:<account>:key/<id>` or `...:alias/<name>`; queue-facts.ts checks the rest. */
+const kmsKeyArn = z
+  .string()
+  .regex(
+    /^arn:aws[a-z-]*:kms:[a-z]{2}(-[a-z]+)+-\d:\d{12}:(key\/[A-Za-z0-9-]{1,128}|alias\/[A-Za-z0-9/_-]{1,250})$/,
+    'a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>) or alias ARN (arn:aws:kms:<region>:<account>:alias/<name>)',
+  );
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 /** A JSON object given either as an object (cdk.json) or as JSON text (`-c key='{"a":1}'`). */
 const jsonObject = <T extends z.ZodType>(schema: T) =>
@@ -20,7 +28,7 @@ export const DeployContextSchema = z.object({
   /** Names every resource (`switchyard-<stage>`); `dev` turns table deletion protection off. */
   stage: z
     .string()
-    .regex(/^[a-z][a-z0-9-]{0,19}$/, 'lowercase letters, digits and "-", at most 20 chars')
+    .regex(STAGE_PATTERN, 'lowercase letters, digits and "-", starting with a letter, at most 20 chars')
     .default('dev'),
   /** The topology file. */
   config: z.string().min(1).default('switchyard.config.json'),
@@ -37,6 +45,13 @@ export const DeployContextSchema = z.object({
     .default(30),
   /** Router settings (shared/config/settings.ts), validated here so a typo fails the synth. */
   settings: jsonObject(z.record(z.string(), z.unknown())).optional(),
+  /**
+   * Put the AWS SDK inside each function's bundle (the versions the tests ran against) instead of
+   * using the copy the Lambda runtime ships. Bundles grow by about 370 KB; see docs/deploy.md.
+   */
+  bundleAwsSdk: z
+    .preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean())
+    .default(false),
   splitterTimeoutSecs: int(1, 900).default(10),
   splitterMemoryMb: int(128, 10240).default(512),
   splitterBatchSize: int(1, 10_000).default(10),
@@ -46,6 +61,8 @@ export const DeployContextSchema = z.object({
   queueVisibilityTimeouts: jsonObject(z.record(queueName, int(0, 43_200))).default({}),
   /** Dead-letter queue of each source queue by name (same region), for the depth alarm. */
   deadLetterQueues: jsonObject(z.record(queueName, queueName)).default({}),
+  /** KMS key (key or alias ARN) of each SSE-KMS source queue or user-owned fallback, by queue name. */
+  queueKmsKeys: jsonObject(z.record(queueName, kmsKeyArn)).default({}),
   /** Alarm when a source queue's oldest message is older than this. */
   queueAgeAlarmSecs: int(60, 1_209_600).default(300),
   /** Name of an SNS topic, present in every region deployed to, that receives alarm notifications. */

@@ -20,9 +20,16 @@ import { ALARM_PERIOD, Alarms } from './constructs/alarms.ts';
 import { functionEnvironment } from './constructs/function-environment.ts';
 import { HandlerFunction } from './constructs/handler-function.ts';
 import { acknowledge, NAG_REASONS } from './constructs/nag.ts';
-import { fallbackQueueArns, routerQueueAccess, sendAccess } from './constructs/queue-access.ts';
+import {
+  fallbackQueueArns,
+  KMS_SEND_ACTIONS,
+  kmsAccess,
+  routerQueueAccess,
+  sendAccess,
+} from './constructs/queue-access.ts';
 import { StateTable, storeReadWrite, tableArnsOf } from './constructs/state-table.ts';
 import type { DeployContext } from './deploy-context.ts';
+import { fallbackKmsKeys } from './queue-facts.ts';
 
 /** Posting to a connection and closing it: the two management calls the router makes. */
 export const CONNECTION_METHODS = ['POST', 'DELETE'] as const;
@@ -71,7 +78,7 @@ export class RouterStack extends Stack {
       ...functionEnvironment({ topology, ctx, tableName: this.table.tableName, tableRegion: this.region }),
       [ENV.wsManagementEndpoint]: this.webSocketStage.callbackUrl,
     };
-    const common = { environment, logRetention: ctx.logRetentionDays };
+    const common = { environment, logRetention: ctx.logRetentionDays, bundleAwsSdk: ctx.bundleAwsSdk };
     // API Gateway gives up on an integration after 29-30 s; the function stops first.
     this.http = new HandlerFunction(this, 'Http', {
       ...common,
@@ -116,12 +123,20 @@ export class RouterStack extends Stack {
       fn.allow(manageConnections, NAG_REASONS.connectionsWildcard);
     }
     // Output queues live in the default cluster's region (DESIGN.md: one queue every cluster sends
-    // to). The http function creates them with a session; the reconciler drains and deletes them
-    // after it, and returns stolen leftovers to the fallback queue of the cluster they came from.
-    const outputQueues = routerQueueAccess(this, clusterRegion(topology, defaultCluster(topology)));
-    for (const fn of [this.http, this.reconciler]) fn.allow(outputQueues, NAG_REASONS.ownedQueuesWildcard);
+    // to), named after this stage. The http function creates them with a session; the reconciler
+    // drains and deletes them after it, and returns stolen leftovers to the fallback queue of the
+    // cluster they came from (with the fallback's KMS key, when the user's fallback has one).
+    const outputQueues = routerQueueAccess(
+      this,
+      clusterRegion(topology, defaultCluster(topology)),
+      ctx.stage,
+    );
+    for (const fn of [this.http, this.reconciler]) fn.allow(outputQueues, NAG_REASONS.outputQueuesWildcard);
     const fallbacks = fallbackQueueArns(this, topology);
     if (fallbacks.length > 0) this.reconciler.allow(sendAccess(fallbacks));
+    for (const grant of kmsAccess(KMS_SEND_ACTIONS, fallbackKmsKeys(topology, ctx))) {
+      this.reconciler.allow(grant.statement, grant.viaAlias ? NAG_REASONS.kmsAliasKeys : undefined);
+    }
 
     const routes = [
       this.webSocketApi.addRoute('$connect', {

@@ -7,7 +7,14 @@ import { ALARM_PERIOD, Alarms, queueMetric } from './constructs/alarms.ts';
 import { functionEnvironment } from './constructs/function-environment.ts';
 import { HandlerFunction } from './constructs/handler-function.ts';
 import { acknowledge, NAG_REASONS } from './constructs/nag.ts';
-import { ownedQueuesArn, queueArn, sendAccess } from './constructs/queue-access.ts';
+import {
+  KMS_RECEIVE_ACTIONS,
+  KMS_SEND_ACTIONS,
+  kmsAccess,
+  outputQueuesArn,
+  queueArn,
+  sendAccess,
+} from './constructs/queue-access.ts';
 import { storeSplitterAccess, tableArnsOf } from './constructs/state-table.ts';
 import type { DeployContext } from './deploy-context.ts';
 import { DeploymentConfigError } from './errors.ts';
@@ -46,6 +53,7 @@ export class SplitterStack extends Stack {
 
     this.splitter = new HandlerFunction(this, 'Splitter', {
       handler: 'splitter',
+      bundleAwsSdk: ctx.bundleAwsSdk,
       description: `Switchyard queue splitter (${region})`,
       timeout: Duration.seconds(ctx.splitterTimeoutSecs),
       memorySize: ctx.splitterMemoryMb,
@@ -68,7 +76,7 @@ export class SplitterStack extends Stack {
     const alarms = new Alarms(this, 'Alarms', {
       ...(ctx.alarmTopicName ? { topicName: ctx.alarmTopicName } : {}),
     });
-    const importedFallbacks: string[] = [];
+    const fallbackArns: string[] = [];
     for (const s of queues) {
       const source = Queue.fromQueueArn(
         this,
@@ -76,12 +84,15 @@ export class SplitterStack extends Stack {
         queueArn(this, region, s.queue.source),
       );
       this.splitter.fn.addEventSource(new SqsEventSource(source, this.eventSourceOptions(s, ctx)));
+      const fallbackArn = queueArn(this, region, s.queue.fallback);
+      fallbackArns.push(fallbackArn);
       if (s.createsFallback) {
         this.fallbacks.set(s.queue.source, this.createFallback(s));
       } else {
-        const arn = queueArn(this, region, s.queue.fallback);
-        importedFallbacks.push(arn);
-        this.fallbacks.set(s.queue.source, Queue.fromQueueArn(this, `Fallback-${s.queue.fallback}`, arn));
+        this.fallbacks.set(
+          s.queue.source,
+          Queue.fromQueueArn(this, `Fallback-${s.queue.fallback}`, fallbackArn),
+        );
       }
       alarms.add(
         `OldestMessage-${s.queue.source}`,
@@ -99,10 +110,28 @@ export class SplitterStack extends Stack {
       }
     }
 
-    // Matches go to output queues, which the router creates in the default cluster's region.
+    // Matches go to this stage's output queues, which the router creates in the default cluster's
+    // region; the rest to the fallbacks of this region's queues, each by its exact ARN.
     const outputRegion = clusterRegion(topology, defaultCluster(topology));
-    const owned = [...new Set([region, outputRegion])].map((r) => ownedQueuesArn(this, r));
-    this.splitter.allow(sendAccess([...owned, ...importedFallbacks]), NAG_REASONS.ownedQueuesWildcard);
+    this.splitter.allow(
+      sendAccess([outputQueuesArn(this, outputRegion, ctx.stage), ...fallbackArns]),
+      NAG_REASONS.outputQueuesWildcard,
+    );
+    // SSE-KMS queues of the user (context queueKmsKeys): the event source mapping receives with
+    // the function's role, so it decrypts; sending to a fallback encrypts with its key.
+    const grants = [
+      ...kmsAccess(
+        KMS_RECEIVE_ACTIONS,
+        queues.flatMap((s) => (s.facts.kmsKey ? [s.facts.kmsKey] : [])),
+      ),
+      ...kmsAccess(
+        KMS_SEND_ACTIONS,
+        queues.flatMap((s) => (s.facts.fallbackKmsKey ? [s.facts.fallbackKmsKey] : [])),
+      ),
+    ];
+    for (const grant of grants) {
+      this.splitter.allow(grant.statement, grant.viaAlias ? NAG_REASONS.kmsAliasKeys : undefined);
+    }
 
     const every = { period: ALARM_PERIOD, statistic: 'Sum' };
     alarms.add(

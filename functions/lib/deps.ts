@@ -1,8 +1,8 @@
-import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { parseSettings, type Settings } from '../../shared/config/settings.ts';
 import { parseTopology, type Topology } from '../../shared/config/topology.ts';
+import { DEFAULT_STAGE, STAGE_PATTERN } from '../../shared/split/model.ts';
 import { DynamoDbStore } from '../../shared/store/dynamodb/dynamodb-store.ts';
 import type { Store } from '../../shared/store/store.ts';
 import { ENV } from './env.ts';
@@ -12,11 +12,19 @@ export interface Deps {
   store: Store;
   topology: Topology;
   settings: Settings;
+  /** The deployment stage (`SWITCHYARD_STAGE`, default `local`): it names the output queues. */
+  stage: string;
   sqs: SQSClient;
   /** An SQS client for another region (queues live in their cluster's region; requests are signed per region). */
   sqsFor: (region: string) => SQSClient;
-  /** Posts to WebSocket connections (API Gateway's management API, or the local emulation of it). */
-  connections: ApiGatewayManagementApiClient;
+  /** The function's own region. */
+  region: string;
+  /**
+   * The WebSocket management endpoint (SWITCHYARD_WS_ENDPOINT) for functions that post to
+   * connections (session-deps.ts builds that client). The splitter posts nothing and has none, so
+   * it never loads the API Gateway client.
+   */
+  wsManagementEndpoint: string | undefined;
   now: () => number;
 }
 
@@ -24,6 +32,16 @@ function required(env: NodeJS.ProcessEnv, name: string): string {
   const v = env[name];
   if (!v) throw new Error(`environment variable ${name} is not set`);
   return v;
+}
+
+function stageOf(env: NodeJS.ProcessEnv): string {
+  const stage = env[ENV.stage] || DEFAULT_STAGE;
+  if (!STAGE_PATTERN.test(stage)) {
+    throw new Error(
+      `environment variable ${ENV.stage} is '${stage}': a stage is lowercase letters, digits and "-", starting with a letter, at most 20 characters`,
+    );
+  }
+  return stage;
 }
 
 export function depsFromEnv(env: NodeJS.ProcessEnv = process.env): Deps {
@@ -51,12 +69,11 @@ export function depsFromEnv(env: NodeJS.ProcessEnv = process.env): Deps {
     store: new DynamoDbStore(dynamo, required(env, ENV.table)),
     topology: parseTopology(JSON.parse(required(env, ENV.topology)), ENV.topology),
     settings: parseSettings(env[ENV.settings] ? JSON.parse(env[ENV.settings]!) : {}),
+    stage: stageOf(env),
     sqs: sqsFor(region),
     sqsFor,
-    connections: new ApiGatewayManagementApiClient({
-      region,
-      endpoint: required(env, ENV.wsManagementEndpoint),
-    }),
+    region,
+    wsManagementEndpoint: env[ENV.wsManagementEndpoint] || undefined,
     now: Date.now,
   };
 }

@@ -1,7 +1,9 @@
+import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { encodeFrames } from '../../shared/protocol/chunking.ts';
 import type { CarriedMessage } from '../../shared/protocol/messages.ts';
 import type { SessionDeps, SessionHooks } from '../../shared/sessions/lifecycle.ts';
 import { type Deps, deps, onResetDeps } from './deps.ts';
+import { ENV } from './env.ts';
 import { ApiGatewayMessenger } from './messenger.ts';
 import { sessionHooks } from './session-hooks.ts';
 
@@ -12,7 +14,12 @@ const frames = (m: object): string[] =>
 let cached: { deps: SessionDeps; messenger: ApiGatewayMessenger } | undefined;
 
 export function buildSessionDeps(d: Deps): { deps: SessionDeps; messenger: ApiGatewayMessenger } {
-  const messenger = new ApiGatewayMessenger(d.connections, d.store, d.now, frames);
+  if (!d.wsManagementEndpoint) throw new Error(`environment variable ${ENV.wsManagementEndpoint} is not set`);
+  const connections = new ApiGatewayManagementApiClient({
+    region: d.region,
+    endpoint: d.wsManagementEndpoint,
+  });
+  const messenger = new ApiGatewayMessenger(connections, d.store, d.now, frames);
   const hooks: SessionHooks = sessionHooks(d);
   return {
     messenger,

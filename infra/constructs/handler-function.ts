@@ -1,9 +1,9 @@
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { AssetHashType, DockerImage, type Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import { type PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { Architecture, Code, Function as LambdaFunction, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { DeploymentConfigError } from '../errors.ts';
@@ -36,7 +36,12 @@ export interface HandlerFunctionProps {
   memorySize: number;
   environment: Record<string, string>;
   logRetention: RetentionDays;
+  /** Put the AWS SDK in the bundle instead of using the Lambda runtime's (context `bundleAwsSdk`). */
+  bundleAwsSdk?: boolean;
 }
+
+/** The script that builds one bundle (infra/bundle/build.ts), run by CDK at synth. */
+const BUILD_SCRIPT = join(PROJECT_ROOT, 'infra/bundle/build.ts');
 
 /**
  * One Lambda function for one handler file: Node 22 on arm64, bundled by the local esbuild (never
@@ -44,7 +49,7 @@ export interface HandlerFunctionProps {
  * group until the stack grants more.
  */
 export class HandlerFunction extends Construct {
-  readonly fn: NodejsFunction;
+  readonly fn: LambdaFunction;
   readonly role: Role;
   readonly logGroup: LogGroup;
 
@@ -69,9 +74,9 @@ export class HandlerFunction extends Construct {
     // Instead of the AWSLambdaBasicExecutionRole managed policy, which may write to every log group.
     this.logGroup.grantWrite(this.role);
 
-    this.fn = new NodejsFunction(this, 'Function', {
-      entry: join(PROJECT_ROOT, HANDLER_ENTRIES[props.handler]),
-      handler: 'handler',
+    this.fn = new LambdaFunction(this, 'Function', {
+      code: bundledCode(props.handler, props.bundleAwsSdk ?? false),
+      handler: `${BUNDLE.outfile.replace(/\.mjs$/, '')}.handler`,
       description: props.description,
       runtime: Runtime.NODEJS_22_X,
       architecture: Architecture.ARM_64,
@@ -80,19 +85,6 @@ export class HandlerFunction extends Construct {
       role: this.role,
       logGroup: this.logGroup,
       environment,
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
-      bundling: {
-        format: OutputFormat.ESM,
-        target: BUNDLE.target,
-        minify: BUNDLE.minify,
-        sourceMap: BUNDLE.sourceMap,
-        sourcesContent: BUNDLE.sourcesContent,
-        mainFields: [...BUNDLE.mainFields],
-        externalModules: [...BUNDLE.externalModules],
-        banner: BUNDLE.banner,
-        forceDockerBundling: false,
-      },
     });
     acknowledge(this.fn, 'L1', NAG_REASONS.nodeRuntime);
   }
@@ -110,6 +102,43 @@ export class HandlerFunction extends Construct {
       }
     }
   }
+}
+
+/**
+ * The function's code: its handler file bundled by the locally installed esbuild with the options
+ * of bundling.ts. The asset hash is the bundle's, so an unchanged bundle is not uploaded again.
+ * When a synth skips bundling (`cdk synth --exclusively` of another stack, the template tests),
+ * CDK skips this too and hashes nothing large.
+ */
+function bundledCode(handler: HandlerName, bundleAwsSdk: boolean): Code {
+  const entry = HANDLER_ENTRIES[handler];
+  const flags = bundleAwsSdk ? ['--bundle-aws-sdk'] : [];
+  return Code.fromAsset(PROJECT_ROOT, {
+    assetHashType: AssetHashType.OUTPUT,
+    bundling: {
+      // Never used: local bundling below always runs or throws. CDK requires an image here.
+      image: DockerImage.fromRegistry('public.ecr.aws/sam/build-nodejs22.x'),
+      // What local bundling runs. CDK also keys its per-synth asset cache on these options (it
+      // cannot see into tryBundle), so they must differ between functions.
+      command: ['node', '--import', 'tsx', 'infra/bundle/build.ts', entry, '/asset-output', ...flags],
+      local: {
+        tryBundle(outputDir) {
+          const args = ['--import', 'tsx', BUILD_SCRIPT, entry, outputDir, ...flags];
+          try {
+            execFileSync(process.execPath, args, {
+              cwd: PROJECT_ROOT,
+              stdio: ['ignore', 'inherit', 'inherit'],
+            });
+          } catch {
+            throw new DeploymentConfigError(
+              `bundling the ${handler} function (${entry}) failed: esbuild's messages are above. Run "npm ci" if a dependency is missing.`,
+            );
+          }
+          return true;
+        },
+      },
+    },
+  });
 }
 
 function checkEnvironmentSize(handler: HandlerName, env: Record<string, string>): void {

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
@@ -75,7 +75,7 @@ describe('infra/app.ts', () => {
   });
 
   it('synthesizes offline, without credentials, bundling one stack for real with esbuild', () => {
-    const stack = 'Switchyard-dev-Splitter-us-west-2';
+    const stack = 'Switchyard-dev-Router';
     // CDK's CloudFormation schema check is skipped here for time; `npm run synth` runs it.
     const run = synth(
       { config: configFile(TWO_REGIONS), 'aws:cdk:bundling-stacks': [stack] },
@@ -84,35 +84,59 @@ describe('infra/app.ts', () => {
     expect(run.status).toBe(0);
     const templates = readdirSync(run.outdir).filter((f) => f.endsWith('.template.json'));
     expect(templates.sort()).toEqual([
-      'Switchyard-dev-Router.template.json',
-      'Switchyard-dev-Splitter-us-east-1.template.json',
       `${stack}.template.json`,
+      'Switchyard-dev-Splitter-us-east-1.template.json',
+      'Switchyard-dev-Splitter-us-west-2.template.json',
     ]);
-    // Only the chosen stack's function is bundled; the others get a placeholder asset.
-    const bundled = readdirSync(run.outdir)
-      .filter((f) => f.startsWith('asset.'))
-      .map((f) => join(run.outdir, f))
-      .filter((dir) => readdirSync(dir).includes('index.mjs'));
-    expect(bundled).toHaveLength(1);
-    const asset = bundled[0]!;
-    expect(readdirSync(asset).sort()).toEqual(['index.mjs', 'index.mjs.map']);
-    const bundle = readFileSync(join(asset, 'index.mjs'), 'utf8');
-    expect(bundle.startsWith("import { createRequire as __syCreateRequire } from 'node:module';")).toBe(true);
-    // Minified (long lines), with the AWS SDK inside rather than left to the runtime's copy.
-    expect(bundle.length / bundle.split('\n').length).toBeGreaterThan(1000);
-    expect(bundle).not.toMatch(/from\s*["']@aws-sdk\//);
-    // The ESM bundle loads and exports the handler, as Lambda's runtime imports it.
-    const load = spawnSync(
-      process.execPath,
-      [
-        '--input-type=module',
-        '-e',
-        `const m = await import(${JSON.stringify(join(asset, 'index.mjs'))}); console.log(typeof m.handler);`,
-      ],
-      { encoding: 'utf8', env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } },
+    // Each function of the chosen stack gets its own bundle; the other stacks get placeholders.
+    const template = JSON.parse(readFileSync(join(run.outdir, `${stack}.template.json`), 'utf8'));
+    type Resource = {
+      Type: string;
+      Properties: {
+        Handler?: string;
+        Code: { S3Key: string };
+        Environment: { Variables: Record<string, string> };
+      };
+    };
+    const functions = Object.values(template.Resources as Record<string, Resource>).filter(
+      (r) => r.Type === 'AWS::Lambda::Function' && r.Properties.Handler === 'index.handler',
     );
-    expect(load.stderr).toBe('');
-    expect(load.stdout.trim()).toBe('function');
+    const assets = Object.fromEntries(
+      functions.map((f) => [
+        f.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME,
+        `asset.${String(f.Properties.Code.S3Key).replace(/\.zip$/, '')}`,
+      ]),
+    );
+    expect(Object.keys(assets).sort()).toEqual(['switchyard-http', 'switchyard-reconciler', 'switchyard-ws']);
+    expect(new Set(Object.values(assets)).size).toBe(3);
+    // Lambda provides the AWS SDK; here the project's copy stands in for the runtime's.
+    symlinkSync(join(PROJECT_ROOT, 'node_modules'), join(run.outdir, 'node_modules'), 'dir');
+    for (const [name, dir] of Object.entries(assets)) {
+      const asset = join(run.outdir, dir as string);
+      expect(readdirSync(asset).sort()).toEqual(['index.mjs', 'index.mjs.map']);
+      const bundle = readFileSync(join(asset, 'index.mjs'), 'utf8');
+      expect(bundle.startsWith("import { createRequire as __syCreateRequire } from 'node:module';")).toBe(
+        true,
+      );
+      // Minified (long lines), with the AWS SDK left to the runtime's copy.
+      expect(bundle.length / bundle.split('\n').length, name).toBeGreaterThan(1000);
+      expect(bundle).toMatch(/from\s*["']@aws-sdk\/client-dynamodb["']/);
+      // The ESM bundle loads and exports the handler, as Lambda's runtime imports it.
+      const load = spawnSync(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `const m = await import(${JSON.stringify(join(asset, 'index.mjs'))}); console.log(typeof m.handler);`,
+        ],
+        {
+          encoding: 'utf8',
+          env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+        },
+      );
+      expect(load.stderr, name).toBe('');
+      expect(load.stdout.trim(), name).toBe('function');
+    }
   }, 120_000);
 });
 
@@ -123,6 +147,7 @@ describe('deploy context', () => {
       config: 'switchyard.config.json',
       logLevel: 'INFO',
       logRetentionDays: 30,
+      bundleAwsSdk: false,
       splitterTimeoutSecs: 10,
       splitterMemoryMb: 512,
       splitterBatchSize: 10,
@@ -130,6 +155,7 @@ describe('deploy context', () => {
       splitterMaxConcurrency: 5,
       queueVisibilityTimeouts: {},
       deadLetterQueues: {},
+      queueKmsKeys: {},
       queueAgeAlarmSecs: 300,
     });
   });
@@ -137,20 +163,30 @@ describe('deploy context', () => {
   it('takes -c strings: numbers coerced, maps as JSON text', () => {
     const ctx = parseDeployContext({
       splitterBatchSize: '25',
+      bundleAwsSdk: 'true',
       queueVisibilityTimeouts: '{"orders.fifo":90}',
       deadLetterQueues: '{"orders.fifo":"orders-dlq.fifo"}',
+      queueKmsKeys:
+        '{"orders.fifo":"arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"}',
     });
     expect(ctx.splitterBatchSize).toBe(25);
+    expect(ctx.bundleAwsSdk).toBe(true);
+    expect(parseDeployContext({ bundleAwsSdk: 'false' }).bundleAwsSdk).toBe(false);
     expect(ctx.queueVisibilityTimeouts).toEqual({ 'orders.fifo': 90 });
     expect(ctx.deadLetterQueues).toEqual({ 'orders.fifo': 'orders-dlq.fifo' });
+    expect(ctx.queueKmsKeys).toEqual({
+      'orders.fifo': 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+    });
   });
 
   it.each([
     [{ stage: 'Prod' }, 'stage'],
+    [{ stage: 'dev_1' }, 'stage'],
     [{ logRetentionDays: 31 }, 'logRetentionDays'],
     [{ splitterMaxConcurrency: 1 }, 'splitterMaxConcurrency'],
     [{ queueVisibilityTimeouts: '{not json' }, 'JSON'],
     [{ account: '123' }, 'account'],
+    [{ bundleAwsSdk: 'yes' }, 'bundleAwsSdk'],
   ])('names the key of a bad value: %o', (values, key) => {
     expect(() => parseDeployContext(values)).toThrow(DeploymentConfigError);
     expect(() => parseDeployContext(values)).toThrow(key);
