@@ -16,6 +16,13 @@ const kmsKeyArn = z
     /^arn:aws[a-z-]*:kms:[a-z]{2}(-[a-z]+)+-\d:\d{12}:(key\/[A-Za-z0-9-]{1,128}|alias\/[A-Za-z0-9/_-]{1,250})$/,
     'a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>) or alias ARN (arn:aws:kms:<region>:<account>:alias/<name>)',
   );
+/** `arn:<partition>:sqs:<region>:<account>:<name>`; splitter-plan.ts checks it against the topology. */
+const sqsQueueArn = z
+  .string()
+  .regex(
+    /^arn:aws[a-z-]*:sqs:[a-z]{2}(-[a-z]+)+-\d:\d{12}:[A-Za-z0-9_-]{1,80}(\.fifo)?$/,
+    'an SQS queue ARN (arn:aws:sqs:<region>:<12-digit account>:<queue name>)',
+  );
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 /** A JSON object given either as an object (cdk.json) or as JSON text (`-c key='{"a":1}'`). */
 const jsonObject = <T extends z.ZodType>(schema: T) =>
@@ -57,6 +64,8 @@ export const DeployContextSchema = z.object({
   splitterBatchSize: int(1, 10_000).default(10),
   splitterMaxBatchingWindowSecs: int(0, 300).default(0),
   splitterMaxConcurrency: int(2, 1000).default(5),
+  /** ARN of each source queue or user-owned fallback in another account, by queue name; see queue-facts.ts. */
+  queueArns: jsonObject(z.record(queueName, sqsQueueArn)).default({}),
   /** Visibility timeout (seconds) of each source queue by name; see queue-facts.ts. */
   queueVisibilityTimeouts: jsonObject(z.record(queueName, int(0, 43_200))).default({}),
   /** Dead-letter queue of each source queue by name (same region), for the depth alarm. */

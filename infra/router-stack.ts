@@ -125,14 +125,15 @@ export class RouterStack extends Stack {
     // Output queues live in the default cluster's region (DESIGN.md: one queue every cluster sends
     // to), named after this stage. The http function creates them with a session; the reconciler
     // drains and deletes them after it, and returns stolen leftovers to the fallback queue of the
-    // cluster they came from (with the fallback's KMS key, when the user's fallback has one).
+    // cluster they came from (with the fallback's KMS key, when the user's fallback has one; by
+    // the ARN of context queueArns, when the user's fallback is in another account).
     const outputQueues = routerQueueAccess(
       this,
       clusterRegion(topology, defaultCluster(topology)),
       ctx.stage,
     );
     for (const fn of [this.http, this.reconciler]) fn.allow(outputQueues, NAG_REASONS.outputQueuesWildcard);
-    const fallbacks = fallbackQueueArns(this, topology);
+    const fallbacks = fallbackQueueArns(this, topology, ctx.queueArns);
     if (fallbacks.length > 0) this.reconciler.allow(sendAccess(fallbacks));
     for (const grant of kmsAccess(KMS_SEND_ACTIONS, fallbackKmsKeys(topology, ctx))) {
       this.reconciler.allow(grant.statement, grant.viaAlias ? NAG_REASONS.kmsAliasKeys : undefined);

@@ -7,7 +7,7 @@ import {
 import { OUTPUT_QUEUE_PREFIX, STAGE_PATTERN } from '../shared/split/model.ts';
 import type { DeployContext } from './deploy-context.ts';
 import { DeploymentConfigError } from './errors.ts';
-import { parseKmsKeyArn, type QueueFacts, queueFacts } from './queue-facts.ts';
+import { parseKmsKeyArn, parseQueueArn, type QueueFacts, queueFacts } from './queue-facts.ts';
 
 /**
  * A fallback queue whose name carries this prefix is created by the stack; any other is the
@@ -70,6 +70,7 @@ export function splitterPlan(t: Topology, ctx: DeployContext): Map<string, Sourc
   const all = [...byRegion.values()].flat();
   checkFallbackNames(all);
   for (const list of byRegion.values()) checkVisibilityTimeouts(list, ctx.splitterTimeoutSecs);
+  checkQueueArns(all, ctx);
   checkQueueKmsKeys(all, ctx);
   return byRegion;
 }
@@ -88,20 +89,16 @@ export function checkFallbackNames(queues: SourceQueue[]): void {
   );
 }
 
-/**
- * Refuses a `queueKmsKeys` entry the functions could not use, each problem on its own line: a
- * queue name the topology does not hold (a typo), a fallback the stack creates (it is SSE-SQS), the
- * AWS managed key (no grant needed, none possible), a key outside the queue's region (SQS uses a
- * key of the queue's own region only).
- */
-export function checkQueueKmsKeys(queues: SourceQueue[], ctx: DeployContext): void {
-  interface Use {
-    what: string;
-    region: string;
-    created: boolean;
-  }
-  const uses = new Map<string, Use[]>();
-  const add = (name: string, use: Use) => uses.set(name, [...(uses.get(name) ?? []), use]);
+/** Where a queue name is used: as a source, or as a cluster's fallback. */
+interface QueueUse {
+  what: string;
+  region: string;
+  created: boolean;
+}
+
+function queueUses(queues: SourceQueue[]): Map<string, QueueUse[]> {
+  const uses = new Map<string, QueueUse[]>();
+  const add = (name: string, use: QueueUse) => uses.set(name, [...(uses.get(name) ?? []), use]);
   for (const s of queues) {
     const where = `cluster '${s.cluster.id}', ${s.region}`;
     add(s.queue.source, { what: `source queue, ${where}`, region: s.region, created: false });
@@ -111,6 +108,60 @@ export function checkQueueKmsKeys(queues: SourceQueue[], ctx: DeployContext): vo
       created: s.createsFallback,
     });
   }
+  return uses;
+}
+
+/**
+ * Refuses a `queueArns` entry that would point the stack at another queue than the topology's,
+ * each problem on its own line: a queue name the topology does not hold (a typo), an ARN naming
+ * another queue than its key, an ARN in another region than the queue's cluster (the splitter of
+ * that region reads it, and SQS event sources are regional), a fallback the stack creates (it is
+ * created in the account the stack deploys to, so it has no ARN to give).
+ */
+export function checkQueueArns(queues: SourceQueue[], ctx: DeployContext): void {
+  const uses = queueUses(queues);
+  const problems: string[] = [];
+  for (const [name, arn] of Object.entries(ctx.queueArns)) {
+    const ref = parseQueueArn(arn);
+    const found = uses.get(name);
+    if (!found) {
+      problems.push(
+        `queue '${name}' is neither a source nor a fallback queue of the topology: fix the name (the topology's queues: ${[...uses.keys()].join(', ')}) or remove the entry`,
+      );
+      continue;
+    }
+    if (ref.name !== name) {
+      problems.push(
+        `queue '${name}': the ARN names queue '${ref.name}': give the ARN of '${name}' itself (arn:${ref.partition}:sqs:<region>:<account>:${name}), or key the entry by the name the topology uses for that queue`,
+      );
+    }
+    for (const use of found) {
+      if (use.created) {
+        problems.push(
+          `queue '${name}' (${use.what}) is created by the stack, in the account it deploys to: remove the entry, or create the fallback yourself in account ${ref.account} under a name without the "${OWNED_QUEUE_PREFIX}" prefix, name it as the fallback in the topology and give its ARN here (the stack then imports it)`,
+        );
+      } else if (ref.region !== use.region) {
+        problems.push(
+          `queue '${name}' (${use.what}): the ARN is in ${ref.region}, but the cluster's queues are in ${use.region}, where its splitter reads and sends: give the ARN of the queue in ${use.region}, or fix the cluster's "region" in the topology`,
+        );
+      }
+    }
+  }
+  if (problems.length === 0) return;
+  throw new DeploymentConfigError(
+    `context "queueArns" names queues the stacks could not use:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+    { problems },
+  );
+}
+
+/**
+ * Refuses a `queueKmsKeys` entry the functions could not use, each problem on its own line: a
+ * queue name the topology does not hold (a typo), a fallback the stack creates (it is SSE-SQS), the
+ * AWS managed key (no grant needed, none possible), a key outside the queue's region (SQS uses a
+ * key of the queue's own region only).
+ */
+export function checkQueueKmsKeys(queues: SourceQueue[], ctx: DeployContext): void {
+  const uses = queueUses(queues);
   const problems: string[] = [];
   for (const [name, arn] of Object.entries(ctx.queueKmsKeys)) {
     const key = parseKmsKeyArn(arn);

@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Token } from 'aws-cdk-lib';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { type IQueue, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
@@ -18,7 +18,8 @@ import {
 import { storeSplitterAccess, tableArnsOf } from './constructs/state-table.ts';
 import type { DeployContext } from './deploy-context.ts';
 import { DeploymentConfigError } from './errors.ts';
-import type { SourceQueue } from './splitter-plan.ts';
+import { parseQueueArn } from './queue-facts.ts';
+import { OWNED_QUEUE_PREFIX, type SourceQueue } from './splitter-plan.ts';
 
 /** SQS caps a FIFO event source at 10 messages per batch, without a batching window. */
 const FIFO_MAX_BATCH = 10;
@@ -26,6 +27,8 @@ const FIFO_MAX_BATCH = 10;
 export const FALLBACK_MAX_RECEIVE_COUNT = 5;
 /** Used for a fallback queue when the source queue's visibility timeout is not configured. */
 const DEFAULT_FALLBACK_VISIBILITY_SECS = 30;
+/** The synth warning for a source queue of another account, whose queue alarms this stack cannot hold. */
+export const QUEUE_IN_ANOTHER_ACCOUNT_WARNING = 'switchyard:sourceQueueInAnotherAccount';
 
 export interface SplitterStackProps extends StackProps {
   topology: Topology;
@@ -76,15 +79,18 @@ export class SplitterStack extends Stack {
     const alarms = new Alarms(this, 'Alarms', {
       ...(ctx.alarmTopicName ? { topicName: ctx.alarmTopicName } : {}),
     });
+    this.checkDeadLetterQueues(queues);
     const fallbackArns: string[] = [];
     for (const s of queues) {
+      // The user's queues by the ARN of context queueArns when they live in another account,
+      // else in this stack's account.
       const source = Queue.fromQueueArn(
         this,
         `Source-${s.queue.source}`,
-        queueArn(this, region, s.queue.source),
+        s.facts.arn ?? queueArn(this, region, s.queue.source),
       );
       this.splitter.fn.addEventSource(new SqsEventSource(source, this.eventSourceOptions(s, ctx)));
-      const fallbackArn = queueArn(this, region, s.queue.fallback);
+      const fallbackArn = s.facts.fallbackArn ?? queueArn(this, region, s.queue.fallback);
       fallbackArns.push(fallbackArn);
       if (s.createsFallback) {
         this.fallbacks.set(s.queue.source, this.createFallback(s));
@@ -94,20 +100,7 @@ export class SplitterStack extends Stack {
           Queue.fromQueueArn(this, `Fallback-${s.queue.fallback}`, fallbackArn),
         );
       }
-      alarms.add(
-        `OldestMessage-${s.queue.source}`,
-        queueMetric(s.queue.source, 'ApproximateAgeOfOldestMessage', 'Maximum'),
-        ctx.queueAgeAlarmSecs,
-        `source queue ${s.queue.source} (cluster ${s.cluster.id}) holds a message older than ${ctx.queueAgeAlarmSecs} s: is the splitter failing or throttled?`,
-      );
-      if (s.facts.deadLetterQueue) {
-        alarms.add(
-          `DeadLetters-${s.queue.source}`,
-          queueMetric(s.facts.deadLetterQueue, 'ApproximateNumberOfMessagesVisible', 'Maximum'),
-          1,
-          `dead-letter queue ${s.facts.deadLetterQueue} of ${s.queue.source} (cluster ${s.cluster.id}) holds messages`,
-        );
-      }
+      this.addQueueAlarms(alarms, s, source, ctx.queueAgeAlarmSecs);
     }
 
     // Matches go to this stage's output queues, which the router creates in the default cluster's
@@ -145,6 +138,70 @@ export class SplitterStack extends Stack {
       this.splitter.fn.metricThrottles(every),
       1,
       `the splitter in ${region} was throttled: raise the account's concurrency or lower splitterMaxConcurrency`,
+    );
+  }
+
+  /**
+   * The age of a source queue's oldest message, and the depth of its dead-letter queue. SQS
+   * publishes a queue's metrics in the queue owner's account, where this stack's alarms cannot see
+   * them: a queue of another account gets none here, and a synth warning says so.
+   */
+  private addQueueAlarms(alarms: Alarms, s: SourceQueue, source: IQueue, ageAlarmSecs: number): void {
+    const owner = this.otherAccount(s.facts.arn);
+    if (owner !== undefined) {
+      const dlq = s.facts.deadLetterQueue
+        ? ` and no depth alarm for its dead-letter queue ${s.facts.deadLetterQueue}`
+        : '';
+      Annotations.of(source).addWarningV2(
+        QUEUE_IN_ANOTHER_ACCOUNT_WARNING,
+        `source queue ${s.queue.source} (cluster ${s.cluster.id}) is in account ${owner}, where SQS publishes its CloudWatch metrics: this stack creates no ApproximateAgeOfOldestMessage alarm for it${dlq}. Set the queue's alarms up in account ${owner} (docs/deploy.md, "Queues in another account").`,
+      );
+      return;
+    }
+    alarms.add(
+      `OldestMessage-${s.queue.source}`,
+      queueMetric(s.queue.source, 'ApproximateAgeOfOldestMessage', 'Maximum'),
+      ageAlarmSecs,
+      `source queue ${s.queue.source} (cluster ${s.cluster.id}) holds a message older than ${ageAlarmSecs} s: is the splitter failing or throttled?`,
+    );
+    if (s.facts.deadLetterQueue) {
+      alarms.add(
+        `DeadLetters-${s.queue.source}`,
+        queueMetric(s.facts.deadLetterQueue, 'ApproximateNumberOfMessagesVisible', 'Maximum'),
+        1,
+        `dead-letter queue ${s.facts.deadLetterQueue} of ${s.queue.source} (cluster ${s.cluster.id}) holds messages`,
+      );
+    }
+  }
+
+  /**
+   * The account of a queue ARN from context `queueArns`, when it is not this stack's; undefined
+   * for a queue in this account. A stack without an account (neither context `account` nor
+   * CDK_DEFAULT_ACCOUNT) takes an ARN as another account's: that is what the entry is for.
+   */
+  private otherAccount(arn: string | undefined): string | undefined {
+    if (arn === undefined) return undefined;
+    const { account } = parseQueueArn(arn);
+    return Token.isUnresolved(this.account) || account !== this.account ? account : undefined;
+  }
+
+  /**
+   * A source queue's dead-letter queue is in the source queue's account (SQS requires it), and a
+   * queue redrives only to a queue of its own account: a fallback this stack creates cannot use
+   * the dead-letter queue of a source queue in another account. Refused, every queue at once.
+   */
+  private checkDeadLetterQueues(queues: SourceQueue[]): void {
+    const problems = queues.flatMap((s) => {
+      const owner = this.otherAccount(s.facts.arn);
+      if (owner === undefined || !s.createsFallback || !s.facts.deadLetterQueue) return [];
+      return [
+        `source queue '${s.queue.source}' (cluster '${s.cluster.id}', ${s.region}) is in account ${owner}, and so is its dead-letter queue '${s.facts.deadLetterQueue}', but the stack creates its fallback '${s.queue.fallback}' in the account it deploys to, and SQS redrives only within one account: create the fallback yourself in account ${owner} (redriving to '${s.facts.deadLetterQueue}'), under a name without the "${OWNED_QUEUE_PREFIX}" prefix, name it as the fallback in the topology and give its ARN in context "queueArns"; or remove the dead-letter queue (topology "deadLetterQueue", context "deadLetterQueues") to have the fallback created without one`,
+      ];
+    });
+    if (problems.length === 0) return;
+    throw new DeploymentConfigError(
+      `fallback queues that cannot redrive to their source queue's dead-letter queue:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+      { problems },
     );
   }
 

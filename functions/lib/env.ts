@@ -24,6 +24,11 @@ export const ENV = {
   /** Local runtime only: endpoint overrides for the embedded DynamoDB and SQS. */
   dynamodbEndpoint: 'SWITCHYARD_DYNAMODB_ENDPOINT',
   sqsEndpoint: 'SWITCHYARD_SQS_ENDPOINT',
+  /**
+   * The ARN of each queue the user owns in another account, by queue name, as JSON (CDK context
+   * `queueArns`); optional: unset, every queue is in the function's own account.
+   */
+  queueArns: 'SWITCHYARD_QUEUE_ARNS',
   /** Router settings as JSON (lease, heartbeat and drain durations); optional, defaults apply. */
   settings: 'SWITCHYARD_SETTINGS',
   /** Log level for the Powertools logger. */

@@ -4,6 +4,7 @@ import '../../shared/reconcile/catalog.ts';
 import type { DutyLogger } from '../../shared/reconcile/duty.ts';
 import { Reconciler } from '../../shared/reconcile/reconciler.ts';
 import { deps, onResetDeps } from '../lib/deps.ts';
+import { queueArnsFromEnv } from '../lib/queue-arns.ts';
 import { sessionDeps } from '../lib/session-deps.ts';
 
 const logger = new Logger({ serviceName: 'switchyard-reconciler' });
@@ -35,8 +36,9 @@ export async function handler(): Promise<ReconcilerResult> {
     owner: processOwnerId(),
     settings: d.settings,
     topology: d.topology,
-    // Every port a duty may declare (ReconcileDeps): the function deps, plus the messenger.
-    deps: { ...deps(), messenger },
+    // Every port a duty may declare (ReconcileDeps): the function deps, the messenger, and the
+    // fallback queues of other accounts.
+    deps: { ...deps(), messenger, queueArns: queueArnsFromEnv() },
     clock: { now: d.now },
     log,
   });

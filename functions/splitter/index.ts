@@ -2,6 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { createSplitter, type Splitter } from '../../shared/split/splitter.ts';
 import { deps, onResetDeps } from '../lib/deps.ts';
+import { queueArnsFromEnv } from '../lib/queue-arns.ts';
 
 const logger = new Logger({ serviceName: 'switchyard-splitter' });
 
@@ -20,6 +21,6 @@ onResetDeps(() => {
  * Routes each message to a session's output queue and/or the cluster's fallback queue.
  */
 export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
-  splitter ??= createSplitter({ ...deps(), logger });
+  splitter ??= createSplitter({ ...deps(), queueArns: queueArnsFromEnv(), logger });
   return splitter.handle(event.Records);
 }

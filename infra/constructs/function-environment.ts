@@ -25,6 +25,10 @@ export function functionEnvironment(input: FunctionEnvironmentInput): Record<str
     [TABLE_REGION_ENV]: input.tableRegion,
     [ENV.topology]: JSON.stringify(topology),
     ...(input.ctx.settings ? { [ENV.settings]: JSON.stringify(input.ctx.settings) } : {}),
+    // Fallback queues of other accounts: their URLs are looked up in the owner's account.
+    ...(Object.keys(input.ctx.queueArns).length > 0
+      ? { [ENV.queueArns]: JSON.stringify(input.ctx.queueArns) }
+      : {}),
     [ENV.logLevel]: input.ctx.logLevel,
   };
 }

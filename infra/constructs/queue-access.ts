@@ -16,6 +16,19 @@ export function queueArn(scope: Construct, region: string, name: string): string
 }
 
 /**
+ * ARN of a queue the user owns (a source queue, or a fallback without the `switchyard-` prefix):
+ * as given in context `queueArns` when it lives in another account, else in this stack's account.
+ */
+export function userQueueArn(
+  scope: Construct,
+  region: string,
+  name: string,
+  queueArns: Readonly<Record<string, string>>,
+): string {
+  return queueArns[name] ?? queueArn(scope, region, name);
+}
+
+/**
  * The output queues of one stage in a region: `switchyard-<stage>_*`. A stage never holds `_`, so
  * this never matches another stage's output queues, nor a fallback queue (checked at synth).
  */
@@ -51,10 +64,17 @@ export function sendAccess(resources: string[]): PolicyStatement {
   return new PolicyStatement({ effect: Effect.ALLOW, actions: SEND_ACTIONS, resources });
 }
 
-/** Every cluster's fallback queue, by exact ARN (each in its cluster's region). */
-export function fallbackQueueArns(scope: Construct, topology: Topology): string[] {
+/**
+ * Every cluster's fallback queue, by exact ARN (each in its cluster's region; a fallback the user
+ * owns in another account by its ARN from context `queueArns`).
+ */
+export function fallbackQueueArns(
+  scope: Construct,
+  topology: Topology,
+  queueArns: Readonly<Record<string, string>>,
+): string[] {
   return topology.clusters.flatMap((c) =>
-    c.queues.map((q) => queueArn(scope, clusterRegion(topology, c), q.fallback)),
+    c.queues.map((q) => userQueueArn(scope, clusterRegion(topology, c), q.fallback, queueArns)),
   );
 }
 

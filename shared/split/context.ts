@@ -33,6 +33,12 @@ export interface SplitContext {
    * `DEFAULT_STAGE` (`local`, model.ts).
    */
   stage?: string;
+  /**
+   * The ARN of each queue the user owns in another account than the function's, by queue name
+   * (CDK context `queueArns`, `SWITCHYARD_QUEUE_ARNS` in a function). A fallback queue's URL is
+   * looked up in its owner's account; a queue without an entry is in the function's own account.
+   */
+  queueArns?: Readonly<Record<string, string>>;
   logger?: SplitLogger;
 }
 

@@ -9,6 +9,8 @@ declare module '../reconcile/duty.ts' {
     sqs: SQSClient;
     /** Output queues live in the default cluster's region, fallbacks in each cluster's. */
     sqsFor: (region: string) => SQSClient;
+    /** Fallback queues of other accounts, by name (SplitContext.queueArns). */
+    queueArns?: Readonly<Record<string, string>>;
   }
 }
 
@@ -21,6 +23,7 @@ export const retireSplitQueuesDuty: Duty = {
         store: fencedStore(ctx),
         sqs: ctx.deps.sqs,
         sqsFor: ctx.deps.sqsFor,
+        ...(ctx.deps.queueArns ? { queueArns: ctx.deps.queueArns } : {}),
         topology: ctx.topology,
         settings: ctx.settings,
         now: ctx.now,

@@ -83,7 +83,7 @@ export class Splitter {
     try {
       source = resolveSource(this.ctx.topology, arn);
       [fallbackUrl, splits] = await Promise.all([
-        this.urls.get(source.region, source.queue.fallback, source.account),
+        this.urls.get(source.region, source.queue.fallback),
         this.splits.get(source.logical),
       ]);
     } catch (err) {

@@ -56,8 +56,9 @@ export function parseQueueArn(arn: string): { region: string; account: string; n
 }
 
 /**
- * Finds the cluster and queue a source ARN belongs to. Two clusters may use the same queue name in
- * different regions, so the ARN's region breaks the tie.
+ * Finds the cluster and queue a source ARN belongs to, by queue name. Two clusters may use the same
+ * queue name in different regions, so the ARN's region breaks the tie. The account does not
+ * matter: a source queue may live in another account than the splitter (context `queueArns`).
  */
 export function resolveSource(t: Topology, arn: string): SplitSource {
   const parsed = parseQueueArn(arn);

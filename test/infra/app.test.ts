@@ -153,6 +153,7 @@ describe('deploy context', () => {
       splitterBatchSize: 10,
       splitterMaxBatchingWindowSecs: 0,
       splitterMaxConcurrency: 5,
+      queueArns: {},
       queueVisibilityTimeouts: {},
       deadLetterQueues: {},
       queueKmsKeys: {},
@@ -168,6 +169,7 @@ describe('deploy context', () => {
       deadLetterQueues: '{"orders.fifo":"orders-dlq.fifo"}',
       queueKmsKeys:
         '{"orders.fifo":"arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"}',
+      queueArns: '{"orders.fifo":"arn:aws-us-gov:sqs:us-gov-west-1:444455556666:orders.fifo"}',
     });
     expect(ctx.splitterBatchSize).toBe(25);
     expect(ctx.bundleAwsSdk).toBe(true);
@@ -177,6 +179,23 @@ describe('deploy context', () => {
     expect(ctx.queueKmsKeys).toEqual({
       'orders.fifo': 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
     });
+    expect(ctx.queueArns).toEqual({
+      'orders.fifo': 'arn:aws-us-gov:sqs:us-gov-west-1:444455556666:orders.fifo',
+    });
+  });
+
+  it.each([
+    'arn:aws:sqs:us-east-1:4444:east-orders',
+    'arn:aws:sns:us-east-1:444455556666:east-orders',
+    'arn:aws:sqs:us-east-1:444455556666:',
+    'https://sqs.us-east-1.amazonaws.com/444455556666/east-orders',
+    'east-orders',
+  ])('refuses queueArns value %s, which is no SQS queue ARN, naming the key and the shape', (arn) => {
+    const run = () => parseDeployContext({ queueArns: { 'east-orders': arn } });
+    expect(run).toThrow(DeploymentConfigError);
+    expect(run).toThrow(
+      'context "queueArns.east-orders": an SQS queue ARN (arn:aws:sqs:<region>:<12-digit account>:<queue name>)',
+    );
   });
 
   it.each([

@@ -65,10 +65,16 @@ export interface Built {
 /**
  * Builds every stack with bundling skipped (the tests read templates, not bundles). With `nag`,
  * synth also runs cdk-nag. CDK's built-in CloudFormation schema check is off here (it costs
- * seconds per app); `npm run synth` runs it.
+ * seconds per app); `npm run synth` runs it. The stacks are in ACCOUNT unless `accountAgnostic`
+ * (no context `account`, no CDK_DEFAULT_ACCOUNT).
  */
 export function build(
-  opts: { topology?: unknown; context?: Record<string, unknown>; nag?: boolean } = {},
+  opts: {
+    topology?: unknown;
+    context?: Record<string, unknown>;
+    nag?: boolean;
+    accountAgnostic?: boolean;
+  } = {},
 ): Built {
   const app = new App({
     context: { 'aws:cdk:bundling-stacks': [] },
@@ -78,7 +84,11 @@ export function build(
   });
   const ctx = parseDeployContext(opts.context ?? {});
   const topology = parseTopology(opts.topology ?? TWO_REGIONS);
-  const deployment = buildDeployment(app, { topology, ctx, defaultAccount: ACCOUNT });
+  const deployment = buildDeployment(app, {
+    topology,
+    ctx,
+    defaultAccount: opts.accountAgnostic ? undefined : ACCOUNT,
+  });
   if (opts.nag) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return { app, deployment };
 }

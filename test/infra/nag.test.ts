@@ -9,10 +9,14 @@ describe('cdk-nag AwsSolutionsChecks', () => {
   it.each([
     ['two regions, defaults', TWO_REGIONS, {}],
     [
-      'management-only primary, FIFO, imported fallback, DLQs, alarm topic, prod',
+      'management-only primary, FIFO, imported fallback, DLQs, alarm topic, prod, queues in another account',
       MIXED,
       {
         stage: 'prod',
+        queueArns: {
+          'ap-orders': 'arn:aws:sqs:ap-southeast-2:444455556666:ap-orders',
+          'ap-orders-fallback': 'arn:aws:sqs:ap-southeast-2:444455556666:ap-orders-fallback',
+        },
         deadLetterQueues: { 'eu-orders': 'eu-orders-dlq' },
         queueVisibilityTimeouts: { 'eu-orders': 60 },
         alarmTopicName: 'ops',

@@ -281,6 +281,42 @@ describe('router stack', () => {
       ]);
     });
 
+    it("returns leftovers to a user's fallback in another account by the ARN of context queueArns", () => {
+      const fallback = 'arn:aws:sqs:ap-southeast-2:444455556666:ap-orders-fallback';
+      const r = build({
+        topology: MIXED,
+        context: {
+          queueArns: {
+            'ap-orders': 'arn:aws:sqs:ap-southeast-2:444455556666:ap-orders',
+            'ap-orders-fallback': fallback,
+          },
+        },
+      }).deployment.router;
+      const returns = statementsOfRole(r, logicalId(r, r.reconciler.role)).filter(
+        (s) => s.actions.includes('sqs:SendMessage') && !s.actions.includes('sqs:CreateQueue'),
+      );
+      expect(returns).toEqual([
+        {
+          effect: 'Allow',
+          actions: SEND_ACTIONS,
+          resources: [
+            `arn:<AWS::Partition>:sqs:eu-west-1:${ACCOUNT}:switchyard-eu-orders-fallback`,
+            `arn:<AWS::Partition>:sqs:eu-west-1:${ACCOUNT}:switchyard-eu-payments-fallback.fifo`,
+            fallback,
+          ],
+        },
+      ]);
+      // The reconciler looks the fallback's URL up in its owner's account.
+      const fn = templateOf(r).findResources('AWS::Lambda::Function')[logicalId(r, r.reconciler.fn)];
+      expect(JSON.parse(fn?.Properties.Environment.Variables[ENV.queueArns])).toMatchObject({
+        'ap-orders-fallback': fallback,
+      });
+      // Without the context, no function carries the variable.
+      for (const f of Object.values(templateOf(router).findResources('AWS::Lambda::Function'))) {
+        expect(f.Properties.Environment.Variables[ENV.queueArns]).toBeUndefined();
+      }
+    });
+
     it('scopes each stage to its own output queues: two stages in one account share no queue', () => {
       const queueResources = (stage: string) => {
         const r = build({ context: { stage } }).deployment.router;

@@ -1,10 +1,11 @@
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { ENV } from '../../functions/lib/env.ts';
 import { TABLE_REGION_ENV } from '../../infra/constructs/function-environment.ts';
 import { SEND_ACTIONS } from '../../infra/constructs/queue-access.ts';
 import { SPLITTER_WRITABLE_KEYS, STORE_READ_ACTIONS } from '../../infra/constructs/state-table.ts';
 import { DeploymentConfigError } from '../../infra/errors.ts';
-import type { SplitterStack } from '../../infra/splitter-stack.ts';
+import { QUEUE_IN_ANOTHER_ACCOUNT_WARNING, type SplitterStack } from '../../infra/splitter-stack.ts';
 import {
   ACCOUNT,
   build,
@@ -377,6 +378,210 @@ describe('splitter stacks', () => {
       expect(() => build({ topology: MIXED, context: { queueKmsKeys: { 'eu-orders': arn } } })).toThrow(
         /context "queueKmsKeys\.eu-orders": a KMS key ARN/,
       );
+    });
+  });
+
+  describe('queues in another account (context queueArns)', () => {
+    const OWNER = '444455556666';
+    const FALLBACK_OWNER = '777788889999';
+    const EAST = `arn:aws:sqs:us-east-1:${OWNER}:east-orders`;
+    const AP = `arn:aws:sqs:ap-southeast-2:${OWNER}:ap-orders`;
+    const AP_FALLBACK = `arn:aws:sqs:ap-southeast-2:${FALLBACK_OWNER}:ap-orders-fallback`;
+    const mappingArns = (stack: SplitterStack) =>
+      Object.values(templateOf(stack).findResources('AWS::Lambda::EventSourceMapping')).map((m) =>
+        text(stack, m.Properties.EventSourceArn),
+      );
+    const queueAlarms = (stack: SplitterStack) =>
+      Object.values(templateOf(stack).findResources('AWS::CloudWatch::Alarm'))
+        .filter((a) => a.Properties.Namespace === 'AWS/SQS')
+        .map((a) => `${a.Properties.MetricName} ${a.Properties.Dimensions[0].Value}`)
+        .sort();
+    const accountWarnings = (stack: SplitterStack) =>
+      Annotations.fromStack(stack)
+        .findWarning('*', Match.stringLikeRegexp(QUEUE_IN_ANOTHER_ACCOUNT_WARNING))
+        .map((w) => ({ path: w.id, message: String(w.entry.data) }));
+
+    it('subscribes to a source queue of another account by its ARN, consuming and sending by exact ARNs', () => {
+      const stack = splitter(
+        build({
+          topology: MIXED,
+          context: { queueArns: { 'ap-orders': AP, 'ap-orders-fallback': AP_FALLBACK } },
+        }),
+        'ap-southeast-2',
+      );
+      expect(mappingArns(stack)).toEqual([AP]);
+      expect(text(stack, stack.fallbacks.get('ap-orders')?.queueArn)).toBe(AP_FALLBACK);
+      expect(statementsOfRole(stack, logicalId(stack, stack.splitter.role))).toEqual([
+        {
+          effect: 'Allow',
+          actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          resources: [`<${logicalId(stack, stack.splitter.logGroup)}.Arn>`],
+        },
+        { effect: 'Allow', actions: STORE_READ_ACTIONS, resources: [tableArn('us-east-1')] },
+        { effect: 'Allow', actions: ['dynamodb:Query'], resources: [tableArn('us-east-1', '/index/byKind')] },
+        {
+          effect: 'Allow',
+          actions: ['dynamodb:UpdateItem'],
+          resources: [tableArn('us-east-1')],
+          condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': SPLITTER_WRITABLE_KEYS } },
+        },
+        { effect: 'Allow', actions: CONSUME_ACTIONS, resources: [AP] },
+        {
+          effect: 'Allow',
+          actions: SEND_ACTIONS,
+          // Output queues stay in this account; the user's fallback is named by its own ARN.
+          resources: [sqsArn('eu-west-1', 'switchyard-dev_*'), AP_FALLBACK],
+        },
+      ]);
+      // The splitter looks the fallback's URL up in its owner's account.
+      const fn = Object.values(templateOf(stack).findResources('AWS::Lambda::Function'))[0];
+      expect(JSON.parse(fn?.Properties.Environment.Variables[ENV.queueArns])).toEqual({
+        'ap-orders': AP,
+        'ap-orders-fallback': AP_FALLBACK,
+      });
+    });
+
+    it('keeps the queues without an entry in the stack account, and creates their prefixed fallbacks', () => {
+      const built = build({ context: { queueArns: { 'east-orders': EAST } } });
+      const east = splitter(built, 'us-east-1');
+      expect(mappingArns(east)).toEqual([EAST]);
+      expect(
+        Object.values(templateOf(east).findResources('AWS::SQS::Queue')).map((q) => q.Properties.QueueName),
+      ).toEqual(['switchyard-east-orders-fallback']);
+      expect(
+        statementsOfRole(east, logicalId(east, east.splitter.role)).filter((s) =>
+          s.actions.some((a) => a.startsWith('sqs:')),
+        ),
+      ).toEqual([
+        { effect: 'Allow', actions: CONSUME_ACTIONS, resources: [EAST] },
+        {
+          effect: 'Allow',
+          actions: SEND_ACTIONS,
+          resources: [
+            sqsArn('us-east-1', 'switchyard-dev_*'),
+            sqsArn('us-east-1', 'switchyard-east-orders-fallback'),
+          ],
+        },
+      ]);
+      const west = splitter(built, 'us-west-2');
+      expect(mappingArns(west)).toEqual([sqsArn('us-west-2', 'west-orders')]);
+      expect(queueAlarms(west)).toEqual(['ApproximateAgeOfOldestMessage west-orders']);
+      expect(accountWarnings(west)).toEqual([]);
+    });
+
+    it('creates no queue alarm for a source queue of another account, and warns at synth instead', () => {
+      const stack = splitter(
+        build({
+          topology: MIXED,
+          context: { queueArns: { 'ap-orders': AP }, deadLetterQueues: { 'ap-orders': 'ap-orders-dlq' } },
+        }),
+        'ap-southeast-2',
+      );
+      expect(queueAlarms(stack)).toEqual([]);
+      expect(accountWarnings(stack)).toEqual([
+        {
+          path: '/Switchyard-dev-Splitter-ap-southeast-2/Source-ap-orders',
+          message: expect.stringContaining(
+            `source queue ap-orders (cluster ap) is in account ${OWNER}, where SQS publishes its CloudWatch metrics: this stack creates no ApproximateAgeOfOldestMessage alarm for it and no depth alarm for its dead-letter queue ap-orders-dlq. Set the queue's alarms up in account ${OWNER}`,
+          ),
+        },
+      ]);
+      // The splitter's own alarms stay.
+      expect(Object.keys(templateOf(stack).findResources('AWS::CloudWatch::Alarm'))).toHaveLength(2);
+    });
+
+    it("keeps the alarms of a queue whose ARN is in the stack's own account", () => {
+      const stack = splitter(
+        build({
+          topology: MIXED,
+          context: {
+            queueArns: { 'ap-orders': `arn:aws:sqs:ap-southeast-2:${ACCOUNT}:ap-orders` },
+            deadLetterQueues: { 'ap-orders': 'ap-orders-dlq' },
+          },
+        }),
+        'ap-southeast-2',
+      );
+      expect(queueAlarms(stack)).toEqual([
+        'ApproximateAgeOfOldestMessage ap-orders',
+        'ApproximateNumberOfMessagesVisible ap-orders-dlq',
+      ]);
+      expect(accountWarnings(stack)).toEqual([]);
+    });
+
+    it('takes an ARN as another account when the stack has no account', () => {
+      const stack = splitter(
+        build({
+          topology: MIXED,
+          context: { queueArns: { 'ap-orders': `arn:aws:sqs:ap-southeast-2:${ACCOUNT}:ap-orders` } },
+          accountAgnostic: true,
+        }),
+        'ap-southeast-2',
+      );
+      expect(mappingArns(stack)).toEqual([`arn:aws:sqs:ap-southeast-2:${ACCOUNT}:ap-orders`]);
+      expect(queueAlarms(stack)).toEqual([]);
+      expect(accountWarnings(stack)).toHaveLength(1);
+    });
+
+    it('refuses every entry that names no queue of the topology or the wrong queue, at once', () => {
+      const run = () =>
+        build({
+          topology: MIXED,
+          context: {
+            queueArns: {
+              'ap-order': AP,
+              'ap-orders': `arn:aws:sqs:ap-southeast-2:${OWNER}:ap-orders-fallback`,
+              'eu-orders': `arn:aws:sqs:eu-central-1:${OWNER}:eu-orders`,
+              'switchyard-eu-orders-fallback': `arn:aws:sqs:eu-west-1:${OWNER}:switchyard-eu-orders-fallback`,
+            },
+          },
+        });
+      expect(run).toThrow(DeploymentConfigError);
+      expect(run).toThrow(
+        /^context "queueArns" names queues the stacks could not use:\n {2}- queue 'ap-order' is neither a source nor a fallback queue of the topology: fix the name \(the topology's queues: eu-orders, switchyard-eu-orders-fallback, .*\) or remove the entry\n {2}- queue 'ap-orders': the ARN names queue 'ap-orders-fallback': give the ARN of 'ap-orders' itself \(arn:aws:sqs:<region>:<account>:ap-orders\), or key the entry by the name the topology uses for that queue\n {2}- queue 'eu-orders' \(source queue, cluster 'eu', eu-west-1\): the ARN is in eu-central-1, but the cluster's queues are in eu-west-1, where its splitter reads and sends: give the ARN of the queue in eu-west-1, or fix the cluster's "region" in the topology\n {2}- queue 'switchyard-eu-orders-fallback' \(fallback of 'eu-orders', cluster 'eu', eu-west-1\) is created by the stack, in the account it deploys to: remove the entry, or create the fallback yourself in account 444455556666 under a name without the "switchyard-" prefix, name it as the fallback in the topology and give its ARN here \(the stack then imports it\)$/,
+      );
+    });
+
+    it('refuses the ARN of a user-owned fallback in another region than its cluster', () => {
+      expect(() =>
+        build({
+          topology: MIXED,
+          context: {
+            queueArns: { 'ap-orders-fallback': `arn:aws:sqs:eu-west-1:${OWNER}:ap-orders-fallback` },
+          },
+        }),
+      ).toThrow(
+        /queue 'ap-orders-fallback' \(fallback of 'ap-orders', cluster 'ap', ap-southeast-2\): the ARN is in eu-west-1, but the cluster's queues are in ap-southeast-2/,
+      );
+    });
+
+    it('refuses a created fallback that would redrive to a dead-letter queue of another account', () => {
+      const run = () =>
+        build({
+          context: {
+            queueArns: { 'east-orders': EAST },
+            deadLetterQueues: { 'east-orders': 'east-orders-dlq', 'west-orders': 'west-orders-dlq' },
+          },
+        });
+      expect(run).toThrow(DeploymentConfigError);
+      expect(run).toThrow(
+        `source queue 'east-orders' (cluster 'east', us-east-1) is in account ${OWNER}, and so is its dead-letter queue 'east-orders-dlq', but the stack creates its fallback 'switchyard-east-orders-fallback' in the account it deploys to, and SQS redrives only within one account: create the fallback yourself in account ${OWNER}`,
+      );
+      expect(run).not.toThrow(/west-orders/);
+      // A fallback of the user's own, in the queue's account, is fine.
+      const own = structuredClone(TWO_REGIONS);
+      own.clusters[0]!.queues[0]!.fallback = 'east-orders-fallback';
+      const stack = splitter(
+        build({
+          topology: own,
+          context: {
+            queueArns: { 'east-orders': EAST, 'east-orders-fallback': `${EAST}-fallback` },
+            deadLetterQueues: { 'east-orders': 'east-orders-dlq' },
+          },
+        }),
+        'us-east-1',
+      );
+      templateOf(stack).resourceCountIs('AWS::SQS::Queue', 0);
+      expect(text(stack, stack.fallbacks.get('east-orders')?.queueArn)).toBe(`${EAST}-fallback`);
     });
   });
 
