@@ -20,6 +20,17 @@ import { build as buildStacks, templateOf } from './fixtures.ts';
 const OUT = join(PROJECT_ROOT, 'node_modules/.cache/switchyard-bundle-test');
 const GOAL_BYTES = 500 * 1024;
 const NAMES = Object.keys(HANDLER_ENTRIES) as HandlerName[];
+/**
+ * The AWS SDK packages the functions may leave to the Lambda runtime: all of them are in the
+ * nodejs22.x runtime's SDK. A new import outside this list must be checked against the runtime
+ * before it is added here.
+ */
+const RUNTIME_SDK = [
+  '@aws-sdk/client-apigatewaymanagementapi',
+  '@aws-sdk/client-dynamodb',
+  '@aws-sdk/client-sqs',
+  '@aws-sdk/lib-dynamodb',
+];
 
 interface Built {
   file: string;
@@ -59,8 +70,8 @@ describe('function bundles (default: the Lambda runtime provides the AWS SDK)', 
     const b = deployed.get(name)!;
     expect(inputs(b).filter((i) => i.includes('node_modules/@aws-sdk/'))).toEqual([]);
     const external = externalImports(b);
-    expect(external.some((p) => p.startsWith('@aws-sdk/client-dynamodb'))).toBe(true);
-    expect(external.filter((p) => !p.startsWith('@aws-sdk/') && !p.startsWith('node:'))).toEqual([]);
+    expect(external.filter((p) => !p.startsWith('node:')).every((p) => RUNTIME_SDK.includes(p))).toBe(true);
+    expect(external).toContain('@aws-sdk/client-dynamodb');
   });
 
   it.each(NAMES)('%s: zod keeps its English messages and drops the other locales', (name) => {
