@@ -65,6 +65,10 @@ export interface LocalRuntime {
  * API, the API Gateway WebSocket emulation with its @connections API, the SQS event source
  * for the splitter and the reconciler schedule, all driving the same handler files as Lambda.
  *
+ * `stop()` stops the router part first (the pollers receive nothing any more), then the shared
+ * services: with a data dir, they first save every SQS message there, and the next start sends
+ * them back (sqs-snapshot.ts).
+ *
  * The handlers read `process.env` (functions/lib/env.ts), which is process-wide: run one
  * runtime per process at a time. On failure everything started so far is stopped again.
  * (`--replicas` runs the router part in several processes instead: see replicas/primary.ts.)

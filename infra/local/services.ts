@@ -1,6 +1,6 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Settings } from '../../shared/config/settings.ts';
-import type { Topology } from '../../shared/config/topology.ts';
+import { clusterRegion, type Topology } from '../../shared/config/topology.ts';
 import { restoreSplitQueues } from '../../shared/split/restore.ts';
 import { DynamoDbStore } from '../../shared/store/dynamodb/dynamodb-store.ts';
 import { resolveSettings, resolveTopology } from './config.ts';
@@ -12,6 +12,7 @@ import { setEnv } from './function-env.ts';
 import { type LocalTokens, provisionLocalTokens } from './local-tokens.ts';
 import type { LocalLog } from './log.ts';
 import { type LocalQueue, type LocalSqs, startSqs } from './sqs.ts';
+import { readSqsSnapshot, restoreSqsSnapshot, SQS_SNAPSHOT_FILE, saveSqsSnapshot } from './sqs-snapshot.ts';
 import { readPreviousSqsPort, readPreviousTokens } from './state-file.ts';
 import { undoStack } from './undo-stack.ts';
 
@@ -58,8 +59,9 @@ export function routerConfigOf(services: LocalServices) {
 /**
  * Starts what the router processes share: the data directory lock, dynalite (the table, kept
  * under the data dir) and fauxqs (on the port of the previous run when it is free, so queue URLs
- * stay the same), the configured queues, the local tokens, and the output queues of live
- * sessions' splits (fauxqs lost them when it stopped; the table kept the splits).
+ * stay the same), the configured queues, the local tokens, the output queues of live
+ * sessions' splits (fauxqs lost them when it stopped; the table kept the splits), and the
+ * messages saved at the last clean stop (sqs-snapshot.ts; saved again by `stop()`).
  *
  * Sets AWS_REGION and (unless set) dummy credentials in this process, for the SDK clients.
  * On failure everything started so far is stopped again.
@@ -80,6 +82,10 @@ export async function startLocalServices(opts: LocalServicesOptions, log: LocalL
       const lock = lockDataDir(dataDir);
       stops.push(() => lock.release());
     }
+    // The messages the embedded SQS held at the last clean stop. Read before anything starts: a
+    // file this version cannot read refuses the start and stays as it is.
+    const snapshotFile = dataDir ? join(dataDir, SQS_SNAPSHOT_FILE) : null;
+    const snapshot = snapshotFile ? readSqsSnapshot(snapshotFile) : undefined;
     // Region and credentials first: the SDK clients built from here on read them.
     stops.push(
       setEnv({
@@ -125,11 +131,25 @@ export async function startLocalServices(opts: LocalServicesOptions, log: LocalL
     });
     if (restored.restored > 0) {
       log.info(
-        `restored the output queues of ${restored.restored} active split${restored.restored === 1 ? '' : 's'} (empty: the embedded SQS keeps no messages across restarts)`,
+        `created the output queues of ${restored.restored} active split${restored.restored === 1 ? '' : 's'} again`,
       );
     }
     for (const id of restored.moved)
       log.warn(`split ${id}: its output queue has a new URL (the SQS port changed)`);
+
+    if (snapshotFile) {
+      // Now that the queues exist again, and before anything receives from them.
+      const carried = snapshot
+        ? (await restoreSqsSnapshot({ sqs, snapshot, file: snapshotFile, log })).left
+        : [];
+      const regions = [...new Set([region, ...topology.clusters.map((c) => clusterRegion(topology, c))])];
+      // The first thing `stop()` does here, while fauxqs still runs; the routers (their pollers,
+      // the replicas' workers) are stopped before the services, so nothing of the runtime
+      // receives any more. Also runs when the start fails after this point.
+      stops.push(async () => {
+        await saveSqsSnapshot({ sqs, regions, file: snapshotFile, carried, log });
+      });
+    }
 
     return {
       topology,

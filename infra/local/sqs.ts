@@ -15,6 +15,27 @@ export interface LocalQueue {
   arn: string;
 }
 
+/** A message whose delivery delay has not run out yet (ReceiveMessage cannot return it). */
+export interface DelayedMessage {
+  body: string;
+  /** As SQS carries them; a binary value in base64. */
+  messageAttributes: Record<string, { DataType: string; StringValue?: string; BinaryValue?: string }>;
+  messageGroupId?: string;
+  messageDeduplicationId?: string;
+  /** When it becomes visible (epoch ms). */
+  delayUntil: number;
+}
+
+/** What the SQS API cannot reach of a queue: the messages in flight and the delayed ones. */
+export interface HeldMessages {
+  /** Messages that ReceiveMessage can return now. */
+  ready: number;
+  /** Receipt handles of the messages in flight (received by someone, not deleted yet). */
+  inFlight: string[];
+  /** Delayed messages, in the order they were sent (per group on a FIFO queue). */
+  delayed: DelayedMessage[];
+}
+
 export interface LocalSqs {
   endpoint: string;
   port: number;
@@ -22,12 +43,19 @@ export interface LocalSqs {
   client(region: string): SQSClient;
   /** Creates every source and fallback queue of the topology; idempotent. */
   ensureQueues(topology: Topology): Promise<LocalQueue[]>;
+  /**
+   * Looks into a queue without changing it (fauxqs's inspection): undefined when no queue has
+   * that URL, or when another region holds a queue of the same name (the inspection finds queues
+   * by name only).
+   */
+  held(queueUrl: string): HeldMessages | undefined;
   stop(): Promise<void>;
 }
 
 /**
  * fauxqs in this process. It keeps queues and messages in memory only, so every start creates
- * the configured queues again and messages do not survive a restart.
+ * the configured queues again; the runtime saves the messages at a clean stop and sends them
+ * back at the next start (sqs-snapshot.ts).
  *
  * `preferredPort` (the port of the previous run, from local.json) keeps queue URLs the same
  * across restarts: fauxqs only answers for a queue URL with its own port, and URLs are stored
@@ -76,11 +104,32 @@ export async function startSqs(opts: { preferredPort?: number | undefined } = {}
     return queues;
   }
 
+  function held(queueUrl: string): HeldMessages | undefined {
+    const name = queueUrl.slice(queueUrl.lastIndexOf('/') + 1);
+    const found = server.inspectQueue(name);
+    if (!found || found.url !== queueUrl) return undefined;
+    const { ready, inflight, delayed } = found.messages;
+    return {
+      ready: ready.length,
+      inFlight: inflight.map((m) => m.receiptHandle),
+      delayed: delayed.map((m) => ({
+        body: m.body,
+        messageAttributes: m.messageAttributes,
+        ...(m.messageGroupId === undefined ? {} : { messageGroupId: m.messageGroupId }),
+        ...(m.messageDeduplicationId === undefined
+          ? {}
+          : { messageDeduplicationId: m.messageDeduplicationId }),
+        delayUntil: m.delayUntil ?? Date.now(),
+      })),
+    };
+  }
+
   return {
     endpoint,
     port: server.port,
     client,
     ensureQueues,
+    held,
     async stop() {
       for (const c of clients.values()) c.destroy();
       await server.stop();

@@ -17,7 +17,8 @@ export interface RestoreSplitQueuesResult {
  * Creates the output queues of every active split again. Meant for an SQS that lost its queues
  * while the split's state survived: the local runtime's embedded SQS is in memory, its table is
  * not. CreateQueue is idempotent for the same name and attributes, so running this against
- * queues that still exist changes nothing. Messages the old queues held are not brought back.
+ * queues that still exist changes nothing. This brings back queues, not messages: the local
+ * runtime restores the messages of a clean stop itself (infra/local/sqs-snapshot.ts).
  *
  * When the queue comes back under another URL (the embedded SQS could not listen on its old
  * port), the split's status, its registration (what splitters read) and the session's
