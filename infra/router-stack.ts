@@ -75,7 +75,13 @@ export class RouterStack extends Stack {
     });
 
     const environment = {
-      ...functionEnvironment({ topology, ctx, tableName: this.table.tableName, tableRegion: this.region }),
+      ...functionEnvironment({
+        topology,
+        ctx,
+        tableName: this.table.tableName,
+        tableRegion: this.region,
+        account: this.account,
+      }),
       [ENV.wsManagementEndpoint]: this.webSocketStage.callbackUrl,
     };
     const common = { environment, logRetention: ctx.logRetentionDays, bundleAwsSdk: ctx.bundleAwsSdk };

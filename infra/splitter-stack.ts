@@ -65,6 +65,7 @@ export class SplitterStack extends Stack {
         ctx,
         tableName: props.tableName,
         tableRegion: props.tableRegion,
+        account: this.account,
       }),
       logRetention: ctx.logRetentionDays,
     });

@@ -3,6 +3,8 @@
  * runtime sets the same names before it loads the same handler files.
  */
 export const ENV = {
+  /** The AWS account the stack deploys to: the account of queues named without an ARN. */
+  account: 'SWITCHYARD_ACCOUNT',
   /** DynamoDB table name. */
   table: 'SWITCHYARD_TABLE',
   /** The table's region, when it is not the function's own (splitter stacks in other regions). */

@@ -14,7 +14,11 @@ const frames = (m: object): string[] =>
 let cached: { deps: SessionDeps; messenger: ApiGatewayMessenger } | undefined;
 
 export function buildSessionDeps(d: Deps): { deps: SessionDeps; messenger: ApiGatewayMessenger } {
-  if (!d.wsManagementEndpoint) throw new Error(`environment variable ${ENV.wsManagementEndpoint} is not set`);
+  if (!d.wsManagementEndpoint) {
+    throw new Error(
+      `environment variable ${ENV.wsManagementEndpoint} is not set: the http, ws and reconciler functions post to WebSocket connections through it. The router stack sets it from its WebSocket stage (redeploy the stack); the local runtime sets it itself`,
+    );
+  }
   const connections = new ApiGatewayManagementApiClient({
     region: d.region,
     endpoint: d.wsManagementEndpoint,

@@ -6,6 +6,7 @@ import { type PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-ia
 import { Architecture, Code, Function as LambdaFunction, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { ENV } from '../../functions/lib/env.ts';
 import { DeploymentConfigError } from '../errors.ts';
 import { BUNDLE, SOURCE_MAP_NODE_OPTIONS } from './bundling.ts';
 import { acknowledge, acknowledgeWildcardResource, NAG_REASONS, renderIntrinsic } from './nag.ts';
@@ -141,14 +142,25 @@ function bundledCode(handler: HandlerName, bundleAwsSdk: boolean): Code {
   });
 }
 
+/** What makes each variable large, and how to make it smaller. */
+const ENV_REMEDIES: Record<string, string> = {
+  [ENV.topology]: 'the topology file: drop unused queues and clusters, or shorten ids and queue names',
+  [ENV.queueArns]: 'context "queueArns": only fallback queues of other accounts need an entry',
+  [ENV.settings]: 'context "settings": give only the settings that differ from the defaults',
+};
+
 function checkEnvironmentSize(handler: HandlerName, env: Record<string, string>): void {
-  const bytes = Object.entries(env).reduce(
-    (sum, [k, v]) => sum + k.length + (Token.isUnresolved(v) ? TOKEN_ALLOWANCE : Buffer.byteLength(v)),
-    0,
+  const sizes = Object.entries(env).map(
+    ([k, v]) => [k, k.length + (Token.isUnresolved(v) ? TOKEN_ALLOWANCE : Buffer.byteLength(v))] as const,
   );
+  const bytes = sizes.reduce((sum, [, n]) => sum + n, 0);
   if (bytes > LAMBDA_ENV_LIMIT) {
+    const largest = [...sizes]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 3)
+      .map(([k, n]) => `  - ${k}: ${n} bytes${ENV_REMEDIES[k] ? `, from ${ENV_REMEDIES[k]}` : ''}`);
     throw new DeploymentConfigError(
-      `the ${handler} function's environment would be about ${bytes} bytes, above Lambda's 4 KB limit: the topology (SWITCHYARD_TOPOLOGY) is too large; drop "$schema" and unused queues, or shorten ids`,
+      `the ${handler} function's environment would be about ${bytes} bytes, above Lambda's 4 KB limit. The largest variables:\n${largest.join('\n')}`,
       { bytes },
     );
   }

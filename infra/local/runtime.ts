@@ -77,8 +77,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   const began = performance.now();
   const log = options.log ?? consoleLog;
   const services = await startLocalServices(options, log);
+  let router: Awaited<ReturnType<typeof startRouterProcess>> | undefined;
   try {
-    const router = await startRouterProcess({
+    router = await startRouterProcess({
       port: options.port ?? DEFAULT_PORT,
       ...routerConfigOf(services),
       sqsClient: (region) => services.sqs.client(region),
@@ -92,13 +93,16 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       router.port,
       router.managementEndpoint,
       async () => {
-        await router.stop();
+        await router?.stop();
         await services.stop();
       },
       options.hooks,
     );
     return await announce(runtime, options, services, began);
   } catch (err) {
+    // The router (its pollers) first: the services' stop saves the queues' messages, and nothing
+    // may receive from them meanwhile.
+    await router?.stop();
     await services.stop();
     throw err;
   }

@@ -311,18 +311,27 @@ async function drainQueue(sqs: SnapshotSqs, url: string, region: string, tick: T
       await receiveAll(client, url, messages, tick);
       const held = sqs.held(url);
       if (!held) {
-        // Cannot look into this queue: what is in flight or delayed stays behind.
+        // Cannot look into this queue (the embedded SQS inspects queues by name, and another region
+        // has one of this name): what is in flight or delayed stays behind, and on a FIFO queue so
+        // do the ready messages queued behind one in flight in the same group.
         const left = await client.send(
           new GetQueueAttributesCommand({
             QueueUrl: url,
-            AttributeNames: ['ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'],
+            AttributeNames: [
+              'ApproximateNumberOfMessages',
+              'ApproximateNumberOfMessagesNotVisible',
+              'ApproximateNumberOfMessagesDelayed',
+            ],
           }),
         );
         const n = (a: string) => Number((left.Attributes as Record<string, string> | undefined)?.[a] ?? 0);
         return {
           queue,
-          lost: n('ApproximateNumberOfMessagesNotVisible') + n('ApproximateNumberOfMessagesDelayed'),
-          why: 'in flight or delayed, in a queue whose name another region uses too',
+          lost:
+            n('ApproximateNumberOfMessages') +
+            n('ApproximateNumberOfMessagesNotVisible') +
+            n('ApproximateNumberOfMessagesDelayed'),
+          why: 'in flight, delayed, or queued behind one in flight in a FIFO group, in a queue whose name another region uses too (give the queues of different regions different names to have them saved)',
         };
       }
       // Ready messages the receive left are those of FIFO groups locked by a message in flight.

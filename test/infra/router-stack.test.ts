@@ -5,6 +5,7 @@ import { TABLE_REGION_ENV } from '../../infra/constructs/function-environment.ts
 import type { HandlerFunction } from '../../infra/constructs/handler-function.ts';
 import { ROUTER_QUEUE_ACTIONS, SEND_ACTIONS } from '../../infra/constructs/queue-access.ts';
 import { STORE_READ_ACTIONS, STORE_WRITE_ACTIONS } from '../../infra/constructs/state-table.ts';
+import { DeploymentConfigError } from '../../infra/errors.ts';
 import type { RouterStack } from '../../infra/router-stack.ts';
 import { ACCOUNT, build, logicalId, MIXED, statementsOfRole, templateOf, text } from './fixtures.ts';
 
@@ -92,6 +93,31 @@ describe('router stack', () => {
       },
     );
 
+    it("refuses a topology that would not fit Lambda's 4 KB environment, naming what to shrink", () => {
+      const cluster = (i: number) => ({
+        id: `workload-cluster-number-${i}`,
+        roles: ['workload'],
+        queues: [
+          {
+            name: `orders-${i}`,
+            source: `a-rather-long-source-queue-name-for-cluster-${i}`,
+            fallback: `a-rather-long-fallback-queue-name-for-cluster-${i}`,
+          },
+        ],
+      });
+      const topology = {
+        region: 'us-east-1',
+        clusters: [
+          { id: 'east', roles: ['primary', 'workload', 'default'] },
+          ...Array.from({ length: 30 }, (_, i) => cluster(i)),
+        ],
+      };
+      expect(() => build({ topology })).toThrow(DeploymentConfigError);
+      expect(() => build({ topology })).toThrow(
+        /above Lambda's 4 KB limit[\s\S]*SWITCHYARD_TOPOLOGY: \d+ bytes, from the topology file/,
+      );
+    });
+
     it('gives every function the environment contract', () => {
       const fns = template.findResources('AWS::Lambda::Function');
       expect(Object.keys(fns)).toHaveLength(3);
@@ -105,6 +131,7 @@ describe('router stack', () => {
         ]);
         expect(env[ENV.logLevel]).toBe('INFO');
         expect(env[ENV.stage]).toBe('dev');
+        expect(env[ENV.account]).toBe(ACCOUNT);
         expect(env.NODE_OPTIONS).toBe('--enable-source-maps');
         expect(text(router, env[ENV.wsManagementEndpoint])).toBe(
           `https://<${logicalId(router, router.webSocketApi)}>.execute-api.us-east-1.<AWS::URLSuffix>/dev`,

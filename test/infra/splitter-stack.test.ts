@@ -71,6 +71,7 @@ describe('splitter stacks', () => {
     expect(env[ENV.table]).toBe('switchyard-dev');
     expect(env[TABLE_REGION_ENV]).toBe('us-east-1');
     expect(env[ENV.stage]).toBe('dev');
+    expect(env[ENV.account]).toBe(ACCOUNT);
     expect(JSON.parse(env[ENV.topology]).clusters).toHaveLength(2);
     expect(env[ENV.wsManagementEndpoint]).toBeUndefined();
   });
