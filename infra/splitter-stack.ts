@@ -1,4 +1,5 @@
 import { Annotations, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Token } from 'aws-cdk-lib';
+import { AccountPrincipal } from 'aws-cdk-lib/aws-iam';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { type IQueue, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
@@ -94,7 +95,12 @@ export class SplitterStack extends Stack {
       const fallbackArn = s.facts.fallbackArn ?? queueArn(this, region, s.queue.fallback);
       fallbackArns.push(fallbackArn);
       if (s.createsFallback) {
-        this.fallbacks.set(s.queue.source, this.createFallback(s));
+        const fallback = this.createFallback(s);
+        // The cluster's consumer runs with the source queue's account: let that account read the
+        // fallback (its own IAM then decides which of its roles may).
+        const owner = this.otherAccount(s.facts.arn);
+        if (owner !== undefined) fallback.grantConsumeMessages(new AccountPrincipal(owner));
+        this.fallbacks.set(s.queue.source, fallback);
       } else {
         this.fallbacks.set(
           s.queue.source,

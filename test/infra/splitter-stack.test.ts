@@ -464,10 +464,40 @@ describe('splitter stacks', () => {
           ],
         },
       ]);
+      // The source queue's account, where the cluster's consumer runs, may read the fallback.
+      const allows = (stack: SplitterStack) =>
+        Object.values(templateOf(stack).findResources('AWS::SQS::QueuePolicy')).flatMap((p) =>
+          (
+            p.Properties.PolicyDocument.Statement as {
+              Effect: string;
+              Principal: unknown;
+              Action: string[];
+            }[]
+          )
+            .filter((st) => st.Effect === 'Allow')
+            .map((st) => ({
+              principal: text(stack, (st.Principal as { AWS: unknown }).AWS),
+              actions: [...st.Action].sort(),
+            })),
+        );
+      expect(allows(east)).toEqual([
+        {
+          principal: `arn:<AWS::Partition>:iam::${OWNER}:root`,
+          actions: [
+            'sqs:ChangeMessageVisibility',
+            'sqs:DeleteMessage',
+            'sqs:GetQueueAttributes',
+            'sqs:GetQueueUrl',
+            'sqs:ReceiveMessage',
+          ],
+        },
+      ]);
       const west = splitter(built, 'us-west-2');
       expect(mappingArns(west)).toEqual([sqsArn('us-west-2', 'west-orders')]);
       expect(queueAlarms(west)).toEqual(['ApproximateAgeOfOldestMessage west-orders']);
       expect(accountWarnings(west)).toEqual([]);
+      // A fallback for a queue of the stack's own account is read with the stack account's IAM.
+      expect(allows(west)).toEqual([]);
     });
 
     it('creates no queue alarm for a source queue of another account, and warns at synth instead', () => {
