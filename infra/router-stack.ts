@@ -6,6 +6,7 @@ import {
   WebSocketApi,
   WebSocketStage,
 } from 'aws-cdk-lib/aws-apigatewayv2';
+import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration, WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { Metric } from 'aws-cdk-lib/aws-cloudwatch';
 import type { Table } from 'aws-cdk-lib/aws-dynamodb';
@@ -16,6 +17,7 @@ import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { ENV } from '../functions/lib/env.ts';
 import { clusterRegion, defaultCluster, type Topology } from '../shared/config/topology.ts';
+import { AUTHORIZER_IDENTITY_HEADER } from '../shared/relay/identity.ts';
 import { ALARM_PERIOD, Alarms } from './constructs/alarms.ts';
 import { functionEnvironment } from './constructs/function-environment.ts';
 import { HandlerFunction } from './constructs/handler-function.ts';
@@ -145,9 +147,15 @@ export class RouterStack extends Stack {
       this.reconciler.allow(grant.statement, grant.viaAlias ? NAG_REASONS.kmsAliasKeys : undefined);
     }
 
+    // The ws function authorizes $connect too (the only route API Gateway lets one authorize):
+    // who it found rides on every later event of the connection, so no route reads it again.
     const routes = [
       this.webSocketApi.addRoute('$connect', {
         integration: new WebSocketLambdaIntegration('ConnectIntegration', this.ws.fn),
+        authorizer: new WebSocketLambdaAuthorizer('ConnectAuthorizer', this.ws.fn, {
+          authorizerName: `${name}-connect`,
+          identitySource: [`route.request.header.${AUTHORIZER_IDENTITY_HEADER}`],
+        }),
       }),
       this.webSocketApi.addRoute('$disconnect', {
         integration: new WebSocketLambdaIntegration('DisconnectIntegration', this.ws.fn),
@@ -157,7 +165,8 @@ export class RouterStack extends Stack {
         integration: new WebSocketLambdaIntegration('DefaultRouteIntegration', this.ws.fn),
       }),
     ];
-    for (const route of routes) acknowledge(route, 'APIG4', NAG_REASONS.routeAuthorization);
+    // $connect has its authorizer; API Gateway lets no other WebSocket route have one.
+    for (const route of routes.slice(1)) acknowledge(route, 'APIG4', NAG_REASONS.routeAuthorization);
 
     this.httpApi = new HttpApi(this, 'HttpApi', {
       apiName: `${name}-http`,

@@ -37,7 +37,7 @@ export function renderIntrinsic(value: unknown): string {
 
 export const NAG_REASONS = {
   routeAuthorization:
-    'Every caller is authenticated by the function itself: a bearer token whose SHA-256 hash must exist in the table (shared/auth/tokens.ts), checked before any work, and a WebSocket is refused at $connect without one. API Gateway can authorize only $connect on a WebSocket API; a Lambda authorizer would repeat the same table lookup.',
+    "Every caller is authenticated by a bearer token whose SHA-256 hash must exist in the table (shared/auth/tokens.ts), checked before any work. On the WebSocket API the $connect route has a Lambda authorizer (the ws function) and a connection it refuses never opens; API Gateway lets no other WebSocket route have an authorizer, and $default and $disconnect events carry the identity the authorizer found for their connection. The HTTP API's function checks the token of every request itself; a Lambda authorizer would repeat the same table lookup.",
   connectionsWildcard:
     'Connection ids are assigned by API Gateway at run time, so they cannot be listed; the ARN is limited to this WebSocket API, this stage, and one method: POST (send to a connection) or DELETE (close it).',
   outputQueuesWildcard:

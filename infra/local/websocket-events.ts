@@ -30,6 +30,11 @@ export interface ConnectionContext {
   apiId: string;
   sourceIp: string;
   userAgent?: string;
+  /**
+   * What the $connect authorizer returned (its `context`, with `principalId` and
+   * `integrationLatency` as API Gateway adds them): on every event after the authorizer's.
+   */
+  authorizer?: Record<string, string | number | boolean>;
 }
 
 /** Only MESSAGE events carry a `messageId` (the @types declare it on all three). */
@@ -38,6 +43,7 @@ export type WebSocketRequestContext = Omit<APIGatewayEventWebsocketRequestContex
   identity: { sourceIp: string; userAgent?: string };
   disconnectStatusCode?: number;
   disconnectReason?: string;
+  authorizer?: Record<string, string | number | boolean>;
 };
 
 export interface WebSocketEvent {
@@ -71,6 +77,7 @@ function requestContext(
     domainName: c.domainName,
     connectionId: c.connectionId,
     apiId: c.apiId,
+    ...(c.authorizer ? { authorizer: c.authorizer } : {}),
   };
 }
 
@@ -108,10 +115,44 @@ function queryMaps(search: URLSearchParams):
     : {};
 }
 
-export function connectEvent(
-  c: ConnectionContext,
-  upgrade: { rawHeaders: string[]; search: URLSearchParams; port: number },
-): WebSocketEvent {
+export interface Upgrade {
+  rawHeaders: string[];
+  search: URLSearchParams;
+  port: number;
+}
+
+/** The REQUEST authorizer event of $connect (API Gateway's WebSocket shape: no path, no method). */
+export interface AuthorizerEvent {
+  type: 'REQUEST';
+  methodArn: string;
+  headers: Record<string, string>;
+  multiValueHeaders: Record<string, string[]>;
+  queryStringParameters?: Record<string, string>;
+  multiValueQueryStringParameters?: Record<string, string[]>;
+  stageVariables: Record<string, string>;
+  requestContext: WebSocketRequestContext;
+}
+
+/** `arn:aws:execute-api:<region>:<account>:<apiId>/<stage>/$connect`. */
+export function connectMethodArn(c: ConnectionContext, region: string, account: string): string {
+  return `arn:aws:execute-api:${region}:${account}:${c.apiId}/${c.stage}/$connect`;
+}
+
+export function authorizerEvent(c: ConnectionContext, upgrade: Upgrade, methodArn: string): AuthorizerEvent {
+  const { authorizer: _none, ...beforeAuthorizer } = c;
+  const connect = connectEvent(beforeAuthorizer, upgrade);
+  return {
+    type: 'REQUEST',
+    methodArn,
+    headers: connect.headers ?? {},
+    multiValueHeaders: connect.multiValueHeaders ?? {},
+    ...queryMaps(upgrade.search),
+    stageVariables: {},
+    requestContext: connect.requestContext,
+  };
+}
+
+export function connectEvent(c: ConnectionContext, upgrade: Upgrade): WebSocketEvent {
   const { headers, multiValueHeaders } = headerMaps(upgrade.rawHeaders);
   // API Gateway adds the forwarding headers its integrations see.
   const forwarded = {

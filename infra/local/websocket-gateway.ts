@@ -2,16 +2,21 @@ import { type IncomingMessage, type Server, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { AUTHORIZER_IDENTITY_HEADER } from '../../shared/relay/identity.ts';
 import type { ConnectionRegistry } from './connection-registry.ts';
 import type { WsHandler } from './handlers.ts';
 import { lambdaContext } from './lambda-context.ts';
 import type { LocalLog } from './log.ts';
 import {
+  type AuthorizerEvent,
   apiGatewayId,
+  authorizerEvent,
   type ConnectionContext,
   connectEvent,
+  connectMethodArn,
   disconnectEvent,
   messageEvent,
+  type Upgrade,
   type WebSocketEvent,
 } from './websocket-events.ts';
 
@@ -34,6 +39,8 @@ export interface WebSocketGatewayOptions {
   stage?: string;
   idleTimeoutMs?: number;
   maxConnectionMs?: number;
+  /** The account in the authorizer's `methodArn` (default `000000000000`, as local ARNs have). */
+  accountId?: string;
   /** New connection ids (default: API Gateway style random ids); replicas put their owner in them. */
   connectionId?: () => string;
   log: LocalLog;
@@ -77,6 +84,56 @@ function refuse(socket: Duplex, status: number, body: string, contentType = 'app
   );
 }
 
+type Verdict =
+  | { ok: true; authorizer: Record<string, string | number | boolean> }
+  | { ok: false; status: number; message: string; problem?: string };
+
+/** An IAM `Resource`/`Action` pattern (`*` any run of characters, `?` one) against a value. */
+function matches(pattern: unknown, value: string): boolean {
+  const patterns = Array.isArray(pattern) ? pattern : [pattern];
+  return patterns.some((p) => {
+    if (typeof p !== 'string') return false;
+    const re = p
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.');
+    return new RegExp(`^${re}$`).test(value);
+  });
+}
+
+/**
+ * What API Gateway makes of a Lambda authorizer's answer: anything but a policy with a principal
+ * (and a context of plain values) is its own failure, a 500; a Deny, or no Allow for the
+ * method, refuses the connection with 403; an Allow lets $connect run.
+ */
+function verdictOf(result: unknown, methodArn: string, latencyMs: number): Verdict {
+  const broken: Verdict = {
+    ok: false,
+    status: 500,
+    message: INTERNAL_ERROR,
+    problem: 'the authorizer answered no policy with a principal and a context of plain values',
+  };
+  if (!result || typeof result !== 'object') return broken;
+  const r = result as { principalId?: unknown; policyDocument?: { Statement?: unknown }; context?: unknown };
+  const statements = r.policyDocument?.Statement;
+  if (typeof r.principalId !== 'string' || !Array.isArray(statements)) return broken;
+  const context: Record<string, string | number | boolean> = {};
+  if (r.context !== undefined && r.context !== null) {
+    if (typeof r.context !== 'object') return broken;
+    for (const [k, v] of Object.entries(r.context)) {
+      if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') return broken;
+      context[k] = v;
+    }
+  }
+  const applies = (s: Record<string, unknown>) =>
+    matches(s.Resource, methodArn) && matches(s.Action, 'execute-api:Invoke');
+  const stmts = statements.filter((s): s is Record<string, unknown> => !!s && typeof s === 'object');
+  const denied = stmts.some((s) => s.Effect === 'Deny' && applies(s));
+  const allowed = stmts.some((s) => s.Effect === 'Allow' && applies(s));
+  if (denied || !allowed) return { ok: false, status: 403, message: 'Forbidden' };
+  return { ok: true, authorizer: { ...context, principalId: r.principalId, integrationLatency: latencyMs } };
+}
+
 const clientIp = (req: IncomingMessage): string =>
   (req.socket.remoteAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
 
@@ -104,8 +161,9 @@ export function attachWebSocketGateway(server: Server, opts: WebSocketGatewayOpt
   const accepting = new Set<Promise<void>>();
   let closing = false;
 
-  const invoke = async (event: WebSocketEvent): Promise<unknown> =>
-    opts.handler(event, lambdaContext('ws', opts.region, HANDLER_TIMEOUT_MS));
+  // The authorizer is the ws function too (as deployed): one handler takes both event kinds.
+  const invoke = async (event: WebSocketEvent | AuthorizerEvent): Promise<unknown> =>
+    opts.handler(event as WebSocketEvent, lambdaContext('ws', opts.region, HANDLER_TIMEOUT_MS));
 
   /** Runs events of one connection strictly in order; a failing event does not stop the next. */
   const enqueue = (connectionId: string, run: () => Promise<void>): Promise<void> => {
@@ -147,18 +205,43 @@ export function attachWebSocketGateway(server: Server, opts: WebSocketGatewayOpt
     };
     const { connectionId } = context;
     opts.registry.add({ context, lastActiveAt: context.connectedAt });
+    const upgrade: Upgrade = {
+      rawHeaders: req.rawHeaders,
+      search: url.searchParams,
+      port: req.socket.localPort ?? 0,
+    };
+
+    // The $connect route's REQUEST authorizer (the ws function, as deployed). Its identity source
+    // is the Authorization header: without one API Gateway answers 401 and calls nothing.
+    if (!req.headers[AUTHORIZER_IDENTITY_HEADER.toLowerCase()]) {
+      opts.registry.remove(connectionId);
+      refuse(socket, 401, JSON.stringify({ message: 'Unauthorized' }));
+      return;
+    }
+    const methodArn = connectMethodArn(context, opts.region, opts.accountId ?? '000000000000');
+    let verdict: Verdict;
+    const started = Date.now();
+    try {
+      verdict = verdictOf(
+        await invoke(authorizerEvent(context, upgrade, methodArn)),
+        methodArn,
+        Date.now() - started,
+      );
+    } catch (err) {
+      opts.log.error(`ws authorizer failed on $connect of ${connectionId}`, err);
+      verdict = { ok: false, status: 500, message: INTERNAL_ERROR };
+    }
+    if (!verdict.ok) {
+      if (verdict.problem) opts.log.error(`ws authorizer on $connect of ${connectionId}: ${verdict.problem}`);
+      opts.registry.remove(connectionId);
+      refuse(socket, verdict.status, JSON.stringify({ message: verdict.message }));
+      return;
+    }
+    context.authorizer = verdict.authorizer;
 
     let result: ReturnType<typeof statusOf>;
     try {
-      result = statusOf(
-        await invoke(
-          connectEvent(context, {
-            rawHeaders: req.rawHeaders,
-            search: url.searchParams,
-            port: req.socket.localPort ?? 0,
-          }),
-        ),
-      );
+      result = statusOf(await invoke(connectEvent(context, upgrade)));
     } catch (err) {
       opts.registry.remove(connectionId);
       opts.log.error(`ws handler failed on $connect of ${connectionId}`, err);

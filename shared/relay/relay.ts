@@ -12,6 +12,7 @@ import { defaultCluster } from '../config/topology.ts';
 import {
   ConditionFailedError,
   ForbiddenError,
+  GoneError,
   NotFoundError,
   type SwitchyardError,
   ValidationError,
@@ -39,14 +40,26 @@ import {
 import { editSubscriptions, heartbeat, readSession } from '../sessions/sessions.ts';
 import { KINDS, keys } from '../store/keys.ts';
 import { type ConnectionRecord, deleteConnection, loadConnection, saveConnection } from './connections.ts';
+import type { ConnectionIdentity } from './identity.ts';
 
 export interface ConnectRequest {
   connectionId: string;
   token: string | undefined;
   query: Record<string, string | undefined>;
+  /** Who the $connect authorizer found on the connection: the checks are not run again. */
+  identity?: ConnectionIdentity;
 }
 
 export type ConnectResult = { ok: true; record: ConnectionRecord } | { ok: false; error: SwitchyardError };
+export type AuthorizeResult =
+  | { ok: true; identity: ConnectionIdentity }
+  | { ok: false; error: SwitchyardError };
+
+function recordOf(connectionId: string, identity: ConnectionIdentity): ConnectionRecord {
+  return identity.role === 'cluster'
+    ? { connectionId, role: 'cluster', clusterId: identity.clusterId }
+    : { connectionId, role: 'client', sessionId: identity.sessionId, owner: identity.owner };
+}
 
 type Msg = Record<string, unknown> & { type: string };
 
@@ -70,7 +83,15 @@ export class Relay {
 
   // ---- $connect / $disconnect ----------------------------------------------------------------
 
-  async connect(req: ConnectRequest): Promise<ConnectResult> {
+  /**
+   * The checks a connection must pass, in one place: the $connect authorizer and $connect itself
+   * (when no authorizer ran) both use them. A cluster's token must be that cluster's and the
+   * cluster in the topology; a client's session must exist, be the principal's and be resumable.
+   */
+  async authorizeConnect(req: {
+    token: string | undefined;
+    query: Record<string, string | undefined>;
+  }): Promise<AuthorizeResult> {
     const { store, topology } = this.deps;
     let principal: Principal;
     try {
@@ -78,7 +99,6 @@ export class Relay {
     } catch (err) {
       return { ok: false, error: err as SwitchyardError };
     }
-    const now = this.deps.now();
     if (principal.type === 'cluster') {
       const clusterId = req.query.cluster ?? principal.clusterId;
       if (clusterId !== principal.clusterId) {
@@ -95,12 +115,7 @@ export class Relay {
           error: new ForbiddenError(`cluster '${clusterId}' is not in the router's topology`),
         };
       }
-      const record: ConnectionRecord = { connectionId: req.connectionId, role: 'cluster', clusterId };
-      await saveConnection(store, record, now, CONNECTION_TTL_MS);
-      await markConnected(store, clusterId, req.connectionId, now);
-      this.connections.set(req.connectionId, record);
-      this.clusterSeenWritten.set(clusterId, now);
-      return { ok: true, record };
+      return { ok: true, identity: { role: 'cluster', clusterId } };
     }
     const sessionId = req.query.session;
     if (!sessionId || !/^[a-z0-9]{1,40}$/.test(sessionId)) {
@@ -117,25 +132,62 @@ export class Relay {
     } catch (err) {
       return { ok: false, error: err as SwitchyardError };
     }
-    const record: ConnectionRecord = { connectionId: req.connectionId, role: 'client', sessionId, owner };
+    return { ok: true, identity: { role: 'client', sessionId, owner } };
+  }
+
+  /**
+   * Records the connection. With `identity` (what the authorizer found) the checks are not run
+   * again; without it (no authorizer in front) they run here.
+   */
+  async connect(req: ConnectRequest): Promise<ConnectResult> {
+    const { store } = this.deps;
+    let identity = req.identity;
+    if (!identity) {
+      const auth = await this.authorizeConnect(req);
+      if (!auth.ok) return auth;
+      identity = auth.identity;
+    }
+    const now = this.deps.now();
+    const record = recordOf(req.connectionId, identity);
+    if (record.role === 'cluster') {
+      await saveConnection(store, record, now, CONNECTION_TTL_MS);
+      await markConnected(store, record.clusterId, req.connectionId, now);
+      this.connections.set(req.connectionId, record);
+      this.clusterSeenWritten.set(record.clusterId, now);
+      return { ok: true, record };
+    }
+    const { sessionId } = record;
     await saveConnection(store, record, now, CONNECTION_TTL_MS);
     // A newer connection (a resume) replaces an older one: traffic follows the latest.
-    await store.update(
-      { pk: `SESSION#${sessionId}`, sk: 'SESSION' },
-      {
-        clientConnectionId: req.connectionId,
-        heartbeatAt: now,
-        expiresAt: now + this.deps.settings.sessionTimeoutMs,
-      },
-      { conditions: [{ type: 'in', attr: 'state', values: ['pending', 'ready'] }] },
-    );
+    try {
+      await store.update(
+        { pk: `SESSION#${sessionId}`, sk: 'SESSION' },
+        {
+          clientConnectionId: req.connectionId,
+          heartbeatAt: now,
+          expiresAt: now + this.deps.settings.sessionTimeoutMs,
+        },
+        { conditions: [{ type: 'in', attr: 'state', values: ['pending', 'ready'] }] },
+      );
+    } catch (err) {
+      if (!(err instanceof ConditionFailedError)) throw err;
+      // The session ended after it was checked (between the authorizer and $connect).
+      await deleteConnection(store, req.connectionId);
+      return {
+        ok: false,
+        error: new GoneError(`session '${sessionId}' ended while connecting: start a new one`, { sessionId }),
+      };
+    }
     this.connections.set(req.connectionId, record);
     this.clientOf.set(sessionId, req.connectionId);
     return { ok: true, record };
   }
 
-  async disconnect(connectionId: string): Promise<void> {
-    const rec = this.connections.get(connectionId) ?? (await loadConnection(this.deps.store, connectionId));
+  /** `identity`: the authorizer's, from the event; without it the connection's record is read. */
+  async disconnect(connectionId: string, identity?: ConnectionIdentity): Promise<void> {
+    const rec =
+      this.connections.get(connectionId) ??
+      (identity ? recordOf(connectionId, identity) : await loadConnection(this.deps.store, connectionId));
     this.connections.delete(connectionId);
     await deleteConnection(this.deps.store, connectionId);
     if (!rec) return;
@@ -163,8 +215,9 @@ export class Relay {
 
   // ---- $default ------------------------------------------------------------------------------
 
-  async message(connectionId: string, text: string): Promise<void> {
-    const rec = await this.connection(connectionId);
+  /** `identity`: the authorizer's, from the event; without it the connection's record is read. */
+  async message(connectionId: string, text: string, identity?: ConnectionIdentity): Promise<void> {
+    const rec = await this.connection(connectionId, identity);
     if (!rec) {
       // A frame from a connection we have no record of ($connect lost?): it cannot be trusted.
       await this.deps.messenger.closeConnection(connectionId);
@@ -214,10 +267,13 @@ export class Relay {
     }
   }
 
-  private async connection(connectionId: string): Promise<ConnectionRecord | undefined> {
+  private async connection(
+    connectionId: string,
+    identity?: ConnectionIdentity,
+  ): Promise<ConnectionRecord | undefined> {
     let rec = this.connections.get(connectionId);
     if (!rec) {
-      rec = await loadConnection(this.deps.store, connectionId);
+      rec = identity ? recordOf(connectionId, identity) : await loadConnection(this.deps.store, connectionId);
       if (rec) this.connections.set(connectionId, rec);
     }
     return rec;

@@ -4,6 +4,8 @@ import { NAG_REASONS } from '../../infra/constructs/nag.ts';
 import { build, MIXED, nagReport, TWO_REGIONS } from './fixtures.ts';
 
 const REASONS = new Set<string>(Object.values(NAG_REASONS));
+/** The report carries the constructs a suppressed finding is about; its type leaves them out. */
+type Suppressed = { violatingConstructs: { constructPath: string }[] };
 
 describe('cdk-nag AwsSolutionsChecks', () => {
   it.each([
@@ -80,6 +82,25 @@ describe('cdk-nag AwsSolutionsChecks', () => {
     expect(
       reasons.get('AwsSolutions::AwsSolutions-IAM5[Resource::arn:aws:kms:ap-southeast-2:123456789012:key/*]'),
     ).toBe(NAG_REASONS.kmsAliasKeys);
+  });
+
+  it('finds $connect authorized: APIG4 is acknowledged on $disconnect, $default and the HTTP API only', () => {
+    const report = nagReport(build({ nag: true }));
+    const apig4 = report.pluginReports
+      .flatMap((p) => p.suppressedViolations)
+      .filter((s) => s.ruleName === 'AwsSolutions-APIG4');
+    expect(
+      new Set(
+        apig4.flatMap((s) => (s as unknown as Suppressed).violatingConstructs.map((c) => c.constructPath)),
+      ),
+    ).toEqual(
+      new Set([
+        'Switchyard-dev-Router/WebSocketApi/$disconnect-Route/Resource',
+        'Switchyard-dev-Router/WebSocketApi/$default-Route/Resource',
+        'Switchyard-dev-Router/HttpApi/DefaultRoute/Resource',
+      ]),
+    );
+    for (const s of apig4) expect(s.reason).toBe(NAG_REASONS.routeAuthorization);
   });
 
   it('fails the synth on a finding nobody acknowledged', () => {

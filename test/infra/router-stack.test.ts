@@ -219,6 +219,50 @@ describe('router stack', () => {
       });
     });
 
+    it('authorizes $connect (and no other route) with the ws function as a REQUEST authorizer', () => {
+      const api = logicalId(router, router.webSocketApi);
+      const authorizers = template.findResources('AWS::ApiGatewayV2::Authorizer');
+      expect(Object.keys(authorizers)).toHaveLength(1);
+      const [[authorizerId, authorizer]] = Object.entries(authorizers) as [
+        [string, { Properties: Record<string, unknown> }],
+      ];
+      expect(authorizer.Properties).toMatchObject({
+        ApiId: { Ref: api },
+        AuthorizerType: 'REQUEST',
+        IdentitySource: ['route.request.header.Authorization'],
+      });
+      expect(text(router, authorizer.Properties.AuthorizerUri)).toBe(
+        `arn:<AWS::Partition>:apigateway:us-east-1:lambda:path/2015-03-31/functions/<${logicalId(router, router.ws.fn)}.Arn>/invocations`,
+      );
+      const routes = template.findResources('AWS::ApiGatewayV2::Route', {
+        Properties: { ApiId: { Ref: api } },
+      });
+      const auth = Object.fromEntries(
+        Object.values(routes).map((r) => [
+          r.Properties.RouteKey,
+          [r.Properties.AuthorizationType, r.Properties.AuthorizerId],
+        ]),
+      );
+      expect(auth).toEqual({
+        $connect: ['CUSTOM', { Ref: authorizerId }],
+        $disconnect: ['NONE', undefined],
+        $default: ['NONE', undefined],
+      });
+      // API Gateway may invoke the function as that authorizer.
+      const permissions = Object.values(template.findResources('AWS::Lambda::Permission')).filter((p) =>
+        text(router, p.Properties.SourceArn).endsWith(`/authorizers/<${authorizerId}>`),
+      );
+      expect(permissions).toHaveLength(1);
+      expect(permissions[0]!.Properties).toMatchObject({
+        Action: 'lambda:InvokeFunction',
+        Principal: 'apigateway.amazonaws.com',
+        FunctionName: { 'Fn::GetAtt': [logicalId(router, router.ws.fn), 'Arn'] },
+      });
+      expect(text(router, permissions[0]!.Properties.SourceArn)).toBe(
+        `arn:<AWS::Partition>:execute-api:us-east-1:${ACCOUNT}:<${api}>/authorizers/<${authorizerId}>`,
+      );
+    });
+
     it('outputs the HTTP URL, the WebSocket URL and the table name', () => {
       const outputs = template.findOutputs('*');
       expect(text(router, outputs.HttpUrl?.Value)).toBe(

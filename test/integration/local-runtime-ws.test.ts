@@ -24,12 +24,37 @@ function managementClient(): ApiGatewayManagementApiClient {
   });
 }
 
+type AuthorizerEvent = WebSocketEvent & { type: 'REQUEST'; methodArn: string };
+const isAuthorizerEvent = (e: unknown): e is AuthorizerEvent => (e as { type?: unknown }).type === 'REQUEST';
+
+/** What the recording handler's authorizer answers: `authz=deny|throw|bogus` in the query, or an Allow. */
+function authorizerAnswer(event: AuthorizerEvent): unknown {
+  const authz = event.queryStringParameters?.authz;
+  if (authz === 'throw') throw new Error('authorizer crashed');
+  if (authz === 'bogus') return { statusCode: 200 };
+  const effect = authz === 'deny' ? 'Deny' : 'Allow';
+  return {
+    principalId: 'tester',
+    policyDocument: {
+      Version: '2012-10-17',
+      Statement: [{ Action: 'execute-api:Invoke', Effect: effect, Resource: event.methodArn }],
+    },
+    context: { role: 'tester', n: 7, ok: true },
+  };
+}
+
 /**
  * A test-local ws handler: it records every event and follows instructions in the query
- * (`reject`, `fail`, `postDuringConnect`) and in message bodies (`echo:`, `throw`, `slow:`).
+ * (`reject`, `fail`, `postDuringConnect`, `authz`) and in message bodies (`echo:`, `throw`, `slow:`).
  */
-function recordingHandler(): { handler: WsHandler; events: WebSocketEvent[]; connectPostError: string[] } {
+function recordingHandler(): {
+  handler: WsHandler;
+  events: WebSocketEvent[];
+  authorizerEvents: AuthorizerEvent[];
+  connectPostError: string[];
+} {
   const events: WebSocketEvent[] = [];
+  const authorizerEvents: AuthorizerEvent[] = [];
   const connectPostError: string[] = [];
   // Built on first use: the endpoint is only in the environment once the runtime runs.
   let client: ApiGatewayManagementApiClient | undefined;
@@ -40,6 +65,10 @@ function recordingHandler(): { handler: WsHandler; events: WebSocketEvent[]; con
     },
   };
   const handler: WsHandler = async (event) => {
+    if (isAuthorizerEvent(event)) {
+      authorizerEvents.push(event);
+      return authorizerAnswer(event);
+    }
     events.push(event);
     const { routeKey, connectionId } = event.requestContext;
     if (routeKey === '$connect') {
@@ -65,7 +94,7 @@ function recordingHandler(): { handler: WsHandler; events: WebSocketEvent[]; con
     }
     return { statusCode: 200 };
   };
-  return { handler, events, connectPostError };
+  return { handler, events, authorizerEvents, connectPostError };
 }
 
 interface Client {
@@ -74,7 +103,10 @@ interface Client {
   closed: Promise<{ code: number; reason: string }>;
 }
 
-async function connect(url: string, headers: Record<string, string> = {}): Promise<Client> {
+/** The authorizer's identity source: API Gateway calls nothing for an upgrade without it. */
+const AUTH = { Authorization: 'Bearer test' };
+
+async function connect(url: string, headers: Record<string, string> = AUTH): Promise<Client> {
   const ws = new WebSocket(url, { headers });
   const messages: string[] = [];
   ws.on('message', (data: RawData) => messages.push(data.toString()));
@@ -92,8 +124,11 @@ async function connect(url: string, headers: Record<string, string> = {}): Promi
 }
 
 /** The status and body of a refused upgrade. */
-async function refusal(url: string): Promise<{ status: number; body: string }> {
-  const ws = new WebSocket(url);
+async function refusal(
+  url: string,
+  headers: Record<string, string> = AUTH,
+): Promise<{ status: number; body: string }> {
+  const ws = new WebSocket(url, { headers });
   return new Promise((resolve, reject) => {
     ws.once('open', () => reject(new Error('the upgrade was accepted')));
     ws.once('unexpected-response', (_req, res) => {
@@ -125,7 +160,10 @@ describe('local WebSocket gateway (API Gateway emulation)', () => {
     await rt?.stop();
   });
 
-  const open = async (query = '', headers: Record<string, string> = {}): Promise<Client & { id: string }> => {
+  const open = async (
+    query = '',
+    headers: Record<string, string> = AUTH,
+  ): Promise<Client & { id: string }> => {
     const before = recorder.events.length;
     const client = await connect(`${rt.wsUrl}${query}`, headers);
     clients.push(client);
@@ -166,6 +204,65 @@ describe('local WebSocket gateway (API Gateway emulation)', () => {
     expect(ctx.messageId).toBeUndefined();
     expect(ctx.connectedAt).toBe(ctx.requestTimeEpoch);
     expect(ctx.requestTime).toMatch(/^\d{2}\/[A-Z][a-z]{2}\/\d{4}:\d{2}:\d{2}:\d{2} \+0000$/);
+  });
+
+  it('runs the REQUEST authorizer first, with the upgrade headers, query and $connect method ARN', async () => {
+    const before = recorder.authorizerEvents.length;
+    const { id } = await open('?session=s-2', { Authorization: 'Bearer t', 'X-Test-Header': 'yes' });
+    const [auth] = recorder.authorizerEvents.slice(before);
+    expect(auth).toMatchObject({
+      type: 'REQUEST',
+      methodArn: 'arn:aws:execute-api:us-east-1:000000000000:local/local/$connect',
+      headers: { Authorization: 'Bearer t', 'X-Test-Header': 'yes' },
+      multiValueHeaders: { Authorization: ['Bearer t'] },
+      queryStringParameters: { session: 's-2' },
+      stageVariables: {},
+      requestContext: { routeKey: '$connect', eventType: 'CONNECT', connectionId: id, apiId: 'local' },
+    });
+    expect(auth!.requestContext).not.toHaveProperty('authorizer');
+  });
+
+  it("attaches the authorizer's context to the $connect, $default and $disconnect events", async () => {
+    const c = await open();
+    c.ws.send('echo:x');
+    await eventually(() => c.messages.length === 1, 5000, 'the echo');
+    c.ws.close();
+    await eventually(() => eventsOf(c.id, '$disconnect')[0], 5000, '$disconnect');
+    const authorizer = { role: 'tester', n: 7, ok: true, principalId: 'tester' };
+    for (const routeKey of ['$connect', '$default', '$disconnect']) {
+      const [event] = eventsOf(c.id, routeKey);
+      expect(event!.requestContext.authorizer).toMatchObject(authorizer);
+      expect(event!.requestContext.authorizer?.integrationLatency).toEqual(expect.any(Number));
+    }
+  });
+
+  it.each([
+    { authz: 'deny', status: 403, message: 'Forbidden' },
+    { authz: 'throw', status: 500, message: 'Internal server error' },
+    { authz: 'bogus', status: 500, message: 'Internal server error' },
+  ])(
+    'refuses the upgrade with $status when the authorizer answers $authz',
+    async ({ authz, status, message }) => {
+      const before = recorder.events.length;
+      const authBefore = recorder.authorizerEvents.length;
+      const res = await refusal(`${rt.wsUrl}?authz=${authz}`);
+      expect(res.status).toBe(status);
+      expect(JSON.parse(res.body)).toEqual({ message });
+      expect(recorder.authorizerEvents.length).toBe(authBefore + 1);
+      // $connect never ran.
+      await new Promise((r) => setTimeout(r, 50));
+      expect(recorder.events.slice(before)).toEqual([]);
+    },
+  );
+
+  it('answers 401 without calling anything when the Authorization header is missing', async () => {
+    const before = recorder.events.length;
+    const authBefore = recorder.authorizerEvents.length;
+    const res = await refusal(rt.wsUrl, {});
+    expect(res.status).toBe(401);
+    expect(JSON.parse(res.body)).toEqual({ message: 'Unauthorized' });
+    expect(recorder.authorizerEvents.length).toBe(authBefore);
+    expect(recorder.events.length).toBe(before);
   });
 
   it('leaves the query keys out when there is no query string', async () => {
@@ -246,7 +343,7 @@ describe('local WebSocket gateway (API Gateway emulation)', () => {
   });
 
   it('describes a connection (GET @connections/{id})', async () => {
-    const c = await open('', { 'User-Agent': 'switchyard-test' });
+    const c = await open('', { ...AUTH, 'User-Agent': 'switchyard-test' });
     c.ws.send('echo:x');
     await eventually(() => c.messages.length === 1, 5000, 'the echo');
     const info = await mgmt.send(new GetConnectionCommand({ ConnectionId: c.id }));
@@ -343,6 +440,7 @@ describe('local WebSocket gateway: limits and shutdown', () => {
       gateway: { idleTimeoutMs: 300 },
       handlers: {
         ws: async (e) => {
+          if (isAuthorizerEvent(e)) return authorizerAnswer(e);
           events.push(e);
           return { statusCode: 200 };
         },
@@ -359,6 +457,41 @@ describe('local WebSocket gateway: limits and shutdown', () => {
       expect(events.filter((e) => e.requestContext.routeKey === '$disconnect')).toHaveLength(2);
     } finally {
       await rt.stop();
+    }
+  });
+});
+
+describe('local WebSocket gateway with the router handler: the $connect authorizer', () => {
+  let rt: TestRuntime;
+  beforeAll(async () => {
+    rt = await startTestRuntime();
+  });
+  afterAll(() => rt?.stop());
+
+  it("refuses with the router's own status and error body, carried from the authorizer to $connect", async () => {
+    const [clusterId, token] = Object.entries(rt.clusterTokens)[0]!;
+    const wrong = await refusal(`${rt.wsUrl}?cluster=not-${clusterId}`, { Authorization: `Bearer ${token}` });
+    expect(wrong.status).toBe(403);
+    expect(JSON.parse(wrong.body).error.message).toContain(`this token belongs to cluster '${clusterId}'`);
+    const unknown = await refusal(`${rt.wsUrl}?session=abc`, { Authorization: 'Bearer not-a-token' });
+    expect(unknown.status).toBe(401);
+    expect(JSON.parse(unknown.body)).toHaveProperty('error.code');
+    const noSession = await refusal(rt.wsUrl, { Authorization: `Bearer ${rt.developerToken}` });
+    expect(noSession.status).toBe(400);
+    expect(JSON.parse(noSession.body).error.message).toContain('?session=<session id>');
+  });
+
+  it('accepts a cluster whose token matches, and marks it connected', async () => {
+    const [clusterId, token] = Object.entries(rt.clusterTokens)[0]!;
+    const c = await connect(`${rt.wsUrl}?cluster=${clusterId}`, { Authorization: `Bearer ${token}` });
+    try {
+      const res = await fetch(`${rt.httpUrl}/v1/clusters`, {
+        headers: { authorization: `Bearer ${rt.developerToken}` },
+      });
+      const body = (await res.json()) as { clusters: { id: string; connected: boolean }[] };
+      expect(body.clusters.find((x) => x.id === clusterId)?.connected).toBe(true);
+    } finally {
+      c.ws.terminate();
     }
   });
 });
