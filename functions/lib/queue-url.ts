@@ -1,4 +1,4 @@
-import { parseQueueArn } from '../../shared/split/topology-queues.ts';
+import { queueOwner } from '../../shared/split/topology-queues.ts';
 import { ENV } from './env.ts';
 import { queueArnsFromEnv } from './queue-arns.ts';
 
@@ -11,11 +11,6 @@ import { queueArnsFromEnv } from './queue-arns.ts';
 export function queueUrl(region: string, name: string, env: NodeJS.ProcessEnv = process.env): string {
   const local = env[ENV.sqsEndpoint];
   if (local) return `http://sqs.${region}.localhost:${new URL(local).port}/000000000000/${name}`;
-  const arn = queueArnsFromEnv(env)[name];
-  const owned = arn === undefined ? undefined : parseQueueArn(arn);
-  const account =
-    owned && owned.region === region && owned.name === name
-      ? owned.account
-      : (env[ENV.account] ?? '000000000000');
+  const account = queueOwner(queueArnsFromEnv(env), region, name) ?? env[ENV.account] ?? '000000000000';
   return `https://sqs.${region}.amazonaws.com/${account}/${name}`;
 }

@@ -56,6 +56,21 @@ export function parseQueueArn(arn: string): { region: string; account: string; n
 }
 
 /**
+ * The account that owns a queue of another account (context `queueArns`: queue ARN by name), or
+ * undefined for a queue of the function's own account: no entry, or an entry for a same-named
+ * queue of another region.
+ */
+export function queueOwner(
+  queueArns: Readonly<Record<string, string>> | undefined,
+  region: string,
+  name: string,
+): string | undefined {
+  const arn = queueArns?.[name];
+  const parsed = arn === undefined ? undefined : parseQueueArn(arn);
+  return parsed && parsed.region === region && parsed.name === name ? parsed.account : undefined;
+}
+
+/**
  * Finds the cluster and queue a source ARN belongs to, by queue name. Two clusters may use the same
  * queue name in different regions, so the ARN's region breaks the tie. The account does not
  * matter: a source queue may live in another account than the splitter (context `queueArns`).

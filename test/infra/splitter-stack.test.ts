@@ -28,6 +28,23 @@ const sqsArn = (region: string, name: string) => `arn:<AWS::Partition>:sqs:${reg
 const tableArn = (region: string, suffix = '') =>
   `arn:<AWS::Partition>:dynamodb:${region}:${ACCOUNT}:table/switchyard-dev${suffix}`;
 
+/** What every splitter role holds before its queues: its own log group and the router's table (us-east-1). */
+const logAndTableStatements = (stack: SplitterStack) => [
+  {
+    effect: 'Allow',
+    actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+    resources: [`<${logicalId(stack, stack.splitter.logGroup)}.Arn>`],
+  },
+  { effect: 'Allow', actions: STORE_READ_ACTIONS, resources: [tableArn('us-east-1')] },
+  { effect: 'Allow', actions: ['dynamodb:Query'], resources: [tableArn('us-east-1', '/index/byKind')] },
+  {
+    effect: 'Allow',
+    actions: ['dynamodb:UpdateItem'],
+    resources: [tableArn('us-east-1')],
+    condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': SPLITTER_WRITABLE_KEYS } },
+  },
+];
+
 function splitter(built: ReturnType<typeof build>, region: string): SplitterStack {
   const stack = built.deployment.splitters.get(region);
   if (!stack) throw new Error(`no splitter stack in ${region}`);
@@ -189,19 +206,7 @@ describe('splitter stacks', () => {
     it("reads the table, updates only split items, consumes its sources, sends to its stage's output queues and its fallbacks", () => {
       const stack = splitter(build(), 'us-west-2');
       expect(statementsOfRole(stack, logicalId(stack, stack.splitter.role))).toEqual([
-        {
-          effect: 'Allow',
-          actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-          resources: [`<${logicalId(stack, stack.splitter.logGroup)}.Arn>`],
-        },
-        { effect: 'Allow', actions: STORE_READ_ACTIONS, resources: [tableArn('us-east-1')] },
-        { effect: 'Allow', actions: ['dynamodb:Query'], resources: [tableArn('us-east-1', '/index/byKind')] },
-        {
-          effect: 'Allow',
-          actions: ['dynamodb:UpdateItem'],
-          resources: [tableArn('us-east-1')],
-          condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': SPLITTER_WRITABLE_KEYS } },
-        },
+        ...logAndTableStatements(stack),
         { effect: 'Allow', actions: CONSUME_ACTIONS, resources: [sqsArn('us-west-2', 'west-orders')] },
         {
           effect: 'Allow',
@@ -413,19 +418,7 @@ describe('splitter stacks', () => {
       expect(mappingArns(stack)).toEqual([AP]);
       expect(text(stack, stack.fallbacks.get('ap-orders')?.queueArn)).toBe(AP_FALLBACK);
       expect(statementsOfRole(stack, logicalId(stack, stack.splitter.role))).toEqual([
-        {
-          effect: 'Allow',
-          actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-          resources: [`<${logicalId(stack, stack.splitter.logGroup)}.Arn>`],
-        },
-        { effect: 'Allow', actions: STORE_READ_ACTIONS, resources: [tableArn('us-east-1')] },
-        { effect: 'Allow', actions: ['dynamodb:Query'], resources: [tableArn('us-east-1', '/index/byKind')] },
-        {
-          effect: 'Allow',
-          actions: ['dynamodb:UpdateItem'],
-          resources: [tableArn('us-east-1')],
-          condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': SPLITTER_WRITABLE_KEYS } },
-        },
+        ...logAndTableStatements(stack),
         { effect: 'Allow', actions: CONSUME_ACTIONS, resources: [AP] },
         {
           effect: 'Allow',
