@@ -19,9 +19,12 @@ interface Waiting<T> {
 /**
  * Stolen requests waiting for their developer's answer, each bound to the one session it was
  * delivered to. Mirrored copies are never registered, so every answer to one is refused.
+ * A request whose answer streams on after its `response` (`data` ... `close`) stays bound
+ * while it streams: `openStream` at the response, `endStream` at the close.
  */
 export class PendingRequests<T> {
   private readonly waiting = new Map<string, Waiting<T>>();
+  private readonly streaming = new Map<string, string>();
   private readonly ended: RecentlyEnded;
 
   constructor(options: { recentLimit?: number } = {}) {
@@ -47,8 +50,8 @@ export class PendingRequests<T> {
   }
 
   verdict(requestId: string, sessionId: string | undefined): AnswerVerdict {
-    const w = this.waiting.get(requestId);
-    if (w) return sessionId !== undefined && w.sessionId === sessionId ? 'bound' : 'refused';
+    const owner = this.waiting.get(requestId)?.sessionId ?? this.streaming.get(requestId);
+    if (owner !== undefined) return sessionId !== undefined && owner === sessionId ? 'bound' : 'refused';
     return this.ended.endedFor(requestId, sessionId) ? 'ended' : 'refused';
   }
 
@@ -59,17 +62,32 @@ export class PendingRequests<T> {
     return verdict;
   }
 
+  /** The answer goes on after its head: its `data` and `close` stay bound to the same session. */
+  openStream(requestId: string, sessionId: string): void {
+    this.streaming.set(requestId, sessionId);
+  }
+
+  endStream(requestId: string): void {
+    const sessionId = this.streaming.get(requestId);
+    if (sessionId === undefined) return;
+    this.streaming.delete(requestId);
+    this.ended.add(requestId, sessionId);
+  }
+
   /** Every request of an ended session goes to the upstream. */
   endSession(sessionId: string): void {
     for (const [id, w] of this.waiting) if (w.sessionId === sessionId) this.finish(id, undefined);
+    for (const [id, owner] of this.streaming) if (owner === sessionId) this.endStream(id);
   }
 
   stop(): void {
     for (const id of [...this.waiting.keys()]) this.finish(id, undefined);
+    this.streaming.clear();
   }
 
+  /** Requests still bound: waiting for an answer, or streaming one. */
   get size(): number {
-    return this.waiting.size;
+    return this.waiting.size + this.streaming.size;
   }
 
   private finish(requestId: string, answer: T | undefined): boolean {

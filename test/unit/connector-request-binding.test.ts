@@ -103,6 +103,23 @@ describe('PendingRequests', () => {
     pending.answer('r2', B, answerOf('b'));
     expect((await ofB)?.body.toString()).toBe('b');
   });
+
+  it('keeps a streamed answer bound to its session until its close', async () => {
+    // Prepare
+    const pending = new PendingRequests<ForwardedResponse>();
+    const head = pending.wait('r1', A, 60_000);
+    pending.answer('r1', A, answerOf(''));
+    pending.openStream('r1', A);
+    await head;
+
+    // Act / Assess: while it streams, its data is Alice's alone.
+    expect(pending.verdict('r1', A)).toBe('bound');
+    expect(pending.verdict('r1', B)).toBe('refused');
+    pending.endStream('r1');
+    expect(pending.verdict('r1', A)).toBe('ended');
+    expect(pending.verdict('r1', B)).toBe('refused');
+    expect(pending.size).toBe(0);
+  });
 });
 
 describe('RecentlyEnded', () => {
