@@ -1,9 +1,11 @@
 import { Peer } from '../cli/transport/peer.ts';
 import { compileFilter, type HttpFilter, type RequestMatcher } from '../shared/protocol/filter.ts';
 import type { Message } from '../shared/protocol/messages.ts';
+import { type AnswerHead, type AnswerTarget, answerTarget, notYourRequest } from './answer-binding.ts';
 import type { ConnectorConfig } from './config.ts';
 import { type ForwardedRequest, type ForwardedResponse, Ingress, type TrafficRouter } from './ingress.ts';
 import { OutgoingTunnels } from './outgoing.ts';
+import { PendingRequests } from './pending-requests.ts';
 import { envOf, fileList, fileRead, fileStat, resolveHost } from './stateful.ts';
 
 export interface ConnectorOptions {
@@ -34,12 +36,6 @@ interface Sub {
   order: number;
 }
 
-interface Pending {
-  sessionId: string;
-  resolve: (r: ForwardedResponse | undefined) => void;
-  timer: NodeJS.Timeout;
-}
-
 type AnyMsg = Record<string, unknown> & { type: string; sessionId?: string };
 
 /**
@@ -51,7 +47,8 @@ export class Connector implements TrafficRouter {
   readonly peer: Peer;
   private readonly children = new Map<string, { childId: string; spec: Record<string, unknown> }>();
   private readonly subs = new Map<string, Sub>();
-  private readonly pending = new Map<string, Pending>();
+  private readonly pending = new PendingRequests<ForwardedResponse>();
+  private refused = 0;
   private readonly ingresses: Ingress[] = [];
   private readonly tunnels: OutgoingTunnels;
   private order = 0;
@@ -64,6 +61,7 @@ export class Connector implements TrafficRouter {
     const url = new URL(opts.router);
     url.searchParams.set('cluster', opts.cluster);
     this.peer = new Peer({ url: url.toString(), headers: { authorization: `Bearer ${opts.token}` } });
+    this.peer.screenChunk = (chunk) => this.admit(chunk.head);
     this.tunnels = new OutgoingTunnels(
       () => opts.config.outgoing.allow,
       (sessionId, connId, data) =>
@@ -79,6 +77,11 @@ export class Connector implements TrafficRouter {
 
   get config(): ConnectorConfig {
     return this.opts.config;
+  }
+
+  /** Answers refused with `not_your_request` since start (also logged, one line each). */
+  get refusedAnswers(): number {
+    return this.refused;
   }
 
   send(msg: AnyMsg): boolean {
@@ -119,11 +122,7 @@ export class Connector implements TrafficRouter {
 
   async stop(): Promise<void> {
     this.peer.stop();
-    for (const p of this.pending.values()) {
-      clearTimeout(p.timer);
-      p.resolve(undefined);
-    }
-    this.pending.clear();
+    this.pending.stop();
     this.tunnels.closeAll();
     for (const e of this.opts.extensions ?? []) await e.stop?.();
     await Promise.all(this.ingresses.map((i) => i.close()));
@@ -173,43 +172,71 @@ export class Connector implements TrafficRouter {
     target: { sessionId: string; subId: string },
     req: ForwardedRequest,
   ): Promise<ForwardedResponse | undefined> {
-    return new Promise((resolve) => {
-      if (!this.send(this.requestMessage(target, req, 'steal'))) {
-        resolve(undefined);
-        return;
-      }
-      // The deadline bounds every wait: a drop, a slow laptop or a lost answer ends at the upstream.
-      const timer = setTimeout(() => {
-        if (this.pending.delete(req.requestId)) {
-          this.log({
-            level: 'WARN',
-            message: 'developer too slow; serving from upstream',
-            requestId: req.requestId,
-          });
-          resolve(undefined);
-        }
-      }, this.opts.config.requestDeadlineMs);
-      this.pending.set(req.requestId, { sessionId: target.sessionId, resolve, timer });
-    });
+    // Bound to the session it goes to before it leaves: only that session's answer settles it.
+    // The deadline bounds every wait: a drop, a slow laptop or a lost answer ends at the upstream.
+    const answer = this.pending.wait(
+      req.requestId,
+      target.sessionId,
+      this.opts.config.requestDeadlineMs,
+      () =>
+        this.log({
+          level: 'WARN',
+          message: 'developer too slow; serving from upstream',
+          requestId: req.requestId,
+        }),
+    );
+    if (!this.send(this.requestMessage(target, req, 'steal'))) {
+      this.pending.answer(req.requestId, target.sessionId, undefined);
+    }
+    return answer;
   }
 
   mirror(target: { sessionId: string; subId: string }, req: ForwardedRequest): void {
     this.send(this.requestMessage(target, req, 'mirror'));
   }
 
-  /** Answers a pending stolen request once; a second answer (after a resume) finds nothing. */
-  private settle(requestId: string, response: ForwardedResponse | undefined): void {
-    const p = this.pending.get(requestId);
-    if (!p) return;
-    this.pending.delete(requestId);
-    clearTimeout(p.timer);
-    p.resolve(response);
+  /**
+   * Whether a message that answers a stolen request or a tunnel may be taken: only from the
+   * session it was delivered to. `sessionId` is what the router stamped from the sender's
+   * authenticated connection, never what the sender wrote. A late answer of that session is
+   * dropped quietly; anything else is refused with `not_your_request`, and the real answer,
+   * still awaited, wins.
+   */
+  private admit(head: AnswerHead): boolean {
+    const target = answerTarget(head);
+    if (!target) return true;
+    const sessionId = typeof head.sessionId === 'string' ? head.sessionId : undefined;
+    const verdict =
+      target.kind === 'request'
+        ? this.pending.verdict(target.requestId, sessionId)
+        : this.tunnels.verdict(sessionId, target.connId);
+    if (verdict === 'refused') this.refuse(sessionId, target, head.type);
+    return verdict === 'bound';
+  }
+
+  private refuse(sessionId: string | undefined, target: AnswerTarget, type: string): void {
+    this.refused++;
+    const err = notYourRequest(target);
+    const about = target.kind === 'request' ? { requestId: target.requestId } : { connId: target.connId };
+    this.log({
+      level: 'WARN',
+      message: 'refused an answer from a session it was not delivered to',
+      code: err.code,
+      type,
+      ...(sessionId !== undefined ? { sessionId } : {}),
+      ...about,
+      refused: this.refused,
+    });
+    // Without a session it came from the router itself (an error about something already over).
+    if (sessionId !== undefined) {
+      this.send({ type: 'error', sessionId, ...about, code: err.code, message: err.message });
+    }
   }
 
   private dropSession(sessionId: string): void {
     this.children.delete(sessionId);
     for (const [k, s] of this.subs) if (s.sessionId === sessionId) this.subs.delete(k);
-    for (const [id, p] of this.pending) if (p.sessionId === sessionId) this.settle(id, undefined);
+    this.pending.endSession(sessionId);
     this.tunnels.closeSession(sessionId);
   }
 
@@ -249,6 +276,7 @@ export class Connector implements TrafficRouter {
       const e = err as { code?: string; message?: string };
       reply({ type: 'error', code: e.code ?? 'internal', message: e.message ?? String(err) });
     };
+    if (!this.admit(m)) return;
     for (const ext of this.opts.extensions ?? []) {
       if (ext.types.includes(m.type)) {
         await ext.handle(m, this);
@@ -299,8 +327,9 @@ export class Connector implements TrafficRouter {
             body?: string;
             fallback?: boolean;
           };
-          this.settle(
+          this.pending.answer(
             r.requestId,
+            sessionId,
             r.fallback
               ? undefined
               : { status: r.status, headers: r.headers, body: Buffer.from(r.body ?? '', 'base64') },
@@ -368,7 +397,7 @@ export class Connector implements TrafficRouter {
           return;
         case 'error':
           // The router could not deliver something of ours: a stolen request whose developer is gone.
-          if (typeof m.requestId === 'string') this.settle(m.requestId, undefined);
+          if (typeof m.requestId === 'string') this.pending.answer(m.requestId, sessionId, undefined);
           else this.log({ level: 'WARN', message: 'router error', code: m.code, error: m.message });
           return;
         default:

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import {
   createServer,
   request as httpRequest,
@@ -9,6 +8,7 @@ import {
 import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { ServiceConfig } from './config.ts';
+import { newRequestId } from './request-id.ts';
 
 /** What the ingress needs from the connector: who wants a request, and a way to reach them. */
 export interface TrafficRouter {
@@ -127,8 +127,6 @@ function write(res: ServerResponse, r: ForwardedResponse): void {
  */
 export class Ingress {
   private server?: Server;
-  private seq = 0;
-  private readonly prefix = randomBytes(3).toString('hex');
 
   constructor(
     readonly service: ServiceConfig,
@@ -160,7 +158,7 @@ export class Ingress {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readBody(req, this.maxBodyBytes);
     const forwarded: ForwardedRequest = {
-      requestId: `${this.prefix}${(++this.seq).toString(36)}`,
+      requestId: newRequestId(),
       method: req.method ?? 'GET',
       path: req.url ?? '/',
       headers: flattenHeaders(req.headers),

@@ -1,13 +1,19 @@
 import { connect, type Socket } from 'node:net';
 import { outgoingAllowed } from './config.ts';
+import type { AnswerVerdict } from './pending-requests.ts';
+import { RecentlyEnded } from './recently-ended.ts';
 import { OperationError } from './stateful.ts';
 
 /**
  * Outgoing TCP tunnels from the developer through the default cluster. Each is keyed by the
  * session and the client-chosen connection id, and only reaches allow-listed host:port pairs.
+ * Connection ids are the client's choice, so two sessions may both use `c1`: the session (from
+ * the sender's authenticated connection) is part of the key, and a frame reaches only a tunnel
+ * its own session opened.
  */
 export class OutgoingTunnels {
   private readonly sockets = new Map<string, Socket>();
+  private readonly ended = new RecentlyEnded();
 
   constructor(
     private readonly allow: () => string[],
@@ -56,10 +62,23 @@ export class OutgoingTunnels {
       socket.on('close', () => {
         if (this.sockets.get(key) === socket) {
           this.sockets.delete(key);
+          this.ended.add(key, sessionId);
           this.onClose(sessionId, connId);
         }
       });
     });
+  }
+
+  /**
+   * Whether a `outgoing.data`/`outgoing.close` from `sessionId` may touch `connId`: `bound` when
+   * its session holds it open, `ended` when its session closed it lately (both ends closing at
+   * once is normal), else `refused`, the same whether another session holds that id or nobody.
+   */
+  verdict(sessionId: string | undefined, connId: string): AnswerVerdict {
+    if (sessionId === undefined) return 'refused';
+    const key = this.key(sessionId, connId);
+    if (this.sockets.has(key)) return 'bound';
+    return this.ended.endedFor(key, sessionId) ? 'ended' : 'refused';
   }
 
   write(sessionId: string, connId: string, data: Buffer): boolean {
@@ -73,6 +92,7 @@ export class OutgoingTunnels {
     const key = this.key(sessionId, connId);
     const s = this.sockets.get(key);
     this.sockets.delete(key);
+    if (s) this.ended.add(key, sessionId);
     s?.end();
   }
 
@@ -80,6 +100,7 @@ export class OutgoingTunnels {
     for (const [key, s] of this.sockets) {
       if (key.startsWith(`${sessionId}\n`)) {
         this.sockets.delete(key);
+        this.ended.add(key, sessionId);
         s.destroy();
       }
     }

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { encodeFrames, Reassembler } from '../../shared/protocol/chunking.ts';
 import { parseMessage } from '../../shared/protocol/codec.ts';
 import { DEFAULT_MAX_REASSEMBLED_BYTES } from '../../shared/protocol/limits.ts';
-import type { CarriedMessage, Message } from '../../shared/protocol/messages.ts';
+import type { CarriedMessage, ChunkMessage, Message } from '../../shared/protocol/messages.ts';
 import { ReconnectingSocket, type SocketOptions } from './reconnecting-socket.ts';
 
 /**
@@ -15,6 +15,12 @@ import { ReconnectingSocket, type SocketOptions } from './reconnecting-socket.ts
 export class Peer extends EventEmitter {
   readonly socket: ReconnectingSocket;
   private readonly reassembler = new Reassembler({ maxMessageBytes: DEFAULT_MAX_REASSEMBLED_BYTES });
+  /**
+   * Looks at each chunk before it is buffered; a chunk it returns false for is dropped. The
+   * connector refuses here the chunks of an answer its sender may not give, at the first
+   * chunk, rather than after buffering the whole message.
+   */
+  screenChunk?: (chunk: ChunkMessage) => boolean;
 
   constructor(opts: SocketOptions) {
     super();
@@ -39,6 +45,7 @@ export class Peer extends EventEmitter {
     try {
       msg = parseMessage(text, { maxBytes: 256 * 1024 });
       if (msg.type === 'chunk') {
+        if (this.screenChunk && !this.screenChunk(msg)) return;
         const whole = this.reassembler.add(msg, Date.now());
         if (!whole) return;
         msg = whole;

@@ -11,6 +11,9 @@ import { SwitchyardError } from '../errors/errors.ts';
  * - `missing_session`       a cluster sent a session's message without `sessionId`
  * - `session_mismatch`      a client named a session other than its own
  * - `not_chunkable`         a chunked message the router itself would have to read
+ * - `not_your_request`      an answer (`response`, `data`, `close`, `error`, a tunnel frame)
+ *                           for a request or tunnel not delivered to the sender's session
+ *                           (refused by the connector that holds it; see docs/protocol.md)
  */
 export const ROUTING_ERROR_CODES = [
   'wrong_direction',
@@ -21,13 +24,16 @@ export const ROUTING_ERROR_CODES = [
   'missing_session',
   'session_mismatch',
   'not_chunkable',
+  'not_your_request',
 ] as const;
 export type RoutingErrorCode = (typeof ROUTING_ERROR_CODES)[number];
+
+const FORBIDDEN = new Set<RoutingErrorCode>(['session_mismatch', 'wrong_direction', 'not_your_request']);
 
 export class RoutingError extends SwitchyardError {
   declare readonly code: RoutingErrorCode;
 
   constructor(code: RoutingErrorCode, message: string, details?: Record<string, unknown>) {
-    super(code, message, code === 'session_mismatch' || code === 'wrong_direction' ? 403 : 400, details);
+    super(code, message, FORBIDDEN.has(code) ? 403 : 400, details);
   }
 }

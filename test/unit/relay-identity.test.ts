@@ -133,6 +133,30 @@ describe('relay: the sender from the $connect authorizer, not from the table', (
     expect(w.posted).toHaveLength(2);
   });
 
+  it("stamps a client's answer with the session of its connection, reading nothing when warm (request binding)", async () => {
+    // Prepare
+    const w = await world();
+    w.store.reads = [];
+
+    // Act: the client leaves sessionId out, then names a session that is not its own.
+    await w.warm.message('cli-1', response, w.clientIdentity);
+    const forged = JSON.parse(response);
+    await w.warm.message('cli-1', JSON.stringify({ ...forged, sessionId: 'someoneelse' }), w.clientIdentity);
+
+    // Assess: the connector learns the sender's session from the router, never from the frame.
+    expect(w.store.reads).toEqual([]);
+    const [toCluster, refusal] = w.posted.map((p) => ({ to: p.connectionId, msg: JSON.parse(p.data) }));
+    expect(toCluster).toEqual({
+      to: 'east-1',
+      msg: expect.objectContaining({ type: 'response', requestId: '41', sessionId: w.sessionId }),
+    });
+    expect(refusal).toEqual({
+      to: 'cli-1',
+      msg: expect.objectContaining({ type: 'error', code: 'session_mismatch', requestId: 'east:41' }),
+    });
+    expect(w.posted).toHaveLength(2);
+  });
+
   it.each([
     ['a role it does not know', { role: 'admin', clusterId: 'east' }],
     ['a cluster without its id', { role: 'cluster' }],

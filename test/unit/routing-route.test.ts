@@ -589,3 +589,48 @@ describe('route: chunks are routed by their head, without reassembly', () => {
     expect(delivered).not.toHaveProperty('cluster');
   });
 });
+
+describe('route: an answer carries the session of the connection that sent it (request binding)', () => {
+  // The connector accepts an answer only from the session it delivered the request to; what it
+  // compares is this `sessionId`, so it must come from the connection, never from the frame.
+  const answers: [string, Message][] = [
+    ['response', fromClient('response')],
+    ['data', fromClient('data')],
+    ['close', fromClient('close')],
+    [
+      'error about a request',
+      fromClient('error', { requestId: 'us-east:41', reqId: undefined, seq: undefined }),
+    ],
+    ['outgoing.data', fromClient('outgoing.data')],
+    ['outgoing.close', fromClient('outgoing.close')],
+  ];
+
+  it.each(answers)('%s goes out stamped with the sender’s session', (_name, msg) => {
+    const decision = route(msg, { kind: 'client', sessionId: 'ses-bob' }, topology);
+    expect(decision.to === 'cluster' || decision.to === 'default').toBe(true);
+    expect((decision as { message: Record<string, unknown> }).message.sessionId).toBe('ses-bob');
+  });
+
+  it.each(answers)('%s naming another session is refused', (_name, msg) => {
+    const decision = route(
+      { ...msg, sessionId: SESSION } as Message,
+      { kind: 'client', sessionId: 'ses-bob' },
+      topology,
+    );
+    expect(decision).toMatchObject({ to: 'reject', error: { code: 'session_mismatch' } });
+  });
+
+  it('stamps a chunk’s head, and refuses one whose head names another session', () => {
+    const chunk: ChunkMessage = { ...EXAMPLES.chunk, head: { type: 'response', requestId: 'us-east:41' } };
+    const from: From = { kind: 'client', sessionId: 'ses-bob' };
+    expect(route(chunk, from, topology)).toMatchObject({
+      to: 'cluster',
+      message: { head: { sessionId: 'ses-bob', requestId: '41' } },
+    });
+    const forged: ChunkMessage = { ...chunk, head: { ...chunk.head, sessionId: SESSION } };
+    expect(route(forged, from, topology)).toMatchObject({
+      to: 'reject',
+      error: { code: 'session_mismatch' },
+    });
+  });
+});
