@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseConnectorConfig } from '../../connector/config.ts';
-import { Connector } from '../../connector/connector.ts';
 import { resetDeps } from '../../functions/lib/deps.ts';
 import { ENV } from '../../functions/lib/env.ts';
 import { sessionDeps } from '../../functions/lib/session-deps.ts';
@@ -20,6 +19,7 @@ import { isProtocolError } from '../../shared/protocol/protocol-error.ts';
 import { STATEFUL_REQUEST_TYPES } from '../../shared/protocol/types.ts';
 import { createSession, onChildAnswer } from '../../shared/sessions/lifecycle.ts';
 import { type HostileCase, hostileText, KNOWN_HOSTILE_FRAMES } from '../helpers/hostile-messages.ts';
+import { type OfflineConnector, offlineConnector } from '../helpers/offline-connector.ts';
 
 /**
  * Property-based protocol fuzz: hostile texts of every message type, from a developer's
@@ -36,6 +36,8 @@ if (process.env.FUZZ_RUNS || process.env.FUZZ_SEED) {
   process.stderr.write(`protocol fuzz: seed ${SEED}, ${RUNS} runs per property\n`);
 }
 const FC = { seed: SEED, numRuns: RUNS, endOnFailure: true } as const;
+/** About 10 ms a run on a loaded machine; more runs, more time. */
+const PROPERTY_TIMEOUT_MS = Math.max(30_000, RUNS * 100);
 
 const TOPOLOGY = {
   region: 'us-east-1',
@@ -232,55 +234,57 @@ describe('protocol fuzz: the router (ws handler)', () => {
     },
   );
 
-  it('answers every hostile text from a developer with a valid frame; other sessions keep working', async () => {
-    // On the client's side of the router: cluster-assigned ids carry this topology's cluster.
-    const asDeveloper = (m: Record<string, unknown>) => {
-      for (const k of ['requestId', 'subId', 'msgId'] as const) {
-        if (typeof m[k] === 'string') m[k] = (m[k] as string).replace(/^[a-z-]+:/, 'east:');
-      }
-      delete m.cluster;
-      return m;
-    };
-    await fc.assert(
-      fc.asyncProperty(hostileText(asDeveloper), (c) => check('alice-1', c)),
-      FC,
-    );
-    await othersStillServed();
-  });
+  it(
+    'answers every hostile text from a developer with a valid frame; other sessions keep working',
+    async () => {
+      // On the client's side of the router: cluster-assigned ids carry this topology's cluster.
+      const asDeveloper = (m: Record<string, unknown>) => {
+        for (const k of ['requestId', 'subId', 'msgId'] as const) {
+          if (typeof m[k] === 'string') m[k] = (m[k] as string).replace(/^[a-z-]+:/, 'east:');
+        }
+        delete m.cluster;
+        return m;
+      };
+      await fc.assert(
+        fc.asyncProperty(hostileText(asDeveloper), (c) => check('alice-1', c)),
+        FC,
+      );
+      await othersStillServed();
+    },
+    PROPERTY_TIMEOUT_MS,
+  );
 
-  it('answers every hostile text from a connector with a valid frame; other sessions keep working', async () => {
-    // On the cluster's side: plain ids, and the session of the developer it serves.
-    const asCluster = (m: Record<string, unknown>) => {
-      for (const k of ['requestId', 'subId'] as const) {
-        if (typeof m[k] === 'string') m[k] = (m[k] as string).replace(/^[a-z-]+:/, '');
-      }
-      m.sessionId = alice;
-      delete m.cluster;
-      return m;
-    };
-    await fc.assert(
-      fc.asyncProperty(hostileText(asCluster), (c) => check('east-1', c)),
-      FC,
-    );
-    await othersStillServed();
-  });
+  it(
+    'answers every hostile text from a connector with a valid frame; other sessions keep working',
+    async () => {
+      // On the cluster's side: plain ids, and the session of the developer it serves.
+      const asCluster = (m: Record<string, unknown>) => {
+        for (const k of ['requestId', 'subId'] as const) {
+          if (typeof m[k] === 'string') m[k] = (m[k] as string).replace(/^[a-z-]+:/, '');
+        }
+        m.sessionId = alice;
+        delete m.cluster;
+        return m;
+      };
+      await fc.assert(
+        fc.asyncProperty(hostileText(asCluster), (c) => check('east-1', c)),
+        FC,
+      );
+      await othersStillServed();
+    },
+    PROPERTY_TIMEOUT_MS,
+  );
 });
 
 describe('protocol fuzz: the connector (message handler)', () => {
   let dir: string;
-  let connector: Connector;
-  const sent: string[] = [];
-  const logged: Record<string, unknown>[] = [];
+  let peer: OfflineConnector;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'switchyard-fuzz-'));
     writeFileSync(join(dir, 'config.yaml'), 'port: 8080\n');
-    connector = new Connector({
-      // Never dialled: frames are handed to the connector's peer as the router's would be.
-      router: 'ws://127.0.0.1:9',
-      cluster: 'east',
-      token: 'unused',
-      config: parseConnectorConfig({
+    peer = await offlineConnector(
+      parseConnectorConfig({
         services: [
           {
             name: 'api',
@@ -293,19 +297,11 @@ describe('protocol fuzz: the connector (message handler)', () => {
         outgoing: { allow: ['127.0.0.1:9'] },
         requestDeadlineMs: 200,
       }),
-      log: (line) => logged.push(line),
-    });
-    const socket = connector.peer.socket;
-    socket.start = () => socket;
-    socket.send = (frames: string[]) => {
-      sent.push(...frames);
-      return true;
-    };
-    await connector.start();
+    );
   });
 
   afterAll(async () => {
-    await connector?.stop();
+    await peer?.connector.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -325,12 +321,11 @@ describe('protocol fuzz: the connector (message handler)', () => {
   async function check(c: HostileCase): Promise<void> {
     // The connector's peer takes texts up to 256 KiB (the router may have grown a message).
     const refusal = expectedRefusal(c.text, 256 * 1024);
-    sent.length = 0;
-    logged.length = 0;
-    connector.peer.socket.emit('message', c.text);
-    await connector.settled();
-    const answers = assertValidFrames(sent, c.label);
-    const errorsLogged = logged.filter((l) => l.level === 'ERROR');
+    peer.sent.length = 0;
+    peer.logged.length = 0;
+    await peer.receive(c.text);
+    const answers = assertValidFrames(peer.sent, c.label);
+    const errorsLogged = peer.logged.filter((l) => l.level === 'ERROR');
     expect(errorsLogged, `${c.label}: the connector logged a failure`).toEqual([]);
     if (refusal) {
       expect(
@@ -350,19 +345,21 @@ describe('protocol fuzz: the connector (message handler)', () => {
 
   it.each(KNOWN_HOSTILE_FRAMES)('answers "$label" with an error frame', (c) => check(c));
 
-  it('answers every hostile text from the router with a valid frame, and keeps serving', async () => {
-    await fc.assert(
-      fc.asyncProperty(hostileText(fromRouter), (c) => check(c)),
-      FC,
-    );
-    sent.length = 0;
-    connector.peer.socket.emit(
-      'message',
-      JSON.stringify({ v: 1, type: 'env.get', sessionId: 's', reqId: 'after', seq: 1, service: 'api' }),
-    );
-    await connector.settled();
-    expect(assertValidFrames(sent, 'env.get after the fuzz')).toContainEqual(
-      expect.objectContaining({ type: 'env.result', reqId: 'after', env: { GREETING: 'hello' } }),
-    );
-  });
+  it(
+    'answers every hostile text from the router with a valid frame, and keeps serving',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(hostileText(fromRouter), (c) => check(c)),
+        FC,
+      );
+      peer.sent.length = 0;
+      await peer.receive(
+        JSON.stringify({ v: 1, type: 'env.get', sessionId: 's', reqId: 'after', seq: 1, service: 'api' }),
+      );
+      expect(assertValidFrames(peer.sent, 'env.get after the fuzz')).toContainEqual(
+        expect.objectContaining({ type: 'env.result', reqId: 'after', env: { GREETING: 'hello' } }),
+      );
+    },
+    PROPERTY_TIMEOUT_MS,
+  );
 });
