@@ -1,6 +1,7 @@
 export * from './chunking.ts';
 export * from './codec.ts';
 export * from './echo.ts';
+export * from './error-codes.ts';
 export * from './error-frame.ts';
 export * from './fields.ts';
 export * from './filter.ts';
