@@ -229,13 +229,7 @@ export class Relay {
       msg = parseMessage(text);
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
-      const replyTo = (err.details?.replyTo ?? {}) as ErrorIds;
-      // A client's connection is its session: its errors name no session (route.ts does the same).
-      const { sessionId: _s, ...clientIds } = replyTo;
-      await this.deps.messenger.toConnection(
-        connectionId,
-        errorFrame(err.code, err.message, rec.role === 'cluster' ? replyTo : clientIds),
-      );
+      await this.refuse(rec, err, (err.details?.replyTo ?? {}) as ErrorIds);
       return;
     }
     try {
@@ -243,14 +237,22 @@ export class Relay {
     } catch (err) {
       // A named failure (a store refusal, a branch report the branch feature rejects) is the
       // sender's to know; anything else goes up to the handler, which logs it under an incident id.
+      // A ProtocolError here is our own encoder refusing what we built: not the sender's fault.
       if (!(err instanceof SwitchyardError) || err instanceof ProtocolError) throw err;
-      const ids = replyIdsOf(msg.type === 'chunk' ? msg.head : msg);
-      const { sessionId: _s, ...clientIds } = ids;
-      await this.deps.messenger.toConnection(
-        connectionId,
-        errorFrame(err.code, err.message, rec.role === 'cluster' ? ids : clientIds),
-      );
+      await this.refuse(rec, err, replyIdsOf(msg.type === 'chunk' ? msg.head : msg));
     }
+  }
+
+  /**
+   * An error back to the sender, naming what it answers. A client's connection is its session,
+   * so toward a client no session is named (as in route.ts).
+   */
+  private refuse(rec: ConnectionRecord, err: SwitchyardError, ids: ErrorIds): Promise<boolean> {
+    const { sessionId: _s, ...clientIds } = ids;
+    return this.deps.messenger.toConnection(
+      rec.connectionId,
+      errorFrame(err.code, err.message, rec.role === 'cluster' ? ids : clientIds),
+    );
   }
 
   /**
