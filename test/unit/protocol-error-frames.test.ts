@@ -91,6 +91,9 @@ describe('parsing hostile texts', () => {
   it('counts nesting without parsing, ignoring brackets in strings', () => {
     expect(jsonDepth('{"a":[1,{"b":"[[[[{{{"}]}')).toBe(3);
     expect(jsonDepth('"\\"[["')).toBe(0);
+    // An even run of backslashes does not escape the quote after it.
+    expect(jsonDepth('["a\\\\",[[1]]]')).toBe(3);
+    expect(jsonDepth('"unterminated [[[')).toBe(0);
     expect(jsonDepth(nestedText(100_000), 40)).toBe(41);
   });
 
