@@ -1,16 +1,8 @@
 import { Peer } from '../cli/transport/peer.ts';
-import { SwitchyardError } from '../shared/errors/errors.ts';
-import {
-  type ErrorIds,
-  errorFrame,
-  internalErrorFrame,
-  newIncidentId,
-  replyIdsOf,
-} from '../shared/protocol/error-frame.ts';
-import { ErrorCodeSchema } from '../shared/protocol/fields.ts';
+import { replyIdsOf } from '../shared/protocol/error-frame.ts';
 import { compileFilter, type HttpFilter, type RequestMatcher } from '../shared/protocol/filter.ts';
 import type { Message } from '../shared/protocol/messages.ts';
-import { ProtocolError } from '../shared/protocol/protocol-error.ts';
+import { Answers } from './answers.ts';
 import type { ConnectorConfig } from './config.ts';
 import { type ForwardedRequest, type ForwardedResponse, Ingress, type TrafficRouter } from './ingress.ts';
 import { OutgoingTunnels } from './outgoing.ts';
@@ -52,8 +44,6 @@ interface Pending {
 
 type AnyMsg = Record<string, unknown> & { type: string; sessionId?: string };
 
-const isErrorCode = (code: unknown): boolean => ErrorCodeSchema.safeParse(code).success;
-
 /**
  * The cluster side. It dials out to the router (so the cluster needs no inbound access), serves
  * the child sessions the router creates, fronts its services' traffic and answers stateful
@@ -70,6 +60,7 @@ export class Connector implements TrafficRouter {
   private readonly tunnels: OutgoingTunnels;
   private order = 0;
   private readonly log: (line: Record<string, unknown>) => void;
+  private readonly answers: Answers;
   readonly ports: Record<string, number> = {};
 
   constructor(readonly opts: ConnectorOptions) {
@@ -78,6 +69,7 @@ export class Connector implements TrafficRouter {
     const url = new URL(opts.router);
     url.searchParams.set('cluster', opts.cluster);
     this.peer = new Peer({ url: url.toString(), headers: { authorization: `Bearer ${opts.token}` } });
+    this.answers = new Answers((msg) => this.send(msg), this.log);
     this.tunnels = new OutgoingTunnels(
       () => opts.config.outgoing.allow,
       (sessionId, connId, data) =>
@@ -120,10 +112,10 @@ export class Connector implements TrafficRouter {
     this.peer.on('fatal', (r) =>
       this.log({ level: 'ERROR', message: 'the router refused this connector', ...r }),
     );
-    this.peer.on('protocol-error', (err: unknown) => this.refuseFrame(err));
+    this.peer.on('protocol-error', (err: unknown) => this.answers.refuseFrame(err));
     this.peer.on('message', (m: Message) => {
       const handled: Promise<void> = this.dispatch(m as unknown as AnyMsg)
-        .catch((err) => this.answerError(err, replyIdsOf(m)))
+        .catch((err) => this.answers.failure(err, replyIdsOf(m)))
         .finally(() => this.handling.delete(handled));
       this.handling.add(handled);
     });
@@ -252,65 +244,13 @@ export class Connector implements TrafficRouter {
     });
   }
 
-  // ---- answers that always go out --------------------------------------------------------
-
-  /**
-   * A frame from the router this side cannot read is answered, not only logged: with the ids
-   * that could be read, the developer who asked gets an error instead of waiting for a timeout.
-   */
-  private refuseFrame(err: unknown): void {
-    if (!(err instanceof ProtocolError)) {
-      this.answerError(err, {});
-      return;
-    }
-    this.log({ level: 'WARN', message: 'invalid frame from the router', code: err.code, error: err.message });
-    const replyTo = (err.details?.replyTo ?? {}) as ErrorIds;
-    this.sendAnswer(errorFrame(err.code, err.message, replyTo), replyTo);
-  }
-
-  /**
-   * A failure as an error frame: a named one (`OperationError`, a `code` of the protocol's form)
-   * keeps its code and text; anything else is `internal`, with an incident id that this log line
-   * shows too, and no details on the wire.
-   */
-  private answerError(err: unknown, ids: ErrorIds): void {
-    const named = err as { code?: unknown; message?: unknown };
-    if (err instanceof SwitchyardError || (err instanceof Error && isErrorCode(named.code))) {
-      this.sendAnswer(errorFrame(named.code, named.message, ids), ids);
-      return;
-    }
-    const incident = newIncidentId();
-    this.log({ level: 'ERROR', message: 'message handling failed', incident, error: String(err) });
-    this.sendAnswer(internalErrorFrame(incident, ids), ids);
-  }
-
-  /**
-   * Sends an answer; if it cannot be encoded (a reply over a schema's bound, a value the schema
-   * refuses), the request still gets one: an `internal` error naming it, logged with its incident.
-   */
-  private sendAnswer(msg: AnyMsg, ids: ErrorIds): void {
-    try {
-      this.send(msg);
-    } catch (err) {
-      const incident = newIncidentId();
-      this.log({
-        level: 'ERROR',
-        message: 'could not encode an answer',
-        incident,
-        type: msg.type,
-        error: String(err),
-      });
-      this.send(internalErrorFrame(incident, ids) as unknown as AnyMsg);
-    }
-  }
-
   // ---- dispatch -----------------------------------------------------------------------------
 
   private async dispatch(m: AnyMsg): Promise<void> {
     const sessionId = m.sessionId as string;
     const ids = replyIdsOf(m);
     const reply = (fields: Record<string, unknown>) =>
-      this.sendAnswer(
+      this.answers.answer(
         {
           sessionId,
           ...(m.reqId ? { reqId: m.reqId } : {}),
@@ -319,7 +259,7 @@ export class Connector implements TrafficRouter {
         } as AnyMsg,
         ids,
       );
-    const fail = (err: unknown) => this.answerError(err, ids);
+    const fail = (err: unknown) => this.answers.failure(err, ids);
     for (const ext of this.opts.extensions ?? []) {
       if (ext.types.includes(m.type)) {
         await ext.handle(m, this);

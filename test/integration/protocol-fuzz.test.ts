@@ -122,6 +122,7 @@ describe('protocol fuzz: the router (ws handler)', () => {
   let alice: string;
   let bob: string;
   let errors: ReturnType<typeof vi.spyOn>;
+  let dynamoStopped = false;
 
   async function connect(connectionId: string, token: string, query: Record<string, string>): Promise<void> {
     endpoint.live.add(connectionId);
@@ -182,7 +183,7 @@ describe('protocol fuzz: the router (ws handler)', () => {
     errors?.mockRestore();
     restoreEnv?.();
     resetDeps();
-    await dynamo?.stop();
+    if (!dynamoStopped) await dynamo?.stop();
     await new Promise((r) => endpoint.server?.close(r));
   });
 
@@ -274,6 +275,30 @@ describe('protocol fuzz: the router (ws handler)', () => {
     },
     PROPERTY_TIMEOUT_MS,
   );
+  // Last: it stops the table.
+  it('answers a failure nobody foresaw with internal, and logs it under the same incident id', async () => {
+    // Prepare: a connection this instance has not seen, and a table that no longer answers
+    endpoint.live.add('ghost-1');
+    await dynamo.stop();
+    dynamoStopped = true;
+    errors.mockClear();
+    errors.mockImplementation(() => {});
+
+    // Act
+    const result = await send('ghost-1', JSON.stringify({ v: 1, type: 'ping' }));
+
+    // Assess: a well-formed answer, not a thrown error (API Gateway's bare `Internal server error`)
+    expect(result).toEqual({ statusCode: 200 });
+    const [answer] = assertValidFrames(endpoint.take().get('ghost-1') ?? [], 'ghost ping') as {
+      type: string;
+      code?: string;
+      message?: string;
+    }[];
+    expect(answer).toMatchObject({ type: 'error', code: 'internal' });
+    const incident = /incident ([0-9a-f]+)/.exec(answer!.message!)![1]!;
+    expect(errors).toHaveBeenCalledTimes(1);
+    expect(String(errors.mock.calls[0]![0])).toContain(`"incident":"${incident}"`);
+  });
 });
 
 describe('protocol fuzz: the connector (message handler)', () => {
