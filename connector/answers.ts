@@ -37,14 +37,15 @@ export class Answers {
   /**
    * A failure as an error frame: a named one (`OperationError`, an error whose `code` has the
    * protocol's form) keeps its code and text; anything else (an errno such as `EMFILE`, a bug)
-   * is `internal`.
+   * is `internal`. So is a `ProtocolError` here: frames are read before handling starts, so one
+   * raised while handling is this side's encoder refusing what it built.
    */
   failure(err: unknown, ids: ErrorIds): void {
     const named = err as { code?: unknown; message?: unknown };
-    if (
+    const isNamed =
       err instanceof SwitchyardError ||
-      (err instanceof Error && ErrorCodeSchema.safeParse(named.code).success)
-    ) {
+      (err instanceof Error && ErrorCodeSchema.safeParse(named.code).success);
+    if (isNamed && !(err instanceof ProtocolError)) {
       this.answer(errorFrame(named.code, named.message, ids), ids);
       return;
     }
