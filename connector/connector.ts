@@ -1,7 +1,9 @@
 import { Peer } from '../cli/transport/peer.ts';
+import { replyIdsOf } from '../shared/protocol/error-frame.ts';
 import { compileFilter, type HttpFilter, type RequestMatcher } from '../shared/protocol/filter.ts';
 import type { Message } from '../shared/protocol/messages.ts';
 import { type AnswerHead, type AnswerTarget, answerTarget, notYourRequest } from './answer-binding.ts';
+import { Answers } from './answers.ts';
 import type { ConnectorConfig } from './config.ts';
 import { type ForwardedRequest, type ForwardedResponse, Ingress, type TrafficRouter } from './ingress.ts';
 import { OutgoingTunnels } from './outgoing.ts';
@@ -49,10 +51,13 @@ export class Connector implements TrafficRouter {
   private readonly subs = new Map<string, Sub>();
   private readonly pending = new PendingRequests<ForwardedResponse>();
   private refused = 0;
+  /** Messages from the router still being handled (stateful operations take a while). */
+  private readonly handling = new Set<Promise<void>>();
   private readonly ingresses: Ingress[] = [];
   private readonly tunnels: OutgoingTunnels;
   private order = 0;
   private readonly log: (line: Record<string, unknown>) => void;
+  private readonly answers: Answers;
   readonly ports: Record<string, number> = {};
 
   constructor(readonly opts: ConnectorOptions) {
@@ -62,6 +67,7 @@ export class Connector implements TrafficRouter {
     url.searchParams.set('cluster', opts.cluster);
     this.peer = new Peer({ url: url.toString(), headers: { authorization: `Bearer ${opts.token}` } });
     this.peer.screenChunk = (chunk) => this.admit(chunk.head);
+    this.answers = new Answers((msg) => this.send(msg), this.log);
     this.tunnels = new OutgoingTunnels(
       () => opts.config.outgoing.allow,
       (sessionId, connId, data) =>
@@ -109,15 +115,19 @@ export class Connector implements TrafficRouter {
     this.peer.on('fatal', (r) =>
       this.log({ level: 'ERROR', message: 'the router refused this connector', ...r }),
     );
-    this.peer.on('protocol-error', (err) =>
-      this.log({ level: 'WARN', message: 'invalid frame from the router', error: String(err) }),
-    );
+    this.peer.on('protocol-error', (err: unknown) => this.answers.refuseFrame(err));
     this.peer.on('message', (m: Message) => {
-      this.dispatch(m as unknown as AnyMsg).catch((err) =>
-        this.log({ level: 'ERROR', message: 'message handling failed', type: m.type, error: String(err) }),
-      );
+      const handled: Promise<void> = this.dispatch(m as unknown as AnyMsg)
+        .catch((err) => this.answers.failure(err, replyIdsOf(m)))
+        .finally(() => this.handling.delete(handled));
+      this.handling.add(handled);
     });
     this.peer.start();
+  }
+
+  /** Resolves once every message received so far has been handled (and answered). */
+  async settled(): Promise<void> {
+    while (this.handling.size) await Promise.all(this.handling);
   }
 
   async stop(): Promise<void> {
@@ -265,17 +275,18 @@ export class Connector implements TrafficRouter {
 
   private async dispatch(m: AnyMsg): Promise<void> {
     const sessionId = m.sessionId as string;
+    const ids = replyIdsOf(m);
     const reply = (fields: Record<string, unknown>) =>
-      this.send({
-        sessionId,
-        ...(m.reqId ? { reqId: m.reqId } : {}),
-        ...(m.seq !== undefined ? { seq: m.seq } : {}),
-        ...fields,
-      } as AnyMsg);
-    const fail = (err: unknown) => {
-      const e = err as { code?: string; message?: string };
-      reply({ type: 'error', code: e.code ?? 'internal', message: e.message ?? String(err) });
-    };
+      this.answers.answer(
+        {
+          sessionId,
+          ...(m.reqId ? { reqId: m.reqId } : {}),
+          ...(m.seq !== undefined ? { seq: m.seq } : {}),
+          ...fields,
+        } as AnyMsg,
+        ids,
+      );
+    const fail = (err: unknown) => this.answers.failure(err, ids);
     if (!this.admit(m)) return;
     for (const ext of this.opts.extensions ?? []) {
       if (ext.types.includes(m.type)) {

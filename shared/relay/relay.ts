@@ -14,12 +14,13 @@ import {
   ForbiddenError,
   GoneError,
   NotFoundError,
-  type SwitchyardError,
+  SwitchyardError,
   ValidationError,
 } from '../errors/errors.ts';
 import { parseMessage } from '../protocol/codec.ts';
+import { type ErrorIds, errorFrame, internalErrorFrame, replyIdsOf } from '../protocol/error-frame.ts';
 import type { Message } from '../protocol/messages.ts';
-import type { ProtocolError } from '../protocol/protocol-error.ts';
+import { ProtocolError } from '../protocol/protocol-error.ts';
 import { routingHeadOf } from '../protocol/routing-head.ts';
 import { splitNamespacedId } from '../routing/namespace.ts';
 import { clusterTargets, type From, route } from '../routing/route.ts';
@@ -227,14 +228,43 @@ export class Relay {
     try {
       msg = parseMessage(text);
     } catch (err) {
-      const e = err as ProtocolError;
-      await this.reply(connectionId, {
-        type: 'error',
-        code: e.code ?? 'invalid_message',
-        message: e.message,
-      });
+      if (!(err instanceof ProtocolError)) throw err;
+      await this.refuse(rec, err, (err.details?.replyTo ?? {}) as ErrorIds);
       return;
     }
+    try {
+      await this.routeMessage(rec, msg);
+    } catch (err) {
+      // A named failure (a store refusal, a branch report the branch feature rejects) is the
+      // sender's to know; anything else goes up to the handler, which logs it under an incident id.
+      // A ProtocolError here is our own encoder refusing what we built: not the sender's fault.
+      if (!(err instanceof SwitchyardError) || err instanceof ProtocolError) throw err;
+      await this.refuse(rec, err, replyIdsOf(msg.type === 'chunk' ? msg.head : msg));
+    }
+  }
+
+  /**
+   * An error back to the sender, naming what it answers. A client's connection is its session,
+   * so toward a client no session is named (as in route.ts).
+   */
+  private refuse(rec: ConnectionRecord, err: SwitchyardError, ids: ErrorIds): Promise<boolean> {
+    const { sessionId: _s, ...clientIds } = ids;
+    return this.deps.messenger.toConnection(
+      rec.connectionId,
+      errorFrame(err.code, err.message, rec.role === 'cluster' ? ids : clientIds),
+    );
+  }
+
+  /**
+   * Answers a frame whose handling failed for a reason nobody foresaw: no details (they are in
+   * the router's log under `incident`), never silence.
+   */
+  async internalError(connectionId: string, incident: string): Promise<void> {
+    await this.deps.messenger.toConnection(connectionId, internalErrorFrame(incident));
+  }
+
+  private async routeMessage(rec: ConnectionRecord, msg: Message): Promise<void> {
+    const { connectionId } = rec;
     const head = routingHeadOf(msg);
     // Messages the connector sends for itself, before the protocol routes anything.
     if (rec.role === 'cluster') {
