@@ -1,4 +1,4 @@
-import { Peer } from '../cli/transport/peer.ts';
+import { Peer } from '../client-transport/peer.ts';
 import { compileFilter, type HttpFilter, type RequestMatcher } from '../shared/protocol/filter.ts';
 import type { Message } from '../shared/protocol/messages.ts';
 import type { ConnectorConfig } from './config.ts';
