@@ -3,13 +3,15 @@ import { compileFilter, type HttpFilter, type RequestMatcher } from '../shared/p
 import type { Message } from '../shared/protocol/messages.ts';
 import type { ConnectorConfig } from './config.ts';
 import { type ForwardedRequest, type ForwardedResponse, Ingress, type TrafficRouter } from './ingress.ts';
+import { RouterLink } from './lifecycle/router-link.ts';
 import { OutgoingTunnels } from './outgoing.ts';
 import { envOf, fileList, fileRead, fileStat, resolveHost } from './stateful.ts';
 
 export interface ConnectorOptions {
   router: string;
   cluster: string;
-  token: string;
+  /** A function is called on every dial, so a token file rotated in place is picked up. */
+  token: string | (() => string);
   config: ConnectorConfig;
   log?: (line: Record<string, unknown>) => void;
   /** Extra message handlers (database branching registers here). */
@@ -38,6 +40,7 @@ interface Pending {
   sessionId: string;
   resolve: (r: ForwardedResponse | undefined) => void;
   timer: NodeJS.Timeout;
+  due: number;
 }
 
 type AnyMsg = Record<string, unknown> & { type: string; sessionId?: string };
@@ -49,10 +52,14 @@ type AnyMsg = Record<string, unknown> & { type: string; sessionId?: string };
  */
 export class Connector implements TrafficRouter {
   readonly peer: Peer;
+  /** Whether the router is there; the connector serves production either way (fail-open). */
+  readonly link: RouterLink;
   private readonly children = new Map<string, { childId: string; spec: Record<string, unknown> }>();
   private readonly subs = new Map<string, Sub>();
   private readonly pending = new Map<string, Pending>();
-  private readonly ingresses: Ingress[] = [];
+  readonly ingresses: Ingress[] = [];
+  /** Set by the shutdown: no stolen request waits longer than this any more. */
+  private stealCapMs?: number;
   private readonly tunnels: OutgoingTunnels;
   private order = 0;
   private readonly log: (line: Record<string, unknown>) => void;
@@ -63,7 +70,14 @@ export class Connector implements TrafficRouter {
       opts.log ?? ((l) => process.stderr.write(`${JSON.stringify({ cluster: opts.cluster, ...l })}\n`));
     const url = new URL(opts.router);
     url.searchParams.set('cluster', opts.cluster);
-    this.peer = new Peer({ url: url.toString(), headers: { authorization: `Bearer ${opts.token}` } });
+    const token = opts.token;
+    this.peer = new Peer({
+      url: url.toString(),
+      headers: () => ({ authorization: `Bearer ${typeof token === 'function' ? token() : token}` }),
+      // Fail-open: a refused token is retried (it may be rotated) while traffic passes through.
+      retryRefused: true,
+    });
+    this.link = new RouterLink(this.peer, this.log);
     this.tunnels = new OutgoingTunnels(
       () => opts.config.outgoing.allow,
       (sessionId, connId, data) =>
@@ -92,7 +106,6 @@ export class Connector implements TrafficRouter {
       this.ingresses.push(ingress);
     }
     this.peer.on('open', () => {
-      this.log({ level: 'INFO', message: 'connected to the router' });
       this.send({
         type: 'hello',
         cluster: this.opts.cluster,
@@ -100,12 +113,6 @@ export class Connector implements TrafficRouter {
       });
       for (const e of this.opts.extensions ?? []) e.onOpen?.(this);
     });
-    this.peer.on('drop', (d) =>
-      this.log({ level: 'WARN', message: 'router connection lost; reconnecting', ...d }),
-    );
-    this.peer.on('fatal', (r) =>
-      this.log({ level: 'ERROR', message: 'the router refused this connector', ...r }),
-    );
     this.peer.on('protocol-error', (err) =>
       this.log({ level: 'WARN', message: 'invalid frame from the router', error: String(err) }),
     );
@@ -117,7 +124,9 @@ export class Connector implements TrafficRouter {
     this.peer.start();
   }
 
+  /** Says goodbye to the router (this replica leaves on purpose), then closes everything. */
   async stop(): Promise<void> {
+    this.send({ type: 'goodbye', reason: 'shutdown' });
     this.peer.stop();
     for (const p of this.pending.values()) {
       clearTimeout(p.timer);
@@ -179,18 +188,33 @@ export class Connector implements TrafficRouter {
         return;
       }
       // The deadline bounds every wait: a drop, a slow laptop or a lost answer ends at the upstream.
-      const timer = setTimeout(() => {
-        if (this.pending.delete(req.requestId)) {
-          this.log({
-            level: 'WARN',
-            message: 'developer too slow; serving from upstream',
-            requestId: req.requestId,
-          });
-          resolve(undefined);
-        }
-      }, this.opts.config.requestDeadlineMs);
-      this.pending.set(req.requestId, { sessionId: target.sessionId, resolve, timer });
+      const wait = Math.min(this.opts.config.requestDeadlineMs, this.stealCapMs ?? Number.POSITIVE_INFINITY);
+      const timer = setTimeout(() => this.handBack(req.requestId), wait);
+      this.pending.set(req.requestId, {
+        sessionId: target.sessionId,
+        resolve,
+        timer,
+        due: Date.now() + wait,
+      });
     });
+  }
+
+  private handBack(requestId: string): void {
+    if (!this.pending.has(requestId)) return;
+    this.log({ level: 'WARN', message: 'developer too slow; serving from upstream', requestId });
+    this.settle(requestId, undefined);
+  }
+
+  /** Shutting down: stolen requests go to the upstream if the developer has not answered within `afterMs`. */
+  handBackStolen(afterMs: number): void {
+    this.stealCapMs = afterMs;
+    const due = Date.now() + afterMs;
+    for (const [id, p] of this.pending) {
+      if (p.due <= due) continue;
+      clearTimeout(p.timer);
+      p.due = due;
+      p.timer = setTimeout(() => this.handBack(id), afterMs);
+    }
   }
 
   mirror(target: { sessionId: string; subId: string }, req: ForwardedRequest): void {

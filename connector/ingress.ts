@@ -9,6 +9,7 @@ import {
 import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { ServiceConfig } from './config.ts';
+import { GracefulServer } from './lifecycle/graceful-server.ts';
 
 /** What the ingress needs from the connector: who wants a request, and a way to reach them. */
 export interface TrafficRouter {
@@ -127,6 +128,8 @@ function write(res: ServerResponse, r: ForwardedResponse): void {
  */
 export class Ingress {
   private server?: Server;
+  /** The shutdown's handle on this ingress's connections (lifecycle/shutdown.ts). */
+  graceful?: GracefulServer;
   private seq = 0;
   private readonly prefix = randomBytes(3).toString('hex');
 
@@ -150,6 +153,7 @@ export class Ingress {
         res.end('bad gateway: the upstream could not be reached\n');
       });
     });
+    this.graceful = new GracefulServer(this.server);
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
       this.server!.listen(this.service.ingress.port, this.service.ingress.host, () => resolve());
