@@ -10,6 +10,8 @@ export interface ServedConnector {
   readonly phase: Phase;
   /** The SIGTERM sequence (drain, finish, goodbye); runs once, later calls get the same result. */
   shutdown(): Promise<ShutdownResult>;
+  /** Stops at once, without the drain (a developer's Ctrl-C on a local run). */
+  close(): Promise<void>;
 }
 
 type Log = (line: Record<string, unknown>) => void;
@@ -37,6 +39,12 @@ export async function serveConnector(
   const servers = (): GracefulServer[] =>
     connector.ingresses.flatMap((i) => (i.graceful ? [i.graceful] : []));
   let stopping: Promise<ShutdownResult> | undefined;
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    phase = 'stopping';
+    closing ??= connector.stop().then(() => admin.close());
+    return closing;
+  };
   return {
     connector,
     adminPort,
@@ -58,16 +66,13 @@ export async function serveConnector(
           forceClose: () => {
             for (const s of servers()) s.destroyAll();
           },
-          leave: async () => {
-            phase = 'stopping';
-            await connector.stop();
-            await admin.close();
-          },
+          leave: close,
         },
         lifecycle.shutdown,
         log,
       );
       return stopping;
     },
+    close,
   };
 }
