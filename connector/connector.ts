@@ -40,7 +40,6 @@ interface Pending {
   sessionId: string;
   resolve: (r: ForwardedResponse | undefined) => void;
   timer: NodeJS.Timeout;
-  due: number;
 }
 
 type AnyMsg = Record<string, unknown> & { type: string; sessionId?: string };
@@ -188,33 +187,39 @@ export class Connector implements TrafficRouter {
         return;
       }
       // The deadline bounds every wait: a drop, a slow laptop or a lost answer ends at the upstream.
-      const wait = Math.min(this.opts.config.requestDeadlineMs, this.stealCapMs ?? Number.POSITIVE_INFINITY);
-      const timer = setTimeout(() => this.handBack(req.requestId), wait);
-      this.pending.set(req.requestId, {
-        sessionId: target.sessionId,
-        resolve,
-        timer,
-        due: Date.now() + wait,
-      });
+      const timer = setTimeout(
+        () => {
+          if (this.pending.delete(req.requestId)) {
+            this.log({
+              level: 'WARN',
+              message: 'developer too slow; serving from upstream',
+              requestId: req.requestId,
+            });
+            resolve(undefined);
+          }
+        },
+        Math.min(this.opts.config.requestDeadlineMs, this.stealCapMs ?? Number.POSITIVE_INFINITY),
+      );
+      this.pending.set(req.requestId, { sessionId: target.sessionId, resolve, timer });
     });
   }
 
-  private handBack(requestId: string): void {
-    if (!this.pending.has(requestId)) return;
-    this.log({ level: 'WARN', message: 'developer too slow; serving from upstream', requestId });
-    this.settle(requestId, undefined);
-  }
-
-  /** Shutting down: stolen requests go to the upstream if the developer has not answered within `afterMs`. */
+  /**
+   * Shutting down: stolen requests the developer has not answered within `afterMs` go to the
+   * upstream, and any stolen after that goes there at once.
+   */
   handBackStolen(afterMs: number): void {
     this.stealCapMs = afterMs;
-    const due = Date.now() + afterMs;
-    for (const [id, p] of this.pending) {
-      if (p.due <= due) continue;
-      clearTimeout(p.timer);
-      p.due = due;
-      p.timer = setTimeout(() => this.handBack(id), afterMs);
-    }
+    setTimeout(() => {
+      this.stealCapMs = 0;
+      if (this.pending.size)
+        this.log({
+          level: 'WARN',
+          message: 'shutting down: stolen requests handed back to the upstream',
+          count: this.pending.size,
+        });
+      for (const id of [...this.pending.keys()]) this.settle(id, undefined);
+    }, afterMs).unref();
   }
 
   mirror(target: { sessionId: string; subId: string }, req: ForwardedRequest): void {
