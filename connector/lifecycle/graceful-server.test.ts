@@ -1,4 +1,5 @@
 import { Agent, createServer, request, type Server } from 'node:http';
+import { createServer as createH2Server, connect as h2connect } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GracefulServer } from './graceful-server.ts';
@@ -93,5 +94,30 @@ describe('GracefulServer', () => {
     await expect(slow).rejects.toThrow();
     await graceful.settled();
     expect(graceful.connections).toBe(0);
+  });
+
+  it('sends HTTP/2 clients a GOAWAY on the drain, and lets their stream in flight finish', async () => {
+    const waiting: (() => void)[] = [];
+    const server = createH2Server((_req, res) => waiting.push(() => res.end('h2 done')));
+    const graceful = new GracefulServer(server);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    cleanup.push(() => new Promise((r) => server.close(r)));
+    const client = h2connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    cleanup.push(() => client.destroy());
+    const goaway = new Promise((r) => client.once('goaway', r));
+    const stream = client.request({ ':path': '/' });
+    let body = '';
+    stream.on('data', (c) => {
+      body += c;
+    });
+    const ended = new Promise((r) => stream.on('end', r));
+    await new Promise((r) => setTimeout(r, 50));
+    graceful.drain();
+    await goaway;
+    for (const w of waiting.splice(0)) w();
+    await ended;
+    expect(body).toBe('h2 done');
+    graceful.stopAccepting();
+    await graceful.settled();
   });
 });
