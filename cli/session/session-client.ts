@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { Peer } from '../../client-transport/peer.ts';
+import type { FatalReason } from '../../client-transport/reconnecting-socket.ts';
 import { SwitchyardError } from '../../shared/errors/errors.ts';
 import type { Message } from '../../shared/protocol/messages.ts';
 import { OrderedReleaser, type Sequenced } from '../../shared/protocol/ordering.ts';
 import type { RouterApi } from '../router/api-client.ts';
-import { Peer } from '../transport/peer.ts';
-import type { FatalReason } from '../transport/reconnecting-socket.ts';
 import type { Progress } from './progress.ts';
 
 export interface SessionResource {

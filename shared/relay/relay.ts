@@ -273,6 +273,12 @@ export class Relay {
         await this.hello(rec, msg as unknown as Msg);
         return;
       }
+      if (head.type === 'goodbye') {
+        // A replica leaving on purpose: closed now, as its $disconnect would (which may come late
+        // or never on API Gateway). The $disconnect that follows finds nothing left to do.
+        await this.disconnect(connectionId, { role: 'cluster', clusterId: rec.clusterId });
+        return;
+      }
     }
     const from: From =
       rec.role === 'client'
