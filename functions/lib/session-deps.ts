@@ -1,11 +1,12 @@
 import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { encodeFrames } from '../../shared/protocol/chunking.ts';
 import type { CarriedMessage } from '../../shared/protocol/messages.ts';
-import type { SessionDeps, SessionHooks } from '../../shared/sessions/lifecycle.ts';
+import { sessionFeatures } from '../../shared/sessions/feature-set.ts';
+import type { SessionDeps } from '../../shared/sessions/lifecycle.ts';
 import { type Deps, deps, onResetDeps } from './deps.ts';
 import { ENV } from './env.ts';
 import { ApiGatewayMessenger } from './messenger.ts';
-import { sessionHooks } from './session-hooks.ts';
+import { queueArnsFromEnv } from './queue-arns.ts';
 
 /** Frames for one message: a chunk passes as it is (it was routed by its head); larger messages are chunked. */
 const frames = (m: object): string[] =>
@@ -24,7 +25,6 @@ export function buildSessionDeps(d: Deps): { deps: SessionDeps; messenger: ApiGa
     endpoint: d.wsManagementEndpoint,
   });
   const messenger = new ApiGatewayMessenger(connections, d.store, d.now, frames);
-  const hooks: SessionHooks = sessionHooks(d);
   return {
     messenger,
     deps: {
@@ -33,7 +33,7 @@ export function buildSessionDeps(d: Deps): { deps: SessionDeps; messenger: ApiGa
       settings: d.settings,
       messenger,
       now: d.now,
-      hooks,
+      features: sessionFeatures({ ...d, queueArns: queueArnsFromEnv() }),
     },
   };
 }

@@ -4,8 +4,8 @@ import {
   type MessageAttributeValue,
 } from '@aws-sdk/client-sqs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { RECONCILER_DUTIES } from '../../functions/reconciler/duties.ts';
 import { ValidationError } from '../../shared/errors/errors.ts';
-import { registeredDuties } from '../../shared/reconcile/duties.ts';
 import { endSessionSplits } from '../../shared/split/end.ts';
 import {
   InvalidSplitFilterError,
@@ -269,7 +269,7 @@ describe('retire-split-queues duty', () => {
       log: { info() {}, warn() {}, error() {} },
     } as never);
 
-    expect(registeredDuties().map((d) => d.name)).toContain('retire-split-queues');
+    expect(RECONCILER_DUTIES).toContain(retireSplitQueuesDuty);
     expect(result).toMatchObject({ retired: ['s1/orders'] });
     expect(fencedWrites).toEqual(['delete', 'update']);
     expect(await outputQueues(w)).toEqual([]);

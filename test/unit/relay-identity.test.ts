@@ -9,6 +9,7 @@ import { Relay } from '../../shared/relay/relay.ts';
 import { createSession, onChildAnswer, type SessionDeps } from '../../shared/sessions/lifecycle.ts';
 import { MemoryStore } from '../../shared/store/memory/memory-store.ts';
 import type { Key, StoredItem } from '../../shared/store/store.ts';
+import { RecordingFeatures } from '../helpers/recording-features.ts';
 
 const topology = parseTopology({
   region: 'us-east-1',
@@ -59,6 +60,7 @@ async function world() {
     settings: parseSettings({}),
     messenger: new ApiGatewayMessenger(posting(posted), store, Date.now),
     now: Date.now,
+    features: new RecordingFeatures(),
   });
   const developer = generateToken('developer');
   const cluster = generateToken('cluster');
