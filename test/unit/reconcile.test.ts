@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { RECONCILER_DUTIES } from '../../functions/reconciler/duties.ts';
 import { parseSettings } from '../../shared/config/settings.ts';
 import { parseTopology } from '../../shared/config/topology.ts';
-import { ValidationError } from '../../shared/errors/errors.ts';
 import { ManualClock } from '../../shared/lease/clock.ts';
 import { LeaseExpiredError, StaleFenceError } from '../../shared/lease/errors.ts';
 import type { Duty, DutyContext } from '../../shared/reconcile/duty.ts';
