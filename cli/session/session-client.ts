@@ -6,6 +6,7 @@ import { OrderedReleaser, type Sequenced } from '../../shared/protocol/ordering.
 import type { RouterApi } from '../router/api-client.ts';
 import { Peer } from '../transport/peer.ts';
 import type { FatalReason } from '../transport/reconnecting-socket.ts';
+import type { SessionEnding } from './ending.ts';
 import type { Progress } from './progress.ts';
 
 export interface SessionResource {
@@ -28,16 +29,22 @@ const REPEATABLE = new Set(['env.get', 'file.read', 'file.stat', 'file.list', 'd
 /** At most this many messages wait for a reconnection; beyond that the oldest is dropped. */
 const MAX_HELD = 1_000;
 
-/** Creates a session and waits until every cluster's child is ready, showing each cluster's progress. */
+/**
+ * Creates a session and waits until every cluster's child is ready, showing each cluster's
+ * progress. `ending` is told about the creation first, so Ctrl-C at any point ends the session.
+ */
 export async function createSession(
   api: RouterApi,
   body: Record<string, unknown>,
   progress: Progress,
+  ending: SessionEnding,
   timeoutMs = 60_000,
 ): Promise<SessionResource> {
   progress.step('creating a session');
-  const created = await api.call<SessionResource>('POST', '/v1/sessions', body);
-  return waitReady(api, created, progress, timeoutMs);
+  const created = await ending.creation(api.call<SessionResource>('POST', '/v1/sessions', body));
+  const ready = await waitReady(api, created, progress, timeoutMs);
+  ending.markReady();
+  return ready;
 }
 
 export async function waitReady(
