@@ -35,6 +35,7 @@ export function holdings(s: Listed): string {
   if (branches.length) parts.push(`branches ${branches.map(([db, id]) => `${db}=${id}`).join(', ')}`);
   parts.push(
     Object.entries(s.clusters)
+      .sort(([a], [b]) => a.localeCompare(b))
       .map(([id, c]) => `${id}:${c.state}`)
       .join(' '),
   );

@@ -69,6 +69,11 @@ export class SessionEnding {
     return this.id;
   }
 
+  /** True once an ending started: what the command was doing is moot (its errors too). */
+  get started(): boolean {
+    return this.ended !== undefined;
+  }
+
   /** Ends the session (once; later calls share the first). */
   end(): Promise<void> {
     this.ended ??= this.run();

@@ -41,10 +41,17 @@ export async function createSession(
   timeoutMs = 60_000,
 ): Promise<SessionResource> {
   progress.step('creating a session');
-  const created = await ending.creation(api.call<SessionResource>('POST', '/v1/sessions', body));
-  const ready = await waitReady(api, created, progress, timeoutMs);
-  ending.markReady();
-  return ready;
+  try {
+    const created = await ending.creation(api.call<SessionResource>('POST', '/v1/sessions', body));
+    const ready = await waitReady(api, created, progress, timeoutMs);
+    ending.markReady();
+    return ready;
+  } catch (err) {
+    // Ctrl-C landed: the set-up fails because the session is ending (closed, 409). That is the
+    // ending's to report; it exits the process once done.
+    if (ending.started) return new Promise<never>(() => {});
+    throw err;
+  }
 }
 
 export async function waitReady(

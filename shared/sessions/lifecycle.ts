@@ -28,6 +28,8 @@ export interface SessionDeps {
 }
 
 const LIVE_CHILD: ChildState[] = ['pending', 'ready', 'disconnected'];
+/** A child whose cluster did not answer in `childReadyTimeoutMs` (see `expireSessions`). */
+const CLUSTER_TIMEOUT = 'cluster_timeout';
 
 export async function childSpec(deps: SessionDeps, s: SessionView, clusterId: string) {
   const child = s.clusters[clusterId]!;
@@ -262,8 +264,9 @@ export async function endSession(
   await deps.features.release(s);
   for (const child of Object.values(s.clusters)) {
     if (child.state === 'closed') continue;
-    // A failed child holds nothing on its cluster (refused, or never reached it).
-    if (child.state === 'failed') {
+    // A failed child holds nothing on its cluster (refused, or never reached it); one that timed
+    // out was asked and may still be created there, so it is closed like a live one.
+    if (child.state === 'failed' && child.error?.code !== CLUSTER_TIMEOUT) {
       await setChildState(store, sessionId, child.clusterId, 'closed', ['failed'], now, child.error);
       continue;
     }
@@ -396,7 +399,7 @@ async function timeOutPendingChildren(deps: SessionDeps, s: SessionView): Promis
   for (const c of Object.values(s.clusters)) {
     if (c.state !== 'pending') continue;
     const failed = await setChildState(deps.store, s.id, c.clusterId, 'failed', ['pending'], deps.now(), {
-      code: 'cluster_timeout',
+      code: CLUSTER_TIMEOUT,
       message: `cluster '${c.clusterId}' did not answer in ${seconds} s: is its connector stuck?`,
     });
     if (failed) {

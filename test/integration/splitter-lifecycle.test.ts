@@ -16,7 +16,7 @@ import {
 import { ATTR_CLUSTER } from '../../shared/split/message.ts';
 import { asSessionSplit, type SessionSplit } from '../../shared/split/model.ts';
 import { type RegisterSplitsInput, registerSessionSplits } from '../../shared/split/register.ts';
-import { retireDrainedSplitQueues, SEND_GRACE_MS } from '../../shared/split/retire.ts';
+import { retireDrainedSplitQueues } from '../../shared/split/retire.ts';
 import { retireSplitQueuesDuty } from '../../shared/split/retire-duty.ts';
 import type { SplitRequest } from '../../shared/split/schema.ts';
 import { createSplitter } from '../../shared/split/splitter.ts';
@@ -72,7 +72,7 @@ function recordCreateQueue(w: SplitWorld): Record<string, unknown>[] {
 }
 
 /** A context whose clock is past the quiet period (and the deadline) of anything ended before now. */
-const later = (w: SplitWorld, ms = w.settings.splitCacheMs + SEND_GRACE_MS + 1) =>
+const later = (w: SplitWorld, ms = w.settings.splitCacheMs + w.settings.splitSendGraceMs + 1) =>
   w.ctx({ now: () => Date.now() + ms });
 
 describe('registerSessionSplits', () => {
