@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { SwitchyardError } from '../../shared/errors/errors.ts';
+import { REPLACED } from '../../shared/protocol/close-codes.ts';
 import type { Message } from '../../shared/protocol/messages.ts';
 import { OrderedReleaser, type Sequenced } from '../../shared/protocol/ordering.ts';
 import type { RouterApi } from '../router/api-client.ts';
@@ -321,6 +322,17 @@ export class SessionConnection extends EventEmitter {
         this.emit('outgoing', m);
         return;
       case 'error':
+        // Replaced by a newer connection: on AWS this frame is all that says so (the close that
+        // follows carries no code), and reconnecting would take the session back from the newer one.
+        if (m.code === REPLACED.name) {
+          this.stop();
+          this.emit('gone', {
+            status: 409,
+            code: REPLACED.name,
+            message: `${String(m.message)}: another switchyard took this session over`,
+          });
+          return;
+        }
         // Errors tied to an outgoing connection close it; others are shown.
         if (m.connId !== undefined)
           this.emit('outgoing', { ...m, type: 'outgoing.close', reason: m.message });
