@@ -1,8 +1,9 @@
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { Command } from 'commander';
 import { SessionEnding } from '../session/ending.ts';
+import { SessionKeeper } from '../session/keeper.ts';
 import { stderrProgress } from '../session/progress.ts';
-import { createSession, SessionConnection } from '../session/session-client.ts';
+import { createSession } from '../session/session-client.ts';
 import { apiFrom, collect, parsePairs, type RouterOpts, withRouterOptions } from './common.ts';
 
 interface SplitOpts extends RouterOpts {
@@ -67,13 +68,12 @@ export function registerSplit(program: Command): void {
     const url = session.outputQueues?.[queue];
     if (!url) throw new Error(`the router returned no output queue for '${queue}'`);
     // The connection carries the heartbeats that keep the session (and its split) alive.
-    const conn = new SessionConnection(api.target.wsUrl, api.target.token, session.id);
-    ending.also(() => conn.stop());
-    await conn.start();
-    conn.on('gone', (r: { message: string }) => {
-      process.stderr.write(`switchyard: session ${session.id} is gone: ${r.message}\n`);
+    const keeper = new SessionKeeper(api, session.id, progress, (message) => {
+      process.stderr.write(`switchyard: session ${session.id} is gone: ${message}\n`);
       process.exit(3);
     });
+    ending.also(() => keeper.stop());
+    await keeper.start();
     progress.info(
       `${opts.mirror ? 'mirroring' : 'stealing'} ${queue} messages matching ${JSON.stringify(filter)} from every cluster`,
     );
