@@ -8,10 +8,7 @@ import { getCluster, markDisconnected } from '../../shared/clusters/registry.ts'
 import type { Messenger } from '../../shared/messaging/messenger.ts';
 import type { CloseReason } from '../../shared/protocol/close-codes.ts';
 import type { Store } from '../../shared/store/store.ts';
-
-/** The close code (and its reason, URI-encoded) a DeleteConnection asks for; see closeConnection. */
-export const CLOSE_CODE_HEADER = 'x-switchyard-close-code';
-export const CLOSE_REASON_HEADER = 'x-switchyard-close-reason';
+import { CLOSE_CODE_HEADER, CLOSE_REASON_HEADER } from './close-headers.ts';
 
 export type FrameEncoder = (message: object) => string[];
 

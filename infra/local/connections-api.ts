@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import { CLOSE_CODE_HEADER, CLOSE_REASON_HEADER } from '../../functions/lib/messenger.ts';
+import { CLOSE_CODE_HEADER, CLOSE_REASON_HEADER } from '../../functions/lib/close-headers.ts';
 import type { ConnectionRegistry } from './connection-registry.ts';
 
 /** API Gateway refuses to post more than one WebSocket message's worth: 128 KB. */
