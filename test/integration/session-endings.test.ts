@@ -261,27 +261,25 @@ describe('switchyard sessions', () => {
 });
 
 async function listAndEnd(id: string): Promise<void> {
-  {
-    const list = cli(runtime, ['sessions']);
-    expect(await list.exited).toBe(0);
-    const line = list
-      .stdout()
-      .split('\n')
-      .find((l) => l.startsWith(id))!;
-    expect(line).toMatch(
-      new RegExp(`^${id}  ready  +\\d+s  split orders  queue orders · east:ready west:ready$`),
-    );
+  // Listing and someone else's attempt are independent: run them side by side.
+  const list = cli(runtime, ['sessions']);
+  const bob = cli(runtime, ['sessions', 'end', id], await addDeveloper(runtime, 'bob'));
+  expect(await list.exited).toBe(0);
+  const line = list
+    .stdout()
+    .split('\n')
+    .find((l) => l.startsWith(id))!;
+  expect(line).toMatch(
+    new RegExp(`^${id}  ready  +\\d+s  split orders  queue orders · east:ready west:ready$`),
+  );
+  // Someone else's session looks like one that does not exist.
+  expect(await bob.exited).toBe(1);
+  expect(bob.stderr()).toMatch(/not found/i);
+  expect((await store.get(keys.session(id)))?.state).toBe('ready');
 
-    // Someone else's session looks like one that does not exist.
-    const bob = cli(runtime, ['sessions', 'end', id], await addDeveloper(runtime, 'bob'));
-    expect(await bob.exited).toBe(1);
-    expect(bob.stderr()).toMatch(/not found/i);
-    expect((await store.get(keys.session(id)))?.state).toBe('ready');
-
-    const end = cli(runtime, ['sessions', 'end', id]);
-    expect(await end.exited).toBe(0);
-    expect(end.stdout()).toContain(`session ${id} ended`);
-    expect(end.stdout()).toContain('what is left in its output queue (orders) goes back to the cluster');
-    expect(await closedReason(id)).toBe('deleted by its owner');
-  }
+  const end = cli(runtime, ['sessions', 'end', id]);
+  expect(await end.exited).toBe(0);
+  expect(end.stdout()).toContain(`session ${id} ended`);
+  expect(end.stdout()).toContain('what is left in its output queue (orders) goes back to the cluster');
+  expect(await closedReason(id)).toBe('deleted by its owner');
 }
