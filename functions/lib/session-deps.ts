@@ -6,7 +6,6 @@ import type { SessionDeps } from '../../shared/sessions/lifecycle.ts';
 import { type Deps, deps, onResetDeps } from './deps.ts';
 import { ENV } from './env.ts';
 import { ApiGatewayMessenger } from './messenger.ts';
-import { queueArnsFromEnv } from './queue-arns.ts';
 
 /** Frames for one message: a chunk passes as it is (it was routed by its head); larger messages are chunked. */
 const frames = (m: object): string[] =>
@@ -33,7 +32,8 @@ export function buildSessionDeps(d: Deps): { deps: SessionDeps; messenger: ApiGa
       settings: d.settings,
       messenger,
       now: d.now,
-      features: sessionFeatures({ ...d, queueArns: queueArnsFromEnv() }),
+      // Registering and ending splits never touch another account's queues (only retiring does).
+      features: sessionFeatures(d),
     },
   };
 }
