@@ -34,7 +34,8 @@ const REFUSALS = [400, 401, 403, 404, 410];
 /**
  * A WebSocket that dials out and keeps dialing: exponential backoff with jitter, a liveness
  * check, and a clear end when the router says the connection can never succeed (401, 403, 404,
- * 410): then it emits `fatal` and stops instead of hammering.
+ * 410) or closes it with an application code (4000-4999): then it emits `fatal` and stops instead
+ * of hammering.
  *
  * Events: `open` (each (re)connection), `message` (text), `drop` (lost, will retry), `fatal`.
  */
@@ -114,10 +115,20 @@ export class ReconnectingSocket extends EventEmitter {
       this.lastError = err.message;
       this.emit('socket-error', err);
     });
-    ws.on('close', () => {
+    ws.on('close', (code, reason) => {
       clearInterval(this.pinger);
-      if (this.ws === ws && !this.stopped)
-        this.scheduleRetry(this.lastError ? `connection closed (${this.lastError})` : 'connection closed');
+      if (this.ws !== ws || this.stopped) return;
+      // An application close code (4000-4999) is the router closing us on purpose (replaced by a
+      // newer connection): dialing again would undo it. A connector that fails open keeps dialing.
+      if (code >= 4000 && code <= 4999 && !this.opts.retryRefused) {
+        this.fail({
+          status: 409,
+          code: `closed_${code}`,
+          message: reason.toString() || `closed with ${code}`,
+        });
+        return;
+      }
+      this.scheduleRetry(this.lastError ? `connection closed (${this.lastError})` : 'connection closed');
     });
   }
 
