@@ -55,7 +55,11 @@ export function registerDev(program: Command): Command {
       '--demo',
       'also start demo clusters on loopback: a connector per cluster in front of a small "api" service, an orders consumer, and a Postgres database to branch when one is reachable',
     )
-    .option('--state-file <file>', 'where to write endpoints and local tokens', DEFAULT_STATE_FILE)
+    .addOption(
+      new Option('--state-file <file>', 'where to write endpoints and local tokens')
+        .env('SWITCHYARD_STATE_FILE')
+        .default(DEFAULT_STATE_FILE),
+    )
     .addOption(
       new Option('--batch-size <n>', 'SQS records per splitter invocation (default 10)').argParser(
         integer('--batch-size', 1, 10_000),
