@@ -1,3 +1,5 @@
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { SwitchyardError } from '../../shared/errors/errors.ts';
 import { describeSource, type RouterTarget, type Source } from './local-state.ts';
 
@@ -42,16 +44,17 @@ export class RouterApi {
   constructor(readonly target: RouterTarget) {}
 
   async call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const res = await this.fetch(path, {
+    const res = await this.send(
       method,
-      headers: {
+      path,
+      {
         authorization: `Bearer ${this.target.token}`,
         ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
       },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const json = parseJson(await res.text());
-    if (!res.ok) {
+      body !== undefined ? JSON.stringify(body) : undefined,
+    );
+    const json = parseJson(res.text);
+    if (res.status >= 400) {
       if (!isErrorShape(json)) throw await this.notARouter();
       if (
         res.status === 401 ||
@@ -71,31 +74,65 @@ export class RouterApi {
     return json as T;
   }
 
-  private async fetch(path: string, init: RequestInit): Promise<Response> {
-    try {
-      return await fetch(`${this.target.httpUrl}${path}`, init);
-    } catch (err) {
-      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      const source = this.target.routerSource;
-      const hint =
-        source && typeof source !== 'string'
-          ? `is the local router running? ${source.file} names it; start it with \`npm start\``
-          : `is it running, and is ${source ? describeSource(source) : 'the URL'} right?`;
-      throw new SwitchyardError(
-        'router_unreachable',
-        `cannot reach the router at ${this.target.httpUrl} (${cause?.code ?? cause?.message ?? String(err)}): ${hint}`,
-        503,
+  /**
+   * One request over node:http(s), not fetch: a command makes a handful of calls, and fetch's
+   * first use loads undici and its pooled connection holds the process open after the answer
+   * (together about a quarter of a second of `switchyard sessions`).
+   */
+  private send(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    body?: string,
+    timeoutMs = 30_000,
+  ): Promise<{ status: number; headers: IncomingHttpHeaders; text: string }> {
+    const url = new URL(`${this.target.httpUrl}${path}`);
+    const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const req = request(
+        url,
+        { method, headers: { ...headers, connection: 'close' }, agent: false, timeout: timeoutMs },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode ?? 502,
+              headers: res.headers,
+              text: Buffer.concat(chunks).toString('utf8'),
+            }),
+          );
+          res.on('error', (err) => reject(this.unreachable(err)));
+        },
       );
-    }
+      req.on('timeout', () =>
+        req.destroy(Object.assign(new Error(`no answer in ${timeoutMs / 1000} s`), { code: 'ETIMEDOUT' })),
+      );
+      req.on('error', (err) => reject(this.unreachable(err)));
+      req.end(body);
+    });
+  }
+
+  private unreachable(err: Error & { code?: string }): SwitchyardError {
+    const source = this.target.routerSource;
+    const hint =
+      source && typeof source !== 'string'
+        ? `is the local router running? ${source.file} names it; start it with \`npm start\``
+        : `is it running, and is ${source ? describeSource(source) : 'the URL'} right?`;
+    return new SwitchyardError(
+      'router_unreachable',
+      `cannot reach the router at ${this.target.httpUrl} (${err.code ?? err.message}): ${hint}`,
+      503,
+    );
   }
 
   /** Asks /healthz what is there, to say so in the error. */
   private async notARouter(): Promise<NotARouterError> {
     let answer: string;
     try {
-      const res = await fetch(`${this.target.httpUrl}/healthz`, { signal: AbortSignal.timeout(5_000) });
-      const text = (await res.text()).replace(/\s+/g, ' ').trim();
-      const type = res.headers.get('content-type')?.split(';')[0];
+      const res = await this.send('GET', '/healthz', {}, undefined, 5_000);
+      const text = res.text.replace(/\s+/g, ' ').trim();
+      const type = res.headers['content-type']?.split(';')[0];
       answer = `${res.status}${type ? ` ${type}` : ''}${text ? `: ${JSON.stringify(text.slice(0, 80))}` : ', empty'}`;
     } catch (err) {
       answer = `nothing (${(err as Error).message})`;
