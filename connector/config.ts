@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import * as z from 'zod';
+import { describeJsonError } from '../shared/config/json-position.ts';
 import { ValidationError } from '../shared/errors/errors.ts';
 import { DatabaseConfigSchema } from './branches/config.ts';
 
@@ -96,7 +97,9 @@ export function loadConnectorConfig(file: string): ConnectorConfig {
     return parseConnectorConfig(JSON.parse(text), file);
   } catch (err) {
     if (err instanceof SyntaxError)
-      throw new ValidationError(`connector config ${file} is not valid JSON: ${err.message}`);
+      throw new ValidationError(
+        `connector config ${file} is not valid JSON, ${describeJsonError(text, err)}`,
+      );
     throw err;
   }
 }
