@@ -3,6 +3,7 @@ import pkg from '../package.json' with { type: 'json' };
 import { COMMANDS } from './command-table.ts';
 import { scanGlobalArgs } from './global-args.ts';
 import { reportAndExit } from './output/errors.ts';
+import { EXIT } from './output/exit-codes.ts';
 import { STATE_FILE_HELP } from './router/local-state.ts';
 
 const { command, stateFile } = scanGlobalArgs(process.argv.slice(2));
@@ -18,7 +19,9 @@ const program = new Command()
   .version(pkg.version)
   .addOption(new Option('--state-file <file>', STATE_FILE_HELP))
   .showHelpAfterError('(run with --help for usage)')
-  .enablePositionalOptions();
+  .enablePositionalOptions()
+  // Commander has printed what is wrong with the command line; subcommands inherit this.
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage));
 
 const entry = COMMANDS.find((c) => c.name === command);
 try {

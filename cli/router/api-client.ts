@@ -23,7 +23,7 @@ export class TokenRefusedError extends SwitchyardError {
         ? `that file may be left from another run of the local router: restart it (\`npm start\`) to write a fresh one, or pass --token`
         : 'ask the router’s administrator for a developer token (`switchyard token create --developer <you>`) and pass it with --token or SWITCHYARD_TOKEN';
     super(
-      status === 403 ? 'forbidden' : 'unauthorized',
+      'token_refused',
       `${url} refused ${from} (${routerMessage.replace(/: pass "Authorization.*$/, '')}): ${fix}`,
       status,
     );
