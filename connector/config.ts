@@ -53,6 +53,19 @@ export const ConnectorConfigSchema = z
       })
       .strict()
       .default({ allow: [] }),
+    /**
+     * Names this connector resolves itself, before DNS, as a Pod's `hostAliases` do: for
+     * `switchyard resolve` and for outgoing connections (which `outgoing.allow` still checks by
+     * the name asked for).
+     */
+    hosts: z
+      .record(
+        z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/, 'a host name'),
+        z.union([z.ipv4(), z.ipv6()]),
+      )
+      .default({})
+      // Host names are case-insensitive; lookups use the lower-case form.
+      .transform((h) => Object.fromEntries(Object.entries(h).map(([k, v]) => [k.toLowerCase(), v]))),
     /** How long a stolen request waits for the developer before going to the upstream. */
     requestDeadlineMs: z.number().int().min(100).max(300_000).default(10_000),
     /** Largest request body the connector buffers to forward (bigger bodies go to the upstream). */

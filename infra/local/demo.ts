@@ -151,7 +151,10 @@ export async function startDemo(runtime: LocalRuntime, log: LocalLog): Promise<D
           databases,
         },
       ],
-      outgoing: { allow: ['127.0.0.1:*', 'localhost:*'] },
+      // `db.internal` is the demo's database host, as a cluster's DNS would name it: the local
+      // PostgreSQL the walkthrough's `resolve` and `connect` reach.
+      hosts: { 'db.internal': '127.0.0.1' },
+      outgoing: { allow: ['127.0.0.1:*', 'localhost:*', 'db.internal:5432'] },
     });
     const extensions: ConnectorExtension[] = databases.length
       ? [branchExtension({ databases: collectDatabases(config.services) })]
