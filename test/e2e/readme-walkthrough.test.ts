@@ -11,7 +11,7 @@ import { BIN, get } from './harness.ts';
 const ROOT = join(import.meta.dirname, '../..');
 
 /** The shell lines of the README's walkthrough, in order, comments split off. */
-export function walkthrough(readme: string): { command: string; comment: string }[] {
+function walkthrough(readme: string): { command: string; comment: string }[] {
   const start = readme.indexOf('## A walkthrough');
   const section = readme.slice(start, readme.indexOf('\n## ', start + 1));
   const lines: { command: string; comment: string }[] = [];
@@ -30,7 +30,7 @@ export function walkthrough(readme: string): { command: string; comment: string 
 }
 
 /** Splits a command line as sh does for the quoting the README uses ('…', "…", \n kept). */
-export function words(line: string): string[] {
+function words(line: string): string[] {
   const out: string[] = [];
   let cur = '';
   let quote: string | undefined;
