@@ -1,5 +1,14 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import type { Metafile } from 'esbuild';
@@ -220,8 +229,11 @@ describe('the switchyard-router package', () => {
   });
 });
 
-// The package name is the one the docs tell users to install.
-it('is the name README.md tells users to install', async () => {
-  const { readFileSync } = await import('node:fs');
-  expect(readFileSync(join(ROOT, 'README.md'), 'utf8')).toContain(`npm install -g ${PACKAGE_NAME}`);
+// The package name is the one the docs tell users to install; `npx switchyard` would fetch another.
+it('is the name README.md tells users to install, and no doc runs `npx switchyard`', () => {
+  const docs = ['README.md', 'docs/cli.md', 'docs/deploy.md', 'docs/local-runtime.md'].map((f) =>
+    readFileSync(join(ROOT, f), 'utf8'),
+  );
+  expect(docs[0]).toContain(`npm install -g ${PACKAGE_NAME}`);
+  for (const doc of docs) expect(doc).not.toMatch(/npx switchyard\b/);
 });
