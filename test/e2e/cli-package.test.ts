@@ -150,7 +150,7 @@ describe('the switchyard-router package', () => {
       await runtime?.stop();
     });
 
-    it('serves its ingress as uid 65534 from a read-only directory, with no writable TMPDIR or HOME', async () => {
+    it('serves its ingress as an unprivileged uid (65534 when run as root) from a read-only directory, with no writable TMPDIR or HOME', async () => {
       // As the image runs it: the package alone, owned by root, not writable by the user that runs.
       const app = join(dir, 'readonly');
       cpSync(pkgDir, join(app, 'app'), { recursive: true });
@@ -174,14 +174,15 @@ describe('the switchyard-router package', () => {
       execFileSync('chmod', ['-R', 'a+rX,a-w', app]);
       const before = readdirSync(app, { recursive: true }).sort();
 
+      // As root, drop to nobody (65534), as the image's non-root user; as any other user the
+      // chmod above already leaves nothing writable to it.
+      const asNobody =
+        process.getuid?.() === 0 ? ['--reuid=65534', '--regid=65534', '--clear-groups', '--'] : [];
       connector = spawn(
-        'setpriv',
+        asNobody.length ? 'setpriv' : process.execPath,
         [
-          '--reuid=65534',
-          '--regid=65534',
-          '--clear-groups',
-          '--',
-          process.execPath,
+          ...asNobody,
+          ...(asNobody.length ? [process.execPath] : []),
           join(app, 'app/bin/switchyard.js'),
           'connector',
           '--router',
@@ -210,6 +211,9 @@ describe('the switchyard-router package', () => {
         30_000,
         'the connector to listen',
       );
+      // setpriv execs node in its own process: that process runs as nobody.
+      if (asNobody.length)
+        expect(readFileSync(`/proc/${connector.pid}/status`, 'utf8')).toMatch(/^Uid:\s+65534\s/m);
       expect((await get(`http://127.0.0.1:${port}/hello`)).servedBy).toBe('upstream-east');
       const clusters = await eventually(
         async () => {
