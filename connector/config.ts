@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import * as z from 'zod';
+import { describeJsonError } from '../shared/config/json-position.ts';
 import { ValidationError } from '../shared/errors/errors.ts';
 import { DatabaseConfigSchema } from './branches/config.ts';
 
@@ -80,6 +81,19 @@ export const ConnectorConfigSchema = z
       })
       .strict()
       .default({ allow: [] }),
+    /**
+     * Names this connector resolves itself, before DNS, as a Pod's `hostAliases` do: for
+     * `switchyard resolve` and for outgoing connections (which `outgoing.allow` still checks by
+     * the name asked for).
+     */
+    hosts: z
+      .record(
+        z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/, 'a host name'),
+        z.union([z.ipv4(), z.ipv6()]),
+      )
+      .default({})
+      // Host names are case-insensitive; lookups use the lower-case form.
+      .transform((h) => Object.fromEntries(Object.entries(h).map(([k, v]) => [k.toLowerCase(), v]))),
     /** How long a stolen request waits for the developer before going to the upstream. */
     requestDeadlineMs: z.number().int().min(100).max(300_000).default(10_000),
     /** Largest request body the connector buffers to forward (bigger bodies go to the upstream). */
@@ -134,7 +148,9 @@ export function loadConnectorConfig(file: string): ConnectorConfig {
     return parseConnectorConfig(JSON.parse(text), file);
   } catch (err) {
     if (err instanceof SyntaxError)
-      throw new ValidationError(`connector config ${file} is not valid JSON: ${err.message}`);
+      throw new ValidationError(
+        `connector config ${file} is not valid JSON, ${describeJsonError(text, err)}`,
+      );
     throw err;
   }
 }

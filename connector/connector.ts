@@ -87,6 +87,7 @@ export class Connector implements TrafficRouter {
         this.send({ type: 'outgoing.data', sessionId, connId, data: data.toString('base64') }),
       (sessionId, connId, reason) =>
         this.send({ type: 'outgoing.close', sessionId, connId, ...(reason ? { reason } : {}) }),
+      () => opts.config.hosts,
     );
   }
 
@@ -410,7 +411,11 @@ export class Connector implements TrafficRouter {
         case 'dns.resolve':
           reply({
             type: 'dns.result',
-            addresses: await resolveHost(m.host as string, m.family as 4 | 6 | undefined),
+            addresses: await resolveHost(
+              m.host as string,
+              m.family as 4 | 6 | undefined,
+              this.opts.config.hosts,
+            ),
           });
           return;
         case 'outgoing.connect':

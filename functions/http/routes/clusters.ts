@@ -4,6 +4,7 @@ import { clusterRegion } from '../../../shared/config/topology.ts';
 import { deps } from '../../lib/deps.ts';
 import { queueUrl } from '../../lib/queue-url.ts';
 import type { AppEnv } from '../types.ts';
+import { errors } from './openapi.ts';
 
 const ClusterSchema = z
   .object({
@@ -27,6 +28,7 @@ const ClusterSchema = z
 const route = createRoute({
   method: 'get',
   path: '/v1/clusters',
+  operationId: 'listClusters',
   summary: 'The configured clusters, their roles and queues, and whether their connectors are connected',
   security: [{ bearer: [] }],
   responses: {
@@ -34,6 +36,7 @@ const route = createRoute({
       description: 'clusters',
       content: { 'application/json': { schema: z.object({ clusters: z.array(ClusterSchema) }) } },
     },
+    ...errors([]),
   },
 });
 
