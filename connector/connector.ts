@@ -2,7 +2,8 @@ import { Peer } from '../cli/transport/peer.ts';
 import { compileFilter, type HttpFilter, type RequestMatcher } from '../shared/protocol/filter.ts';
 import type { Message } from '../shared/protocol/messages.ts';
 import type { ConnectorConfig } from './config.ts';
-import { type ForwardedRequest, type ForwardedResponse, Ingress, type TrafficRouter } from './ingress.ts';
+import { Ingress } from './ingress/ingress.ts';
+import type { ForwardedRequest, ForwardedResponse, TrafficRouter } from './ingress/types.ts';
 import { OutgoingTunnels } from './outgoing.ts';
 import { envOf, fileList, fileRead, fileStat, resolveHost } from './stateful.ts';
 

@@ -1,0 +1,89 @@
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttp2Server, type Http2Server } from 'node:http2';
+import {
+  type AddressInfo,
+  createServer as createNetServer,
+  type Server as NetServer,
+  type Socket,
+} from 'node:net';
+import type { ServiceConfig } from '../config.ts';
+import { emptyStats, handleRequest, type IngressStats } from './handle.ts';
+import type { InboundRequest, InboundResponse } from './inbound.ts';
+import { sniffProtocol } from './sniff.ts';
+import type { TrafficRouter } from './types.ts';
+import { handleUpgrade, type UpgradeContext } from './upgrade.ts';
+import type { Upstream } from './upstream.ts';
+import { H2cUpstream } from './upstream-h2c.ts';
+import { Http1Upstream } from './upstream-http1.ts';
+
+/**
+ * One service's ingress, the service's data plane: every request is routed by its head to the
+ * developer (steal), to both (mirror) or to the upstream, and whatever no session wants streams
+ * through as a reverse proxy would pass it. HTTP/1.1 and h2c share the port.
+ */
+export class Ingress {
+  readonly stats: IngressStats = emptyStats();
+  private net?: NetServer;
+  private readonly http1: Server;
+  private readonly http2: Http2Server;
+  private readonly upstream: Upstream;
+  private readonly sockets = new Set<Socket>();
+
+  constructor(
+    readonly service: ServiceConfig,
+    router: TrafficRouter,
+    maxBodyBytes: number,
+    log: (line: Record<string, unknown>) => void,
+  ) {
+    this.upstream =
+      service.upstreamProtocol === 'h2c'
+        ? new H2cUpstream(service.name, service.upstream)
+        : new Http1Upstream(service.name, service.upstream);
+    const ctx: UpgradeContext = {
+      service: service.name,
+      upstream: this.upstream,
+      timeoutMs: service.upstreamTimeoutMs,
+      origin: service.upstream,
+      router,
+      maxBodyBytes,
+      stats: this.stats,
+      log,
+    };
+    const onRequest = (req: InboundRequest, res: InboundResponse) => handleRequest(ctx, req, res);
+    // The HTTP servers never listen themselves: the sniffing server hands them sockets.
+    this.http1 = createHttpServer({ keepAliveTimeout: 65_000 }, onRequest);
+    // Without a 'checkContinue' listener Node answers `100 Continue` itself; the upstream should.
+    this.http1.on('checkContinue', onRequest);
+    this.http1.on('upgrade', (req, socket, head) => handleUpgrade(ctx, req, socket, head));
+    this.http2 = createHttp2Server({}, onRequest);
+    this.http2.on('checkContinue', onRequest);
+  }
+
+  async listen(): Promise<number> {
+    const net = createNetServer((socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+      sniffProtocol(
+        socket,
+        (s) => this.http1.emit('connection', s),
+        (s) => this.http2.emit('connection', s),
+      );
+    });
+    this.net = net;
+    await new Promise<void>((resolve, reject) => {
+      net.once('error', reject);
+      net.listen(this.service.ingress.port, this.service.ingress.host, () => resolve());
+    });
+    return (net.address() as AddressInfo).port;
+  }
+
+  async close(): Promise<void> {
+    const net = this.net;
+    if (!net) return;
+    this.net = undefined;
+    const closed = new Promise<void>((resolve) => net.close(() => resolve()));
+    for (const s of this.sockets) s.destroy();
+    this.upstream.close();
+    await closed;
+  }
+}
