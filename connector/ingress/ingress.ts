@@ -8,7 +8,7 @@ import {
 } from 'node:net';
 import type { ServiceConfig } from '../config.ts';
 import { emptyStats, handleRequest, type IngressStats } from './handle.ts';
-import type { InboundRequest, InboundResponse } from './inbound.ts';
+import { http2Peers, type InboundRequest, type InboundResponse } from './inbound.ts';
 import { sniffProtocol } from './sniff.ts';
 import type { TrafficRouter } from './types.ts';
 import { handleUpgrade, type UpgradeContext } from './upgrade.ts';
@@ -28,6 +28,7 @@ export class Ingress {
   private readonly http2: Http2Server;
   private readonly upstream: Upstream;
   private readonly sockets = new Set<Socket>();
+  private peerOfNextSession?: string;
 
   constructor(
     readonly service: ServiceConfig,
@@ -57,6 +58,10 @@ export class Ingress {
     this.http1.on('upgrade', (req, socket, head) => handleUpgrade(ctx, req, socket, head));
     this.http2 = createHttp2Server({}, onRequest);
     this.http2.on('checkContinue', onRequest);
+    this.http2.on('session', (session) => {
+      if (this.peerOfNextSession !== undefined) http2Peers.set(session, this.peerOfNextSession);
+      this.peerOfNextSession = undefined;
+    });
   }
 
   async listen(): Promise<number> {
@@ -66,7 +71,11 @@ export class Ingress {
       sniffProtocol(
         socket,
         (s) => this.http1.emit('connection', s),
-        (s) => this.http2.emit('connection', s),
+        (stream, original) => {
+          // The session is made synchronously on 'connection': tag it with the real peer.
+          this.peerOfNextSession = original.remoteAddress;
+          this.http2.emit('connection', stream);
+        },
       );
     });
     this.net = net;
