@@ -88,6 +88,13 @@ export function passThrough(
 
 function relayResponse(up: UpstreamResponse, res: InboundResponse): void {
   const headers = clientResponseHeaders(up.headers);
+  if (isHttp2(res) && up.headOnly) {
+    // Relayed as a head-only answer too: a gRPC client reads a trailers-only reply's status
+    // from it, and would take headers followed by an empty body as a broken call.
+    up.body.resume();
+    res.stream.respond({ ...toHttp2Headers(headers), ':status': up.status }, { endStream: true });
+    return;
+  }
   if (isHttp2(res)) res.writeHead(up.status, toHttp2Headers(headers));
   else res.writeHead(up.status, headers);
   // An upstream that dies mid-answer must not look like a complete answer: cut the client off.

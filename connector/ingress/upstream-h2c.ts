@@ -67,12 +67,13 @@ export class H2cUpstream implements Upstream {
     stream.on('trailers', (t) => {
       trailers = fromHeaderObject(t);
     });
-    stream.on('response', (h) => {
+    stream.on('response', (h, flags) => {
       answered = true;
       events.response({
         status: Number(h[':status'] ?? 502),
         headers: fromHeaderObject(h),
         body: stream,
+        headOnly: (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0,
         trailers: () => trailers,
       });
     });

@@ -49,6 +49,7 @@ export class Http1Upstream implements Upstream {
         status: res.statusCode ?? 502,
         headers: res.rawHeaders,
         body: res,
+        headOnly: false,
         trailers: () => res.rawTrailers,
       });
     });

@@ -13,6 +13,8 @@ export interface UpstreamResponse {
   /** Flat `[name, value, ...]`, hop-by-hop and pseudo-headers still in. */
   headers: string[];
   body: Readable;
+  /** The head was the whole answer (HTTP/2 END_STREAM on HEADERS: a gRPC trailers-only reply). */
+  headOnly: boolean;
   /** Trailers, known once `body` has ended (flat). */
   trailers(): string[];
 }
