@@ -2,7 +2,7 @@ import type { SwitchyardError } from '../../shared/errors/errors.ts';
 import { gatewayErrorBody, UpstreamTimeoutError } from './errors.ts';
 import { clientResponseHeaders, toHttp2Headers, upstreamRequestHeaders } from './headers.ts';
 import { type InboundRequest, type InboundResponse, isHttp2, remoteAddressOf } from './inbound.ts';
-import type { Upstream, UpstreamResponse } from './upstream.ts';
+import type { Upstream, UpstreamHead, UpstreamResponse } from './upstream.ts';
 
 export interface PassThroughContext {
   service: string;
@@ -47,8 +47,9 @@ export function passThrough(
     clearTimeout(timer);
     sendGatewayError(res, err);
   };
+  const body = framingOf(req);
   const exchange = ctx.upstream.open(
-    { method: req.method ?? 'GET', path: req.url ?? '/', headers },
+    { method: req.method ?? 'GET', path: req.url ?? '/', headers, body },
     {
       continue: () => res.writeContinue(),
       response: (up) => {
@@ -73,7 +74,7 @@ export function passThrough(
 
   const sink = exchange.sink;
   for (const chunk of opts.prefix ?? []) sink.write(chunk);
-  if (opts.bodyDone) {
+  if (opts.bodyDone || (body === 'none' && !opts.tap)) {
     sink.end();
     return;
   }
@@ -86,6 +87,14 @@ export function passThrough(
   req.pipe(sink);
 }
 
+/** How the client framed its body, which the upstream request keeps (HTTP/2 has no framing: chunked). */
+function framingOf(req: InboundRequest): UpstreamHead['body'] {
+  const h = req.headers;
+  if (h['content-length'] !== undefined) return 'length';
+  if ('stream' in req) return req.stream.endAfterHeaders ? 'none' : 'chunked';
+  return h['transfer-encoding'] !== undefined ? 'chunked' : 'none';
+}
+
 function relayResponse(up: UpstreamResponse, res: InboundResponse): void {
   const headers = clientResponseHeaders(up.headers);
   if (isHttp2(res) && up.headOnly) {
@@ -96,7 +105,15 @@ function relayResponse(up: UpstreamResponse, res: InboundResponse): void {
     return;
   }
   if (isHttp2(res)) res.writeHead(up.status, toHttp2Headers(headers));
-  else res.writeHead(up.status, headers);
+  else {
+    // Head, body and end of a small answer all arrive in one read of the upstream socket: held
+    // until that read's callbacks are done, they leave in one write instead of three. A
+    // microtask runs after the read's 'data' and 'end' (both nextTick), and before any other I/O,
+    // so a streamed answer's first chunk (an SSE event) is not held back.
+    res.cork();
+    queueMicrotask(() => res.uncork());
+    res.writeHead(up.status, headers);
+  }
   // An upstream that dies mid-answer must not look like a complete answer: cut the client off.
   up.body.once('error', () => res.destroy());
   up.body.once('aborted', () => res.destroy());

@@ -6,6 +6,8 @@ export interface UpstreamHead {
   method: string;
   path: string;
   headers: string[];
+  /** How the request body is framed on HTTP/1.1: none, the client's Content-Length, or chunked. */
+  body: 'none' | 'length' | 'chunked';
 }
 
 export interface UpstreamResponse {
