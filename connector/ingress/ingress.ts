@@ -65,7 +65,8 @@ export class Ingress {
   }
 
   async listen(): Promise<number> {
-    const net = createNetServer((socket) => {
+    // No Nagle: a small answer must not wait for the client's delayed ACK.
+    const net = createNetServer({ noDelay: true, keepAlive: true }, (socket) => {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
       sniffProtocol(

@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { SwitchyardError } from '../../shared/errors/errors.ts';
 import { gatewayErrorBody, UpstreamTimeoutError } from './errors.ts';
 import { clientResponseHeaders, toHttp2Headers, upstreamRequestHeaders } from './headers.ts';
@@ -114,15 +115,23 @@ function relayResponse(up: UpstreamResponse, res: InboundResponse): void {
     queueMicrotask(() => res.uncork());
     res.writeHead(up.status, headers);
   }
+  const body = up.body;
   // An upstream that dies mid-answer must not look like a complete answer: cut the client off.
-  up.body.once('error', () => res.destroy());
-  up.body.once('aborted', () => res.destroy());
-  up.body.once('end', () => {
+  body.once('error', () => res.destroy());
+  body.once('end', () => {
     const trailers = up.trailers();
     if (trailers.length > 0) res.addTrailers(toHttp2Headers(trailers) as Record<string, string>);
     res.end();
   });
-  up.body.pipe(res, { end: false });
+  // pipe() without its bookkeeping (a request's worth of listeners on both streams): the
+  // upstream is paused while the client's socket is full.
+  const resume = () => body.resume();
+  body.on('data', (chunk: Buffer) => {
+    if (!(res as ServerResponse).write(chunk)) {
+      body.pause();
+      res.once('drain', resume);
+    }
+  });
 }
 
 /** A short answer naming the connector, or a cut connection if the head has already gone out. */
