@@ -73,9 +73,13 @@ export function passThrough(
     }
   });
 
+  if (body === 'none' && !opts.tap && !opts.prefix) {
+    exchange.endBody();
+    return;
+  }
   const sink = exchange.sink;
   for (const chunk of opts.prefix ?? []) sink.write(chunk);
-  if (opts.bodyDone || (body === 'none' && !opts.tap)) {
+  if (opts.bodyDone) {
     sink.end();
     return;
   }

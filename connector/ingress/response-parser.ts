@@ -194,7 +194,12 @@ export class ResponseParser {
         if (t) keepAliveSeconds = Number(t[1]);
       }
     }
-    return { status: Number(m[2]), headers, closes, ...(keepAliveSeconds ? { keepAliveSeconds } : {}) };
+    return {
+      status: Number(m[2]),
+      headers,
+      closes,
+      ...(keepAliveSeconds !== undefined ? { keepAliveSeconds } : {}),
+    };
   }
 
   private framingOf(head: ResponseHead): Framing {

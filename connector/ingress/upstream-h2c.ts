@@ -61,7 +61,7 @@ export class H2cUpstream implements Upstream {
       // A session that cannot even start a stream: the body has nowhere to go.
       const sink = new Writable({ write: (_chunk, _enc, done) => done() });
       queueMicrotask(() => fail((err as NodeJS.ErrnoException).code ?? String(err)));
-      return { sink, setTrailers() {}, abort() {} };
+      return { sink, endBody() {}, setTrailers() {}, abort() {} };
     }
     stream.on('continue', () => events.continue());
     stream.on('trailers', (t) => {
@@ -81,6 +81,9 @@ export class H2cUpstream implements Upstream {
     stream.on('close', () => fail(`stream closed (code ${stream.rstCode})`));
     return {
       sink: stream,
+      endBody: () => {
+        stream.end();
+      },
       // Request trailers are rare outside HTTP/1 chunked uploads; over h2c the body just ends.
       setTrailers() {},
       abort() {

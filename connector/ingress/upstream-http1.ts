@@ -7,19 +7,41 @@ import type { Exchange, ExchangeEvents, Upstream, UpstreamHead } from './upstrea
 
 /** How long an idle pooled connection is kept when the upstream gives no `Keep-Alive` hint. */
 const DEFAULT_IDLE_MS = 15_000;
-const MAX_IDLE_SOCKETS = 1024;
+const MAX_IDLE_CONNECTIONS = 1024;
+const SWEEP_MS = 1000;
 
-interface Pooled {
-  socket: Socket;
-  drop: () => void;
+/**
+ * One connection to the upstream. Its listeners are set once and pass events to the exchange
+ * it serves, or, while it idles in the pool, close it: a pass-through request then costs no
+ * listener or timer bookkeeping on the socket.
+ */
+class Connection {
+  exchange?: Http1Exchange;
+  idleSince = 0;
+  idleMs = DEFAULT_IDLE_MS;
+
+  constructor(
+    readonly socket: Socket,
+    pool: Http1Upstream,
+  ) {
+    socket.setNoDelay(true);
+    // Bytes, an end or an error from an idle upstream answer nothing: the connection is dropped.
+    socket.on('data', (chunk: Buffer) => (this.exchange ? this.exchange.onData(chunk) : pool.drop(this)));
+    socket.on('end', () => (this.exchange ? this.exchange.onSocketEnd() : pool.drop(this)));
+    socket.on('error', (err) => (this.exchange ? this.exchange.onError(err) : pool.drop(this)));
+    socket.on('close', () =>
+      this.exchange ? this.exchange.onError(new Error('connection closed')) : pool.drop(this),
+    );
+  }
 }
 
 /**
- * HTTP/1.1 to the upstream over a keep-alive pool of plain sockets. The newest idle
- * connection is reused first (LIFO), so a quiet period lets the rest idle out; an idle
- * connection is dropped a second before the upstream's `Keep-Alive: timeout` would close it,
- * and a request without a body that finds its reused connection closed under it is retried
- * once on a fresh one, so that race never shows as a 502.
+ * HTTP/1.1 to the upstream over a keep-alive pool of plain sockets (Node's own client costs
+ * about as much CPU per request as the rest of the proxy). The newest idle connection is reused
+ * first (LIFO), so a quiet period lets the rest idle out; an idle connection is dropped a second
+ * before the upstream's `Keep-Alive: timeout` would close it, and a request without a body that
+ * finds its reused connection closed under it is sent again once on a fresh one, so that race
+ * never shows as a 502.
  */
 export class Http1Upstream implements Upstream {
   readonly protocol = 'http1';
@@ -27,8 +49,9 @@ export class Http1Upstream implements Upstream {
   private readonly hostname: string;
   private readonly port: number;
   private readonly tls: boolean;
-  private readonly idle: Pooled[] = [];
-  private readonly active = new Set<Socket>();
+  private readonly idle: Connection[] = [];
+  private readonly active = new Set<Connection>();
+  private sweeper?: NodeJS.Timeout;
   private closed = false;
 
   constructor(
@@ -46,18 +69,17 @@ export class Http1Upstream implements Upstream {
     return new Http1Exchange(this, head, events);
   }
 
-  /** A connection for one exchange: an idle one, or a new one. */
-  take(): { socket: Socket; reused: boolean } {
-    for (let p = this.idle.pop(); p; p = this.idle.pop()) {
-      const s = p.socket;
-      s.setTimeout(0);
-      s.off('close', p.drop);
-      s.off('error', p.drop);
-      s.off('data', p.drop);
-      s.off('timeout', p.drop);
-      if (s.destroyed || !s.writable) continue;
-      this.active.add(s);
-      return { socket: s, reused: true };
+  /** A connection for one exchange: the newest idle one still fresh, or a new one. */
+  take(exchange: Http1Exchange): { conn: Connection; reused: boolean } {
+    const now = Date.now();
+    for (let c = this.idle.pop(); c; c = this.idle.pop()) {
+      if (c.socket.destroyed || !c.socket.writable || now - c.idleSince > c.idleMs) {
+        c.socket.destroy();
+        continue;
+      }
+      c.exchange = exchange;
+      this.active.add(c);
+      return { conn: c, reused: true };
     }
     const socket = this.tls
       ? tlsConnect({
@@ -67,38 +89,46 @@ export class Http1Upstream implements Upstream {
           ALPNProtocols: ['http/1.1'],
         })
       : netConnect({ host: this.hostname, port: this.port });
-    socket.setNoDelay(true);
-    this.active.add(socket);
-    return { socket, reused: false };
+    const conn = new Connection(socket, this);
+    conn.exchange = exchange;
+    this.active.add(conn);
+    return { conn, reused: false };
   }
 
   /** Back to the pool after a complete exchange, or closed. */
-  /** Back to the pool after a complete exchange (its listeners already off), or closed. */
-  release(socket: Socket, reusable: boolean, head?: ResponseHead): void {
-    this.active.delete(socket);
-    if (!reusable || this.closed || socket.destroyed || this.idle.length >= MAX_IDLE_SOCKETS) {
-      socket.destroy();
+  release(conn: Connection, reusable: boolean, head?: ResponseHead): void {
+    conn.exchange = undefined;
+    this.active.delete(conn);
+    if (!reusable || this.closed || conn.socket.destroyed || this.idle.length >= MAX_IDLE_CONNECTIONS) {
+      conn.socket.destroy();
       return;
     }
-    const idleMs = head?.keepAliveSeconds
-      ? Math.max(head.keepAliveSeconds * 1000 - 1000, 500)
-      : DEFAULT_IDLE_MS;
-    const entry: Pooled = {
-      socket,
-      drop: () => {
-        socket.destroy();
-        const i = this.idle.indexOf(entry);
-        if (i >= 0) this.idle.splice(i, 1);
-      },
-    };
-    socket.on('close', entry.drop);
-    socket.on('error', entry.drop);
-    // Bytes from an idle upstream are not an answer to anything: drop the connection.
-    socket.on('data', entry.drop);
-    socket.setTimeout(idleMs);
-    socket.on('timeout', entry.drop);
-    socket.resume();
-    this.idle.push(entry);
+    conn.idleMs =
+      head?.keepAliveSeconds !== undefined
+        ? Math.max(head.keepAliveSeconds * 1000 - 1000, 500)
+        : DEFAULT_IDLE_MS;
+    conn.idleSince = Date.now();
+    if (conn.socket.isPaused()) conn.socket.resume();
+    this.idle.push(conn);
+    this.sweeper ??= setInterval(() => this.sweep(), SWEEP_MS).unref();
+  }
+
+  drop(conn: Connection): void {
+    conn.socket.destroy();
+    const i = this.idle.indexOf(conn);
+    if (i >= 0) this.idle.splice(i, 1);
+  }
+
+  /** Closes connections idle past their time, oldest first (they sit at the bottom). */
+  private sweep(): void {
+    const now = Date.now();
+    while (this.idle.length > 0 && now - this.idle[0]!.idleSince > this.idle[0]!.idleMs) {
+      this.idle.shift()!.socket.destroy();
+    }
+    if (this.idle.length === 0 && this.sweeper) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
   }
 
   unreachable(cause: string): UpstreamUnreachableError {
@@ -107,8 +137,9 @@ export class Http1Upstream implements Upstream {
 
   close(): void {
     this.closed = true;
-    for (const p of this.idle.splice(0)) p.socket.destroy();
-    for (const s of this.active) s.destroy();
+    if (this.sweeper) clearInterval(this.sweeper);
+    for (const c of this.idle.splice(0)) c.socket.destroy();
+    for (const c of this.active) c.socket.destroy();
     this.active.clear();
   }
 }
@@ -117,8 +148,8 @@ const CHUNK_END = Buffer.from('\r\n');
 
 /** One request/response on one pooled connection. */
 class Http1Exchange implements Exchange {
-  readonly sink: Writable;
-  private socket!: Socket;
+  private writable?: Writable;
+  private conn!: Connection;
   private reused = false;
   private parser!: ResponseParser;
   private body?: Readable;
@@ -141,61 +172,61 @@ class Http1Exchange implements Exchange {
     for (let i = 0; i < h.length; i += 2) text += `${h[i]}: ${h[i + 1]}\r\n`;
     if (req.body === 'chunked') text += 'transfer-encoding: chunked\r\n';
     this.headBytes = `${text}\r\n`;
-    this.sink = new Writable({
-      write: (chunk: Buffer, _enc, done) => this.writeBody(chunk, done),
-      final: (done) => this.finishBody(done),
-    });
-    // A refused or failed exchange reports through `events`; the sink just stops taking bytes.
-    this.sink.on('error', () => {});
     this.connect();
   }
 
-  private readonly onData = (chunk: Buffer) => {
-    try {
-      this.parser.feed(chunk);
-    } catch (err) {
-      this.fail(err as Error);
+  /** Made on first use: a request without a body never needs a stream for it. */
+  get sink(): Writable {
+    if (!this.writable) {
+      this.writable = new Writable({
+        write: (chunk: Buffer, _enc, done) => this.writeBody(chunk, done),
+        final: (done) => {
+          this.endBody();
+          done();
+        },
+      });
+      // A refused or failed exchange reports through `events`; the sink just stops taking bytes.
+      this.writable.on('error', () => {});
     }
-  };
-  private readonly onSocketEnd = () => {
-    try {
-      this.parser.close();
-    } catch (err) {
-      this.fail(err as Error);
-    }
-  };
-  private readonly onError = (err: Error) => this.fail(err);
-  private readonly onClose = () => this.fail(new Error('connection closed'));
+    return this.writable;
+  }
 
   private connect(): void {
-    const { socket, reused } = this.pool.take();
-    this.socket = socket;
+    const { conn, reused } = this.pool.take(this);
+    this.conn = conn;
     this.reused = reused;
     this.parser = new ResponseParser(this.req.method === 'HEAD', {
       head: (head, interim) => this.onHead(head, interim),
       body: (chunk) => {
-        if (this.body && !this.body.push(chunk)) socket.pause();
+        if (this.body && !this.body.push(chunk)) conn.socket.pause();
       },
       end: (trailers) => this.onEnd(trailers),
     });
-    socket.on('data', this.onData);
-    socket.on('end', this.onSocketEnd);
-    socket.on('error', this.onError);
-    socket.on('close', this.onClose);
     // The head and a small body (written in the same tick) leave in one write.
+    const socket = conn.socket;
     socket.cork();
     socket.write(this.headBytes);
     queueMicrotask(() => socket.uncork());
   }
 
-  /** This exchange is over with its connection: its listeners come off, the pool decides. */
-  private letGo(reusable: boolean): void {
-    const s = this.socket;
-    s.off('data', this.onData);
-    s.off('end', this.onSocketEnd);
-    s.off('error', this.onError);
-    s.off('close', this.onClose);
-    this.pool.release(s, reusable, this.head);
+  onData(chunk: Buffer): void {
+    try {
+      this.parser.feed(chunk);
+    } catch (err) {
+      this.fail(err as Error);
+    }
+  }
+
+  onSocketEnd(): void {
+    try {
+      this.parser.close();
+    } catch (err) {
+      this.fail(err as Error);
+    }
+  }
+
+  onError(err: Error): void {
+    this.fail(err);
   }
 
   private writeBody(chunk: Buffer, done: (err?: Error | null) => void): void {
@@ -203,28 +234,30 @@ class Http1Exchange implements Exchange {
       done();
       return;
     }
+    const socket = this.conn.socket;
     if (this.req.body === 'chunked') {
       if (chunk.length === 0) {
         done();
         return;
       }
-      this.socket.cork();
-      this.socket.write(`${chunk.length.toString(16)}\r\n`);
-      this.socket.write(chunk);
-      this.socket.write(CHUNK_END, () => done());
-      this.socket.uncork();
-    } else this.socket.write(chunk, () => done());
+      socket.cork();
+      socket.write(`${chunk.length.toString(16)}\r\n`);
+      socket.write(chunk);
+      socket.write(CHUNK_END, () => done());
+      socket.uncork();
+    } else socket.write(chunk, () => done());
   }
 
-  private finishBody(done: (err?: Error | null) => void): void {
+  /** No more body: a chunked request gets its last chunk and trailers. */
+  endBody(): void {
+    if (this.requestDone) return;
     this.requestDone = true;
     if (!this.over && !this.responseDone && this.req.body === 'chunked') {
       let end = '0\r\n';
       const t = this.requestTrailers;
       for (let i = 0; i < t.length; i += 2) end += `${t[i]}: ${t[i + 1]}\r\n`;
-      this.socket.write(`${end}\r\n`);
+      this.conn.socket.write(`${end}\r\n`);
     }
-    done();
     this.settle();
   }
 
@@ -234,7 +267,7 @@ class Http1Exchange implements Exchange {
       return;
     }
     this.head = head;
-    const socket = this.socket;
+    const socket = this.conn.socket;
     this.body = new Readable({ read: () => socket.resume() });
     this.events.response({
       status: head.status,
@@ -255,35 +288,30 @@ class Http1Exchange implements Exchange {
   /** Both directions done: the connection goes back to the pool (if the upstream keeps it). */
   private settle(): void {
     if (this.over || !this.responseDone) return;
-    if (!this.requestDone) {
-      // Answered before the request finished (an early refusal): the rest of the body would
-      // arrive on a connection that has moved on, so this one closes.
-      this.over = true;
-      this.letGo(false);
-      return;
-    }
     this.over = true;
-    this.letGo(!this.head?.closes);
+    // Answered before the request finished (an early refusal): the rest of the body would
+    // arrive on a connection that has moved on, so this one closes.
+    this.pool.release(this.conn, this.requestDone && !this.head?.closes, this.head);
   }
 
   private fail(err: Error & { code?: string }): void {
     if (this.over) return;
     if (!this.head) {
-      // A reused connection the upstream had just closed: retry once, when nothing of a body
-      // has been sent yet (a request without one is safe to send again).
+      // A reused connection the upstream had just closed: send again once, when there was no
+      // body to lose (a request without one is safe to repeat).
       if (this.reused && !this.retried && this.req.body === 'none' && !this.parser.started) {
         this.retried = true;
-        this.letGo(false);
+        this.pool.release(this.conn, false);
         this.connect();
         return;
       }
       this.over = true;
-      this.letGo(false);
+      this.pool.release(this.conn, false);
       this.events.failed(this.pool.unreachable(err.code ?? err.message));
       return;
     }
     this.over = true;
-    this.letGo(false);
+    this.pool.release(this.conn, false);
     this.body?.destroy(err);
   }
 
@@ -294,7 +322,7 @@ class Http1Exchange implements Exchange {
   abort(): void {
     if (this.over) return;
     this.over = true;
-    this.letGo(false);
+    this.pool.release(this.conn, false);
     this.body?.destroy();
   }
 }

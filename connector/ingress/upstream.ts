@@ -33,6 +33,8 @@ export interface ExchangeEvents {
 export interface Exchange {
   /** Where the request body goes; end it to finish the request. */
   readonly sink: Writable;
+  /** Ends a request that has no (more) body, without making a stream for it. */
+  endBody(): void;
   /** Request trailers to send as the body ends (HTTP/1 chunked, or HTTP/2). */
   setTrailers(flat: string[]): void;
   /** Gives up: the client went away, or the upstream was too slow. */

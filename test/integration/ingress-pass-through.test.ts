@@ -223,6 +223,35 @@ describe('ingress pass-through (no session)', () => {
     expect(connections).toBe(1);
   });
 
+  it('sends a bodiless request again on a fresh connection when its reused one closes under it', async () => {
+    // An upstream that answers the first request of its first connection, then closes that
+    // connection as the next request arrives (its keep-alive timer firing at that moment).
+    let connections = 0;
+    const upstream = createNetServer((socket) => {
+      const n = connections++;
+      let requests = 0;
+      socket.on('data', () => {
+        requests++;
+        if (n === 0 && requests === 2) socket.destroy();
+        else socket.write(`HTTP/1.1 200 OK\r\ncontent-length: 12\r\n\r\nconnection ${n}`);
+      });
+    });
+    const { ingress, url } = await startIngress(`http://127.0.0.1:${await listen(upstream)}`);
+    cleanup.push(
+      () => upstream.close(),
+      () => ingress.close(),
+    );
+
+    const first = await (await fetch(`${url}/a`)).text();
+    const again = await fetch(`${url}/b`);
+    const withBody = await fetch(`${url}/c`, { method: 'POST', body: 'x' });
+
+    expect(first).toBe('connection 0');
+    expect([again.status, await again.text()]).toEqual([200, 'connection 1']);
+    // A body may have been consumed: it is not sent twice (the next connection answers it).
+    expect(withBody.status).toBe(200);
+  });
+
   it('serves an HTTP/2 (h2c prior knowledge) client on the same port, to an HTTP/1.1 upstream', async () => {
     const { port } = await setup((req, res) => res.end(`${req.method} ${req.url} h${req.httpVersion}`));
     const session = http2Connect(`http://127.0.0.1:${port}`);
