@@ -54,7 +54,13 @@ export function renderReport(r: Report): string {
     goals.push(['throughput and p99 vs nginx', `nginx missing: ${r.nginxMissing}`, '', undefined]);
   }
   const addedP99 = (seqP(conn, 99) - seqP(direct, 99)) / 1000;
-  goals.push(['added p99 over direct, sequential', `${addedP99.toFixed(3)} ms`, '≤ 1 ms', addedP99 <= 1]);
+  const addedP50 = (seqP(conn, 50) - seqP(direct, 50)) / 1000;
+  goals.push([
+    'added p99 over direct, sequential (p50 for context)',
+    `${addedP99.toFixed(3)} ms (p50 ${addedP50.toFixed(3)} ms)`,
+    '≤ 1 ms',
+    addedP99 <= 1,
+  ]);
   const growth = (r.stream.rssPeak - r.stream.rssBefore) / MiB;
   goals.push([
     `${f2(r.stream.bytes / 1024 ** 3)} GiB streamed through (${f2(r.stream.bytes / MiB / r.stream.seconds)} MiB/s)`,
