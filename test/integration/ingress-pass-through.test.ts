@@ -253,7 +253,9 @@ describe('ingress pass-through (no session)', () => {
   });
 
   it('serves an HTTP/2 (h2c prior knowledge) client on the same port, to an HTTP/1.1 upstream', async () => {
-    const { port } = await setup((req, res) => res.end(`${req.method} ${req.url} h${req.httpVersion}`));
+    const { port } = await setup((req, res) =>
+      res.end(`${req.method} ${req.url} h${req.httpVersion} for ${req.headers['x-forwarded-for']}`),
+    );
     const session = http2Connect(`http://127.0.0.1:${port}`);
     cleanup.push(() => session.close());
 
@@ -267,7 +269,30 @@ describe('ingress pass-through (no session)', () => {
     await once(stream, 'end');
 
     expect(headers[':status']).toBe(200);
-    expect(body).toBe('GET /over/h2 h1.1');
+    expect(body).toBe('GET /over/h2 h1.1 for 127.0.0.1');
+  });
+
+  it('answers 502 to an upgrade and to an HTTP/2 upstream that cannot be reached', async () => {
+    const closed = createNetServer();
+    const port = await listen(closed);
+    closed.close();
+    const h1 = await startIngress(`http://127.0.0.1:${port}`);
+    const h2 = await startIngress(`http://127.0.0.1:${port}`, { upstreamProtocol: 'h2c' });
+    cleanup.push(
+      () => h1.ingress.close(),
+      () => h2.ingress.close(),
+    );
+
+    const ws = new WebSocket(`ws://127.0.0.1:${h1.port}/chat`);
+    ws.on('error', () => {});
+    const [, upgrade] = (await once(ws, 'unexpected-response')) as [unknown, IncomingMessage];
+    const overH2 = await fetch(`${h2.url}/orders`);
+
+    expect([upgrade.statusCode, await bodyOf(upgrade)]).toEqual([
+      502,
+      expect.stringMatching(/^switchyard connector: the upstream of service 'api' could not be reached/),
+    ]);
+    expect([overH2.status, overH2.headers.get('x-switchyard-error')]).toEqual([502, 'upstream_unreachable']);
   });
 });
 
