@@ -23,6 +23,8 @@ export interface Report {
   paths: PathResult[];
   stream: { bytes: number; seconds: number; rssBefore: number; rssPeak: number };
   nginxMissing?: string;
+  /** Busy CPU samples of the pass-through connector by category (`--profile`). */
+  profile?: { category: string; share: number }[];
 }
 
 const MiB = 1024 * 1024;
@@ -100,5 +102,18 @@ ${rows.join('\n')}
 ${goals.map(([g, v, t, ok]) => `| ${g} | ${v} | ${t} | ${ok === undefined ? '-' : ok ? 'yes' : 'no'} |`).join('\n')}
 
 Per round, 20 clients, req/s: ${r.paths.map((p) => `${p.name}: ${p.c20.map((x) => int(x.rps)).join(', ')}`).join('; ')}.
-`;
+${
+  r.profile
+    ? `
+## Where the connector's CPU goes
+
+Self time of the pass-through connector's busy samples over the whole run (\`--cpu-prof\`), by
+where the sampled function lives:
+
+| category | share |
+|---|---|
+${r.profile.map((c) => `| ${c.category} | ${(c.share * 100).toFixed(1)}% |`).join('\n')}
+`
+    : ''
+}`;
 }

@@ -2,18 +2,21 @@
  * The connector as a reverse proxy, against the same small service reached directly and through
  * nginx, interleaved in one run (the machine is shared: ratios within a run are the figures).
  *
- *   npm run bench:connector [-- --rounds 3 --seconds 4 --out bench/results/connector.md]
+ *   npm run bench:connector [-- --rounds 3 --seconds 4 --profile --out bench/results/connector.md]
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { machine } from '../routing/machine.ts';
 import { type CannonResult, cannon, sequentialMicros } from './load.ts';
 import { NGINX_INSTALL, startNginx } from './nginx.ts';
 import { cpuSeconds, rssBytes } from './proc.ts';
+import { profileBreakdown } from './profile.ts';
 import { type PathResult, type Report, renderReport } from './report.ts';
 
 const { values: args } = parseArgs({
@@ -23,6 +26,8 @@ const { values: args } = parseArgs({
     sequential: { type: 'string', default: '2000' },
     stream: { type: 'string', default: String(1024 ** 3) },
     out: { type: 'string', default: 'bench/results/connector.md' },
+    /** Also record a CPU profile of the pass-through connector and break it down in the report. */
+    profile: { type: 'boolean', default: false },
   },
 });
 const ROUNDS = Number(args.rounds);
@@ -31,12 +36,15 @@ const SEQUENTIAL = Number(args.sequential);
 const STREAM_BYTES = Number(args.stream);
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
 
+const profileDir = args.profile ? mkdtempSync(join(tmpdir(), 'bench-connector-prof-')) : undefined;
+
 async function child(
   file: string,
   argv: string[],
+  extraExecArgv: string[] = [],
 ): Promise<{ proc: ChildProcess; msg: Record<string, unknown> }> {
   const proc = fork(here(file), argv, {
-    execArgv: ['--import', 'tsx'],
+    execArgv: ['--import', 'tsx', ...extraExecArgv],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const [msg] = (await once(proc, 'message')) as [Record<string, unknown>];
@@ -55,7 +63,11 @@ async function main(): Promise<void> {
   const m = machine();
   const service = await child('service.ts', []);
   const serviceUrl = `http://127.0.0.1:${service.msg.port}`;
-  const plain = await child('connector-process.ts', [serviceUrl, '0']);
+  const plain = await child(
+    'connector-process.ts',
+    [serviceUrl, '0'],
+    profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
+  );
   const busy = await child('connector-process.ts', [serviceUrl, '100']);
   if (busy.msg.matchedByBenchRequest) throw new Error('a benchmark session matches the benchmark request');
   const nginx = await startNginx(Number(service.msg.port));
@@ -120,8 +132,11 @@ async function main(): Promise<void> {
     plain.proc.pid!,
   );
 
+  const plainExited = once(plain.proc, 'exit');
   for (const c of [plain.proc, busy.proc, service.proc]) c.disconnect();
   nginx?.stop();
+  // The profile is written as the process exits.
+  await plainExited;
 
   const report: Report = {
     startedAt,
@@ -133,6 +148,7 @@ async function main(): Promise<void> {
     paths: [...results.values()],
     stream,
     nginxMissing: nginx ? undefined : NGINX_INSTALL,
+    ...(profileDir ? { profile: profileBreakdown(profileDir) } : {}),
   };
   const markdown = renderReport(report);
   writeFileSync(args.out!, markdown);
