@@ -15,7 +15,7 @@ describe('the connector config’s hosts', () => {
     expect(config.hosts).toEqual({ 'db.internal': '127.0.0.1' });
     expect(await resolveHost('db.internal', undefined, config.hosts)).toEqual(['127.0.0.1']);
     expect(await resolveHost('Db.Internal', 4, config.hosts)).toEqual(['127.0.0.1']);
-    await expect(resolveHost('db.internal', undefined, {})).rejects.toThrow(/cannot resolve 'db.internal'/);
+    await expect(resolveHost('db.internal', undefined, {})).rejects.toThrow(/cannot resolve "db.internal"/);
   });
 
   it('refuses what is not an IP address', () => {
