@@ -4,6 +4,7 @@ import type { Message } from '../shared/protocol/messages.ts';
 import type { ConnectorConfig } from './config.ts';
 import { type ForwardedRequest, type ForwardedResponse, Ingress, type TrafficRouter } from './ingress.ts';
 import { OutgoingTunnels } from './outgoing.ts';
+import { randomReplicaId, sanitizeReplicaId } from './replica-id.ts';
 import { envOf, fileList, fileRead, fileStat, resolveHost } from './stateful.ts';
 
 export interface ConnectorOptions {
@@ -11,6 +12,11 @@ export interface ConnectorOptions {
   cluster: string;
   token: string;
   config: ConnectorConfig;
+  /**
+   * This replica's id, stable across its reconnects (the pod name). Replicas of one cluster
+   * each hold every session; without one, the connector is a replica of its own (random id).
+   */
+  replicaId?: string;
   log?: (line: Record<string, unknown>) => void;
   /** Extra message handlers (database branching registers here). */
   extensions?: ConnectorExtension[];
@@ -57,12 +63,20 @@ export class Connector implements TrafficRouter {
   private order = 0;
   private readonly log: (line: Record<string, unknown>) => void;
   readonly ports: Record<string, number> = {};
+  readonly replicaId: string;
 
   constructor(readonly opts: ConnectorOptions) {
     this.log =
-      opts.log ?? ((l) => process.stderr.write(`${JSON.stringify({ cluster: opts.cluster, ...l })}\n`));
+      opts.log ??
+      ((l) =>
+        process.stderr.write(
+          `${JSON.stringify({ cluster: opts.cluster, replica: this.replicaId, ...l })}\n`,
+        ));
+    this.replicaId = opts.replicaId ? sanitizeReplicaId(opts.replicaId) : randomReplicaId();
     const url = new URL(opts.router);
     url.searchParams.set('cluster', opts.cluster);
+    // The same replica id on a new connection makes the router drop the old connection.
+    url.searchParams.set('replica', this.replicaId);
     this.peer = new Peer({ url: url.toString(), headers: { authorization: `Bearer ${opts.token}` } });
     this.tunnels = new OutgoingTunnels(
       () => opts.config.outgoing.allow,
@@ -96,6 +110,7 @@ export class Connector implements TrafficRouter {
       this.send({
         type: 'hello',
         cluster: this.opts.cluster,
+        replica: this.replicaId,
         services: this.opts.config.services.map((s) => s.name),
       });
       for (const e of this.opts.extensions ?? []) e.onOpen?.(this);

@@ -4,6 +4,7 @@ import { collectDatabases } from '../../connector/branches/config.ts';
 import { branchExtension } from '../../connector/branches/extension.ts';
 import { loadConnectorConfig } from '../../connector/config.ts';
 import { Connector } from '../../connector/connector.ts';
+import { resolveReplicaId } from '../../connector/replica-id.ts';
 
 export function registerConnector(program: Command): void {
   program
@@ -17,6 +18,10 @@ export function registerConnector(program: Command): void {
       'cluster token (prefer --token-file or SWITCHYARD_TOKEN: arguments show in ps)',
     )
     .option('--token-file <file>', 'read the cluster token from this file (a mounted Secret)')
+    .option(
+      '--replica-id <id>',
+      'this replica’s id, stable across reconnects (default: SWITCHYARD_REPLICA_ID, POD_NAME, HOSTNAME, else random)',
+    )
     .action(
       async (opts: {
         router: string;
@@ -24,6 +29,7 @@ export function registerConnector(program: Command): void {
         config: string;
         token?: string;
         tokenFile?: string;
+        replicaId?: string;
       }) => {
         const token =
           opts.token ??
@@ -37,13 +43,16 @@ export function registerConnector(program: Command): void {
           cluster: opts.cluster,
           token,
           config,
+          replicaId: resolveReplicaId(opts.replicaId),
           // Database branching, when the config declares databases (the default cluster's job).
           extensions: databases.length ? [branchExtension({ databases })] : [],
         });
         connector.peer.on('fatal', () => process.exit(1));
         await connector.start();
         for (const [service, port] of Object.entries(connector.ports)) {
-          process.stderr.write(`connector ${opts.cluster}: service ${service} ingress on port ${port}\n`);
+          process.stderr.write(
+            `connector ${opts.cluster} (replica ${connector.replicaId}): service ${service} ingress on port ${port}\n`,
+          );
         }
         const stop = () => connector.stop().then(() => process.exit(0));
         process.on('SIGINT', stop);

@@ -1,12 +1,26 @@
 /**
  * How the core reaches connections, without knowing the transport. The Lambda and local runtime
  * implement it with API Gateway's management API; unit tests with a recorder.
+ *
+ * A cluster is served by one or more connector replicas, each on its own connection.
  */
 export interface Messenger {
-  /** Sends to a cluster's connector. False when the cluster is not connected (or its connection is gone). */
+  /**
+   * Sends to every live replica of a cluster (sessions and subscriptions: each replica serves
+   * them). False when no replica got it (the cluster is not connected).
+   */
   toCluster(clusterId: string, message: object): Promise<boolean>;
+  /**
+   * Sends to the one replica that answers the cluster's stateful operations (env, files, DNS,
+   * outgoing, branches); when it is gone, to the next one. False when no replica got it.
+   */
+  toStatefulReplica(clusterId: string, message: object): Promise<boolean>;
+  /** Sends to the replica a namespaced id names (by its tag). False when it is not live. */
+  toReplica(clusterId: string, replicaTag: string, message: object): Promise<boolean>;
   /** Sends to one connection. False when the connection is gone (410). */
   toConnection(connectionId: string, message: object): Promise<boolean>;
   /** Closes a connection; a connection already gone is not an error. */
   closeConnection(connectionId: string): Promise<void>;
+  /** This instance saw a cluster's replicas change ($connect, $disconnect): drop what it cached. */
+  replicasChanged?(clusterId: string): void;
 }

@@ -2,7 +2,7 @@ import type { Messenger } from '../../shared/messaging/messenger.ts';
 
 /** A Messenger for unit tests: records what was sent; clusters not in `connected` are unreachable. */
 export class RecordingMessenger implements Messenger {
-  readonly toClusters: { clusterId: string; message: Record<string, unknown> }[] = [];
+  readonly toClusters: { clusterId: string; message: Record<string, unknown>; via?: string }[] = [];
   readonly toConnections: { connectionId: string; message: Record<string, unknown> }[] = [];
   readonly closed: string[] = [];
 
@@ -14,6 +14,19 @@ export class RecordingMessenger implements Messenger {
   async toCluster(clusterId: string, message: object): Promise<boolean> {
     if (!this.connected.has(clusterId)) return false;
     this.toClusters.push({ clusterId, message: message as Record<string, unknown> });
+    return true;
+  }
+
+  /** One replica per cluster here: recorded like a send to the cluster, with `via`. */
+  async toStatefulReplica(clusterId: string, message: object): Promise<boolean> {
+    if (!this.connected.has(clusterId)) return false;
+    this.toClusters.push({ clusterId, message: message as Record<string, unknown>, via: 'stateful' });
+    return true;
+  }
+
+  async toReplica(clusterId: string, replicaTag: string, message: object): Promise<boolean> {
+    if (!this.connected.has(clusterId)) return false;
+    this.toClusters.push({ clusterId, message: message as Record<string, unknown>, via: replicaTag });
     return true;
   }
 
