@@ -138,31 +138,41 @@ export async function recordHello(
 }
 
 /**
+ * What removing a replica's connection found: it removed the replica (as it was), the replica
+ * had already moved to a newer connection, or the replica was already gone (a post to its
+ * connection answered 410 first).
+ */
+export type Removal = { removed: Replica } | { replaced: true } | { absent: true };
+
+/**
  * A replica's connection closed (or answered 410). Conditional on the connection id, because
  * `$disconnect` is best effort and may arrive late:
  *
  *   replica r, conn 1 ----x (drops)                  $disconnect(conn 1) arrives late
  *   replica r, conn 2        --- $connect(conn 2) ---------------|------>
  *                                 REPLICA#r.connectionId = 2     ^ condition fails: r stays
- *
- * Returns the replica as it was when this connection still held it, or undefined when it did not.
  */
 export async function removeReplica(
   store: Store,
   clusterId: string,
   replicaId: string,
   connectionId: string,
-): Promise<Replica | undefined> {
+): Promise<Removal> {
   const key = keys.clusterReplica(clusterId, replicaId);
-  const item = await store.get(key);
-  if (!item || item.connectionId !== connectionId) return undefined;
-  try {
-    await store.delete(key, onThisConnection(connectionId));
-  } catch (err) {
-    if (err instanceof ConditionFailedError) return undefined;
-    throw err;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const item = await store.get(key);
+    if (!item) return { absent: true };
+    if (item.connectionId !== connectionId) return { replaced: true };
+    try {
+      await store.delete(key, onThisConnection(connectionId));
+      const removed = replicaFromItem(item);
+      return removed ? { removed } : { absent: true };
+    } catch (err) {
+      // Changed between the read and the delete: read again to say what it became.
+      if (!(err instanceof ConditionFailedError)) throw err;
+    }
   }
-  return replicaFromItem(item);
+  return { replaced: true };
 }
 
 /** Refreshes a replica's lastSeen; conditional on its connection, so no read is needed first. */

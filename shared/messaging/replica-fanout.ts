@@ -22,10 +22,13 @@ interface CachedSet {
  * Sends to a cluster's replicas with a per-instance cache of each cluster's replica set:
  * steady state reads nothing (within the bound), a cold or expired set costs one Query of the
  * cluster's partition. A replica found gone (410) is dropped from the cache and from the table
- * (conditional on its connection, so a replica that reconnected meanwhile stays).
+ * (conditional on its connection, so a replica that reconnected meanwhile stays); its
+ * $disconnect then decides whether the cluster is down.
  */
 export class ReplicaFanout {
   private readonly sets = new Map<string, CachedSet>();
+  /** Bumped by `forget`: a read that was in flight across a change is not cached. */
+  private readonly generations = new Map<string, number>();
 
   constructor(
     private readonly store: Store,
@@ -36,17 +39,19 @@ export class ReplicaFanout {
 
   forget(clusterId: string): void {
     this.sets.delete(clusterId);
+    this.generations.set(clusterId, (this.generations.get(clusterId) ?? 0) + 1);
   }
 
   private async replicas(clusterId: string, fresh: boolean): Promise<CachedSet['replicas']> {
     const cached = this.sets.get(clusterId);
     const now = this.now();
     if (!fresh && cached && now - cached.readAt < this.maxAgeMs) return cached.replicas;
+    const generation = this.generations.get(clusterId);
     const replicas = (await readReplicas(this.store, clusterId)).map((replica) => ({
       replica,
       tag: replicaTag(replica.replicaId),
     }));
-    this.sets.set(clusterId, { replicas, readAt: now });
+    if (this.generations.get(clusterId) === generation) this.sets.set(clusterId, { replicas, readAt: now });
     return replicas;
   }
 

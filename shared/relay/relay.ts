@@ -543,7 +543,9 @@ export class Relay {
 
   /**
    * A replica's connection closed. The cluster is down only when no replica is left; a late
-   * `$disconnect` of an old connection changes nothing (removeReplica is conditional on it).
+   * `$disconnect` of an old connection changes nothing (removeReplica is conditional on it). A
+   * replica already removed (a post to it answered 410 first) still counts as leaving: the 410
+   * path only drops the item, the cluster-down check is here.
    *
    * Without transactions, "remove, then find none left" races with another replica connecting:
    *
@@ -557,8 +559,9 @@ export class Relay {
   private async replicaLeft(rec: Extract<ConnectionRecord, { role: 'cluster' }>): Promise<void> {
     const { store, messenger } = this.deps;
     this.clusterSeenWritten.delete(rec.connectionId);
-    const before = await removeReplica(store, rec.clusterId, rec.replicaId, rec.connectionId);
-    if (!before) return;
+    const removal = await removeReplica(store, rec.clusterId, rec.replicaId, rec.connectionId);
+    // A late $disconnect: this replica is on a newer connection, nothing changed.
+    if ('replaced' in removal) return;
     messenger.replicasChanged?.(rec.clusterId);
     const left = await readReplicas(store, rec.clusterId);
     if (left.length === 0) {
@@ -570,9 +573,11 @@ export class Relay {
     // The stateful replica of the default cluster left with requests in flight: they will get
     // no answer from it. Clients are told, so they send reads again (to the next replica) and
     // fail the rest with a clear error, instead of waiting for their timeout.
+    // (Already absent: a post found it gone first, and this instance cannot tell what it held.)
     if (
+      'removed' in removal &&
       rec.clusterId === defaultCluster(this.deps.topology).id &&
-      statefulReplica([before, ...left])?.replicaId === rec.replicaId
+      statefulReplica([removal.removed, ...left])?.replicaId === rec.replicaId
     ) {
       await onStatefulReplicaGone(this.deps, rec.clusterId, rec.replicaId);
     }
