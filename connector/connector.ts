@@ -384,7 +384,14 @@ export class Connector implements TrafficRouter {
         case 'error':
           // The router could not deliver something of ours: a stolen request whose developer is gone.
           if (typeof m.requestId === 'string') this.settle(m.requestId, undefined);
-          else this.log({ level: 'WARN', message: 'router error', code: m.code, error: m.message });
+          else
+            this.log({
+              // Another process took this replica id: this one gets no sessions until it is fixed.
+              level: m.code === 'replica_replaced' ? 'ERROR' : 'WARN',
+              message: 'router error',
+              code: m.code,
+              error: m.message,
+            });
           return;
         default:
           this.log({ level: 'DEBUG', message: 'ignored message', type: m.type });

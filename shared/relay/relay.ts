@@ -538,7 +538,19 @@ export class Relay {
     const now = this.deps.now();
     if (now - (this.clusterSeenWritten.get(rec.connectionId) ?? 0) < LAST_SEEN_WRITE_INTERVAL_MS) return;
     this.clusterSeenWritten.set(rec.connectionId, now);
-    await touchReplica(this.deps.store, rec.clusterId, rec.replicaId, rec.connectionId, now);
+    if (await touchReplica(this.deps.store, rec.clusterId, rec.replicaId, rec.connectionId, now)) return;
+    // A connection that still talks but is no longer its replica's. One process holds one
+    // connection at a time, so another connection under the same id is another process: two
+    // pods given one replica id (a fixed SWITCHYARD_REPLICA_ID in a Deployment) would silently
+    // take the sessions from each other. Say so on the connection; the connector logs it.
+    const item = await this.deps.store.get(keys.clusterReplica(rec.clusterId, rec.replicaId));
+    // Absent: the connection closed ($disconnect) and this is one of its last frames.
+    if (!item) return;
+    await this.reply(rec.connectionId, {
+      type: 'error',
+      code: 'replica_replaced',
+      message: `replica id '${rec.replicaId}' of cluster '${rec.clusterId}' is now on another connection, which gets the sessions: give each connector replica its own id (the pod name)`,
+    });
   }
 
   /**

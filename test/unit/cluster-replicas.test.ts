@@ -2,7 +2,7 @@ import type { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewayma
 import { describe, expect, it } from 'vitest';
 import { ApiGatewayMessenger } from '../../functions/lib/messenger.ts';
 import { generateToken, registerToken } from '../../shared/auth/tokens.ts';
-import { getCluster, readReplicas } from '../../shared/clusters/registry.ts';
+import { getCluster, LAST_SEEN_WRITE_INTERVAL_MS, readReplicas } from '../../shared/clusters/registry.ts';
 import { replicaTag } from '../../shared/clusters/replica.ts';
 import { parseSettings } from '../../shared/config/settings.ts';
 import { parseTopology } from '../../shared/config/topology.ts';
@@ -277,6 +277,17 @@ describe('router: every replica of a cluster holds the sessions', () => {
     expect(w.gateway.to('cli-1', 'error')).toEqual([
       expect.objectContaining({ code: 'replica_gone', cluster: 'east' }),
     ]);
+  });
+
+  it('tells a connection that its replica id moved to another connection (two pods, one id)', async () => {
+    const w = await world();
+    await w.replica(w.relay, 'a-1', 'east-a');
+    await w.replica(w.relay, 'a-2', 'east-a'); // a second process under the same id
+    w.tick(LAST_SEEN_WRITE_INTERVAL_MS);
+    await send(w.relay, 'a-1', { type: 'ping' });
+    expect(w.gateway.to('a-1', 'error')).toEqual([expect.objectContaining({ code: 'replica_replaced' })]);
+    await send(w.relay, 'a-2', { type: 'ping' });
+    expect(w.gateway.to('a-2', 'error')).toEqual([]);
   });
 
   it('refuses a malformed replica id at $connect', async () => {
