@@ -4,7 +4,7 @@ import {
   GoneException,
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
-import type { Messenger } from '../../shared/messaging/messenger.ts';
+import type { Messenger, ReplicaGoneHandler } from '../../shared/messaging/messenger.ts';
 import { ReplicaFanout } from '../../shared/messaging/replica-fanout.ts';
 import type { Store } from '../../shared/store/store.ts';
 
@@ -33,6 +33,10 @@ export class ApiGatewayMessenger implements Messenger {
 
   replicasChanged(clusterId: string): void {
     this.fanout.forget(clusterId);
+  }
+
+  onReplicaGone(handler: ReplicaGoneHandler): void {
+    this.fanout.goneHandler = handler;
   }
 
   toCluster(clusterId: string, message: object): Promise<boolean> {

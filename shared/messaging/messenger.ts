@@ -23,4 +23,15 @@ export interface Messenger {
   closeConnection(connectionId: string): Promise<void>;
   /** This instance saw a cluster's replicas change ($connect, $disconnect): drop what it cached. */
   replicasChanged?(clusterId: string): void;
+  /**
+   * Who handles a replica found gone by a post (410), as its $disconnect would (best effort on
+   * AWS, it may never come): without one, the replica is only dropped from the table.
+   */
+  onReplicaGone?(handler: ReplicaGoneHandler): void;
 }
+
+export type ReplicaGoneHandler = (replica: {
+  clusterId: string;
+  replicaId: string;
+  connectionId: string;
+}) => Promise<void>;

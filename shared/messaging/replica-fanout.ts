@@ -1,6 +1,7 @@
 import { readReplicas, removeReplica } from '../clusters/registry.ts';
 import { type Replica, replicaTag, statefulReplica } from '../clusters/replica.ts';
 import type { Store } from '../store/store.ts';
+import type { ReplicaGoneHandler } from './messenger.ts';
 
 /** Posts one message to one connection; false when the connection is gone (410). */
 export type Post = (connectionId: string, message: object) => Promise<boolean>;
@@ -22,8 +23,8 @@ interface CachedSet {
  * Sends to a cluster's replicas with a per-instance cache of each cluster's replica set:
  * steady state reads nothing (within the bound), a cold or expired set costs one Query of the
  * cluster's partition. A replica found gone (410) is dropped from the cache and from the table
- * (conditional on its connection, so a replica that reconnected meanwhile stays); its
- * $disconnect then decides whether the cluster is down.
+ * (conditional on its connection, so a replica that reconnected meanwhile stays), through the
+ * same handling as its $disconnect when the relay gave one (`goneHandler`).
  */
 export class ReplicaFanout {
   private readonly sets = new Map<string, CachedSet>();
@@ -55,10 +56,14 @@ export class ReplicaFanout {
     return replicas;
   }
 
+  /** Handles a replica found gone as its $disconnect would; without it the item is only removed. */
+  goneHandler?: ReplicaGoneHandler;
+
   private async gone(r: Replica): Promise<void> {
     const cached = this.sets.get(r.clusterId);
     if (cached) cached.replicas = cached.replicas.filter((x) => x.replica.connectionId !== r.connectionId);
-    await removeReplica(this.store, r.clusterId, r.replicaId, r.connectionId);
+    if (this.goneHandler) await this.goneHandler(r);
+    else await removeReplica(this.store, r.clusterId, r.replicaId, r.connectionId);
   }
 
   /** Every live replica; true when at least one got it. */

@@ -87,7 +87,10 @@ export class Relay {
   private readonly heartbeatWritten = new Map<string, number>();
   private readonly clusterSeenWritten = new Map<string, number>();
 
-  constructor(readonly deps: SessionDeps) {}
+  constructor(readonly deps: SessionDeps) {
+    // A replica found gone by a post leaves as if its $disconnect came (it may never come).
+    deps.messenger.onReplicaGone?.((r) => this.replicaLeft({ role: 'cluster', ...r }));
+  }
 
   // ---- $connect / $disconnect ----------------------------------------------------------------
 

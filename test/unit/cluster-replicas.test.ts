@@ -212,6 +212,8 @@ describe('router: every replica of a cluster holds the sessions', () => {
     await send(w.relay, 'cli-1', { ...env, reqId: 'r2', seq: 2 });
     expect(w.gateway.to('b-1', 'env.get').map((m) => m.reqId)).toEqual(['r2']);
     expect((await readReplicas(w.store, 'east')).map((r) => r.replicaId)).toEqual(['east-b']);
+    // Found gone by the post, as by a $disconnect: the client hears that r1 will not be answered.
+    expect(w.gateway.to('cli-1', 'error')).toEqual([expect.objectContaining({ code: 'replica_gone' })]);
   });
 
   it('keeps the cluster connected and its children ready when one of two replicas disconnects', async () => {
