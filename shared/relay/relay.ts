@@ -558,9 +558,9 @@ export class Relay {
 
   /**
    * A replica's connection closed. The cluster is down only when no replica is left; a late
-   * `$disconnect` of an old connection changes nothing (removeReplica is conditional on it). A
-   * replica already removed (a post to it answered 410 first) still counts as leaving: the 410
-   * path only drops the item, the cluster-down check is here.
+   * `$disconnect` of an old connection changes nothing (removeReplica is conditional on it). The
+   * same handling runs when a post finds the connection gone (410), since `$disconnect` is best
+   * effort; whichever comes second finds the replica absent and only re-checks the set.
    *
    * Without transactions, "remove, then find none left" races with another replica connecting:
    *
@@ -588,7 +588,7 @@ export class Relay {
     // The stateful replica of the default cluster left with requests in flight: they will get
     // no answer from it. Clients are told, so they send reads again (to the next replica) and
     // fail the rest with a clear error, instead of waiting for their timeout.
-    // (Already absent: a post found it gone first, and this instance cannot tell what it held.)
+    // (Already absent: whoever removed it told them.)
     if (
       'removed' in removal &&
       rec.clusterId === defaultCluster(this.deps.topology).id &&
