@@ -265,7 +265,7 @@ describe('two connector replicas per cluster', () => {
     }
   });
 
-  it('keeps the session ready, env and outgoing working, after the replica that served them is killed', async () => {
+  it('keeps the session ready, env (in flight too) and outgoing working, after the replica that served them is killed', async () => {
     expect((await envOf()).REPLICA).toBe('east-a');
 
     const echo = createTcpServer((s) => s.pipe(s));
@@ -282,8 +282,22 @@ describe('two connector replicas per cluster', () => {
     }[];
     const sessionId = live.find((x) => x.label === `connect 127.0.0.1:${echoPort}`)!.id;
 
+    // east-a takes the next env request and dies before answering it (mid-operation).
+    const east = replicas.get('east-a')!;
+    let swallowed = 0;
+    east.connector.opts.extensions!.push({
+      types: ['env.get'],
+      handle: () => {
+        swallowed++;
+      },
+    });
+    const inFlight = cli(runtime, ['env', 'api', '--json']);
+    await eventually(() => swallowed > 0, 20_000, 'the env request to reach east-a');
     await stopReplica('east-a', true);
-    await waitReplicas('east', (ids) => ids.length === 1 && ids[0] === 'east-b');
+    // Retried on east-b, answered once.
+    expect(await inFlight.exited, inFlight.stderr()).toBe(0);
+    expect(JSON.parse(inFlight.stdout()).REPLICA).toBe('east-b');
+    expect(await waitReplicas('east', (ids) => ids.length === 1)).toEqual(['east-b']);
 
     const s = (await api(runtime, 'GET', `/v1/sessions/${sessionId}`)).body as {
       state: string;
@@ -292,7 +306,6 @@ describe('two connector replicas per cluster', () => {
     expect(s.state).toBe('ready');
     expect(s.clusters.east?.state).toBe('ready');
     expect(await tcpRoundTrip(localPort, 'via east-b')).toBe('via east-b');
-    expect((await envOf()).REPLICA).toBe('east-b');
     echo.close();
   });
 });
