@@ -38,6 +38,17 @@ export class ReplicaFanout {
     private readonly maxAgeMs = REPLICA_SET_MAX_AGE_MS,
   ) {}
 
+  /**
+   * A tag the cached set does not know re-reads it, but not more often than this: a client can
+   * send any tag, and must not buy a table read per frame with made-up ones.
+   */
+  static readonly MISS_REFRESH_MIN_AGE_MS = 100;
+
+  private mayRefreshOnMiss(clusterId: string): boolean {
+    const cached = this.sets.get(clusterId);
+    return !cached || this.now() - cached.readAt >= ReplicaFanout.MISS_REFRESH_MIN_AGE_MS;
+  }
+
   forget(clusterId: string): void {
     this.sets.delete(clusterId);
     this.generations.set(clusterId, (this.generations.get(clusterId) ?? 0) + 1);
@@ -112,7 +123,13 @@ export class ReplicaFanout {
 
   /** The replica whose tag a namespaced id carries. */
   async toTagged(clusterId: string, tag: string, message: object): Promise<boolean> {
-    const found = (await this.replicas(clusterId, false)).find((r) => r.tag === tag);
+    let found = (await this.replicas(clusterId, false)).find((r) => r.tag === tag);
+    if (!found && this.mayRefreshOnMiss(clusterId)) {
+      // A replica that connected through another instance since this one read the set: its
+      // stolen requests' answers must not wait for the bound (the replica would serve them from
+      // the upstream at its deadline instead).
+      found = (await this.replicas(clusterId, true)).find((r) => r.tag === tag);
+    }
     if (!found) return false;
     if (await this.post(found.replica.connectionId, message)) return true;
     await this.gone(found.replica);

@@ -6,7 +6,7 @@ import { getCluster, LAST_SEEN_WRITE_INTERVAL_MS, readReplicas } from '../../sha
 import { replicaTag } from '../../shared/clusters/replica.ts';
 import { parseSettings } from '../../shared/config/settings.ts';
 import { parseTopology } from '../../shared/config/topology.ts';
-import { REPLICA_SET_MAX_AGE_MS } from '../../shared/messaging/replica-fanout.ts';
+import { REPLICA_SET_MAX_AGE_MS, ReplicaFanout } from '../../shared/messaging/replica-fanout.ts';
 import { Relay } from '../../shared/relay/relay.ts';
 import { createSession, onChildAnswer, type SessionDeps } from '../../shared/sessions/lifecycle.ts';
 import { readSession } from '../../shared/sessions/sessions.ts';
@@ -324,6 +324,48 @@ describe('router: cached replica sets cannot go stale', () => {
     await send(other, 'cli-2', { ...subscribe, reqId: 's2', subId: 'sub2', sessionId: s2 });
     expect(w.gateway.to('a-2', 'subscribe')).toHaveLength(1);
     expect(w.gateway.to('a-1', 'subscribe')).toHaveLength(0);
+  });
+
+  it("answers a new replica's stolen request through an instance that cached the set before it came", async () => {
+    const w = await world();
+    const other = w.instance();
+    await w.replica(w.relay, 'a-1', 'east-a');
+    const sessionId = await w.session();
+    const identity = { role: 'client', sessionId, owner: 'developer:alice' } as const;
+    await other.message('cli-1', JSON.stringify({ v: 1, ...subscribe }), identity); // caches {a}
+    await w.replica(w.relay, 'c-1', 'east-c');
+    await send(w.relay, 'c-1', {
+      type: 'request',
+      sessionId,
+      requestId: '9',
+      subId: 'sub1',
+      mode: 'steal',
+      method: 'GET',
+      path: '/',
+      headers: {},
+    });
+    const requestId = w.gateway.to('cli-1', 'request')[0]!.requestId as string;
+    w.tick(ReplicaFanout.MISS_REFRESH_MIN_AGE_MS);
+
+    const answer = JSON.stringify({ v: 1, type: 'response', requestId, status: 201, headers: {} });
+    await other.message('cli-1', answer, identity);
+    expect(w.gateway.to('c-1', 'response')).toEqual([
+      expect.objectContaining({ requestId: '9', status: 201 }),
+    ]);
+
+    // Made-up tags buy at most one read per 100 ms.
+    w.store.reads = [];
+    for (let i = 0; i < 5; i++) {
+      const forged = JSON.stringify({
+        v: 1,
+        type: 'response',
+        requestId: `east.0000000${i}:1`,
+        status: 200,
+        headers: {},
+      });
+      await other.message('cli-1', forged, identity);
+    }
+    expect(w.store.reads.filter((r) => r === 'query:CLUSTER#east').length).toBeLessThanOrEqual(1);
   });
 
   it('routes with 0 reads warm, and reads the set once when it is older than the bound', async () => {
