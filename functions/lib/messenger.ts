@@ -39,8 +39,8 @@ export class ApiGatewayMessenger implements Messenger {
     this.fanout.goneHandler = handler;
   }
 
-  toCluster(clusterId: string, message: object): Promise<boolean> {
-    return this.fanout.toAll(clusterId, message);
+  toCluster(clusterId: string, message: object, opts?: { cached?: boolean }): Promise<boolean> {
+    return this.fanout.toAll(clusterId, message, opts);
   }
 
   toStatefulReplica(clusterId: string, message: object): Promise<boolean> {

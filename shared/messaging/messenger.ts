@@ -7,9 +7,10 @@
 export interface Messenger {
   /**
    * Sends to every live replica of a cluster (sessions and subscriptions: each replica serves
-   * them). False when no replica got it (the cluster is not connected).
+   * them). False when no replica got it (the cluster is not connected). The replica set is read
+   * fresh unless `cached` (traffic that names no replica: a cached view within its bound will do).
    */
-  toCluster(clusterId: string, message: object): Promise<boolean>;
+  toCluster(clusterId: string, message: object, opts?: { cached?: boolean }): Promise<boolean>;
   /**
    * Sends to the one replica that answers the cluster's stateful operations (env, files, DNS,
    * outgoing, branches); when it is gone, to the next one. False when no replica got it.

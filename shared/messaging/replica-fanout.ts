@@ -77,11 +77,24 @@ export class ReplicaFanout {
     else await removeReplica(this.store, r.clusterId, r.replicaId, r.connectionId);
   }
 
-  /** Every live replica; true when at least one got it. */
-  async toAll(clusterId: string, message: object): Promise<boolean> {
+  /**
+   * Every live replica; true when at least one got it. Reads the set fresh, every time: this
+   * carries sessions and subscriptions (control, not traffic), and a replica must never miss
+   * one. The caller stored the session or subscription before sending, and a new replica
+   * registers before its hello reads the sessions, so with a consistent read here either this
+   * send reaches the new replica or its hello finds what was stored:
+   *
+   *   caller:  store subscription ---- read set ---- send to the set
+   *   replica:          register ---------- hello: read sessions ---- child.create (with it)
+   *
+   * A cached set could be older than the registration and the hello both, and lose it.
+   * `cached`: traffic for every replica (an answer naming no replica) takes the cached view.
+   */
+  async toAll(clusterId: string, message: object, opts: { cached?: boolean } = {}): Promise<boolean> {
     const tried = new Set<string>();
     let delivered = false;
-    for (const fresh of [false, true]) {
+    for (let pass = 0; pass < 2; pass++) {
+      const fresh = pass > 0 || !opts.cached;
       const targets = (await this.replicas(clusterId, fresh)).filter(
         (r) => !tried.has(r.replica.connectionId),
       );
@@ -97,8 +110,8 @@ export class ReplicaFanout {
         }),
       );
       // A gone connection may be a replica that reconnected: read the set once more and send to
-      // the connections not tried yet. Nothing gone (or a fresh read already): done.
-      if (!anyGone || fresh) break;
+      // the connections not tried yet.
+      if (!anyGone) break;
     }
     return delivered;
   }

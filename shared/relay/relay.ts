@@ -344,7 +344,10 @@ export class Relay {
     if (decision.to === 'default' || msg.type === 'ping') return messenger.toStatefulReplica(clusterId, msg);
     if (decision.to === 'cluster' && decision.replicaTag)
       return messenger.toReplica(clusterId, decision.replicaTag, msg);
-    return messenger.toCluster(clusterId, msg);
+    // An answer about a request that names no replica: traffic, so the cached set will do (a
+    // client must not buy a table read per frame); sessions and subscriptions read it fresh.
+    const traffic = decision.to === 'cluster' && msg.type !== 'unsubscribe';
+    return messenger.toCluster(clusterId, msg, traffic ? { cached: true } : {});
   }
 
   private async beat(sessionId: string): Promise<void> {
@@ -530,7 +533,9 @@ export class Relay {
     );
     // A hello on a connection its replica has already left behind (a newer one replaced it).
     if (!current) return;
-    // This replica gets every live session of its cluster (the others already hold them).
+    // This replica gets every live session of its cluster (the others already hold them). The
+    // hello may reach an instance whose cached set predates the replica: read it again.
+    this.deps.messenger.replicasChanged?.(rec.clusterId);
     await onClusterConnected(this.deps, rec.clusterId, replicaTag(rec.replicaId));
     // The default cluster came (back): everything unfinished about branches is sent again.
     if (rec.clusterId === defaultCluster(this.deps.topology).id) await syncBranches(this.deps);

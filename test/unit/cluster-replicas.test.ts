@@ -307,7 +307,26 @@ describe('router: every replica of a cluster holds the sessions', () => {
 });
 
 describe('router: cached replica sets cannot go stale', () => {
-  it('a reconnect (same replica id) replaces the old, still open connection in another instance within the bound', async () => {
+  it('sends stateful requests to the new connection of a reconnected replica once the bound passed, in another instance', async () => {
+    const w = await world();
+    const other = w.instance();
+    await w.replica(w.relay, 'a-1', 'east-a');
+    const sessionId = await w.session();
+    const identity = { role: 'client', sessionId, owner: 'developer:alice' } as const;
+    const env = (n: number) =>
+      JSON.stringify({ v: 1, type: 'env.get', reqId: `r${n}`, seq: n, service: 'api' });
+    await other.message('cli-1', env(1), identity); // caches {a: a-1}
+    await w.replica(w.relay, 'a-2', 'east-a'); // a-1 stays open (half-open)
+    w.gateway.clear();
+    await other.message('cli-1', env(2), identity);
+    expect(w.gateway.to('a-1', 'env.get')).toHaveLength(1); // within the bound: the cached view
+    w.tick(REPLICA_SET_MAX_AGE_MS);
+    await other.message('cli-1', env(3), identity);
+    expect(w.gateway.to('a-2', 'env.get').map((m) => m.reqId)).toEqual(['r3']);
+    expect(w.gateway.to('a-1', 'env.get')).toHaveLength(1);
+  });
+
+  it('a reconnect (same replica id) replaces the old, still open connection for sessions and subscriptions in another instance at once', async () => {
     const w = await world();
     const other = w.instance();
     await w.replica(w.relay, 'a-1', 'east-a');
@@ -320,7 +339,6 @@ describe('router: cached replica sets cannot go stale', () => {
     // The connector reconnects through the first instance; a-1 stays open (half-open).
     await w.replica(w.relay, 'a-2', 'east-a');
     w.gateway.clear();
-    w.tick(REPLICA_SET_MAX_AGE_MS);
     await send(other, 'cli-2', { ...subscribe, reqId: 's2', subId: 'sub2', sessionId: s2 });
     expect(w.gateway.to('a-2', 'subscribe')).toHaveLength(1);
     expect(w.gateway.to('a-1', 'subscribe')).toHaveLength(0);
@@ -383,8 +401,12 @@ describe('router: cached replica sets cannot go stale', () => {
 
     w.store.reads = [];
     for (let n = 2; n < 6; n++) await other.message('cli-1', JSON.stringify({ v: 1, ...env(n) }), identity);
+    expect(w.store.reads).toEqual([]); // warm: none
+
+    // A subscribe (control, not traffic) reads the set fresh: no replica may miss it.
     await other.message('cli-1', JSON.stringify({ v: 1, ...subscribe }), identity);
-    expect(w.store.reads.filter((r) => r.startsWith('query:CLUSTER'))).toEqual([]); // warm: none
+    expect(w.store.reads.filter((r) => r.startsWith('query:CLUSTER'))).toEqual(['query:CLUSTER#east']);
+    w.store.reads = [];
 
     w.tick(REPLICA_SET_MAX_AGE_MS - 1);
     w.store.reads = [];
