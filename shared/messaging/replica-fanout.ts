@@ -90,7 +90,7 @@ export class ReplicaFanout {
    * A cached set could be older than the registration and the hello both, and lose it. (On
    * DynamoDB the hello lists a cluster's children through the kind index, which lags writes by
    * up to about a second: a session created in that window and read here before the replica
-   * registered reaches the replica when the reconciler re-sends children, or its next hello.)
+   * registered reaches the replica when the reconciler re-sends young sessions' children.)
    * `cached`: traffic for every replica (an answer naming no replica) takes the cached view.
    */
   async toAll(clusterId: string, message: object, opts: { cached?: boolean } = {}): Promise<boolean> {

@@ -7,7 +7,9 @@ import { replicaTag } from '../../shared/clusters/replica.ts';
 import { parseSettings } from '../../shared/config/settings.ts';
 import { parseTopology } from '../../shared/config/topology.ts';
 import { REPLICA_SET_MAX_AGE_MS, ReplicaFanout } from '../../shared/messaging/replica-fanout.ts';
+import type { DutyContext } from '../../shared/reconcile/duty.ts';
 import { Relay } from '../../shared/relay/relay.ts';
+import { resendChildrenDuty } from '../../shared/sessions/duties.ts';
 import { createSession, onChildAnswer, type SessionDeps } from '../../shared/sessions/lifecycle.ts';
 import { readSession } from '../../shared/sessions/sessions.ts';
 import { MemoryStore } from '../../shared/store/memory/memory-store.ts';
@@ -279,6 +281,31 @@ describe('router: every replica of a cluster holds the sessions', () => {
     expect(w.gateway.to('cli-1', 'error')).toEqual([
       expect.objectContaining({ code: 'replica_gone', cluster: 'east' }),
     ]);
+  });
+
+  it("sends a young session's child to every replica once more from the reconciler (a replica registering at its creation)", async () => {
+    const w = await world();
+    await w.replica(w.relay, 'a-1', 'east-a');
+    await w.replica(w.relay, 'b-1', 'east-b');
+    const sessionId = await w.session();
+    w.gateway.clear();
+    const deps = w.relay.deps;
+    const ctx = {
+      store: w.store,
+      now: deps.now,
+      settings: deps.settings,
+      topology: deps.topology,
+      deps: { messenger: deps.messenger },
+      isLeader: () => true,
+    } as unknown as DutyContext;
+    await resendChildrenDuty.run(ctx);
+    expect(w.gateway.to('a-1', 'child.create').map((m) => m.sessionId)).toEqual([sessionId]);
+    expect(w.gateway.to('b-1', 'child.create').map((m) => m.sessionId)).toEqual([sessionId]);
+
+    w.gateway.clear();
+    w.tick(2 * deps.settings.reconcileEveryMs);
+    await resendChildrenDuty.run(ctx);
+    expect(w.gateway.to('a-1', 'child.create')).toEqual([]); // no longer young: left alone
   });
 
   it('tells a connection that its replica id moved to another connection (two pods, one id)', async () => {
