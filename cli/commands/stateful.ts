@@ -179,12 +179,15 @@ export function registerStateful(program: Command): void {
     const sockets = new Map<string, import('node:net').Socket>();
     // A TCP stream cannot survive a gap: bytes sent while the router connection is down would be
     // lost, so open tunnels are closed and new local connections open new ones after the resume.
-    conn.on('dropped', () => {
+    const closeAll = (why: string) => {
       if (sockets.size === 0) return;
-      progress.warn(`router connection lost: ${sockets.size} open connection(s) to ${target} closed`);
+      progress.warn(`${why}: ${sockets.size} open connection(s) to ${target} closed`);
       for (const sock of sockets.values()) sock.destroy();
       sockets.clear();
-    });
+    };
+    conn.on('dropped', () => closeAll('router connection lost'));
+    // The connector replica holding the tunnels went away: new connections go to the next one.
+    conn.on('replica-gone', () => closeAll("the default cluster's connector replica went away"));
     conn.on('outgoing', (msg: { type: string; connId: string; data?: string; reason?: string }) => {
       const sock = sockets.get(msg.connId);
       if (!sock) return;

@@ -208,6 +208,7 @@ export async function startDemo(
         config,
         extensions,
         log: connectorLog,
+        replicaId: name,
       });
       const replica = await serveConnector(connector, config, connectorLog);
       served.push(replica);

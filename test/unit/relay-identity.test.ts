@@ -2,6 +2,7 @@ import type { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewayma
 import { describe, expect, it } from 'vitest';
 import { ApiGatewayMessenger } from '../../functions/lib/messenger.ts';
 import { generateToken, registerToken } from '../../shared/auth/tokens.ts';
+import { getCluster } from '../../shared/clusters/registry.ts';
 import { parseSettings } from '../../shared/config/settings.ts';
 import { parseTopology } from '../../shared/config/topology.ts';
 import { type ConnectionIdentity, identityFromContext } from '../../shared/relay/identity.ts';
@@ -127,12 +128,12 @@ describe('relay: the sender from the $connect authorizer, not from the table', (
     const w = await world();
     w.store.reads = [];
     await w.fresh().message('cli-1', response, w.clientIdentity);
-    expect(w.store.reads).toEqual(['CLUSTER#east']);
+    expect(w.store.reads).toEqual(['query:CLUSTER#east']);
     expect(w.posted.map((p) => [p.connectionId, JSON.parse(p.data).type])).toEqual([['east-1', 'response']]);
 
     w.store.reads = [];
     await w.fresh().message('cli-1', response);
-    expect(w.store.reads).toEqual(['CONN#cli-1', 'CLUSTER#east']);
+    expect(w.store.reads).toEqual(['CONN#cli-1', 'query:CLUSTER#east']);
     expect(w.posted).toHaveLength(2);
   });
 
@@ -205,8 +206,7 @@ describe('relay: the sender from the $connect authorizer, not from the table', (
     await w.fresh().disconnect('east-1', w.clusterIdentity);
     expect(w.store.reads).not.toContain('CONN#east-1');
     expect(await w.store.get({ pk: 'CONN#east-1', sk: 'CONN' })).toBeUndefined();
-    const east = await w.store.get({ pk: 'CLUSTER#east', sk: 'CLUSTER' });
-    expect(east?.connected).toBe(false);
+    expect((await getCluster(w.store, 'east')).connected).toBe(false);
   });
 });
 
