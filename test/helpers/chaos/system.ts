@@ -44,10 +44,12 @@ export const CHAOS_SETTINGS = {
   leaseMs: 2_000,
   renewMs: 500,
   reconcileEveryMs: 300,
-  sessionTimeoutMs: 4_000,
+  // A session is not heartbeated until its client connects, after every cluster got it ready:
+  // on a loaded machine that can take seconds, so the timeout leaves room for it.
+  sessionTimeoutMs: 8_000,
   splitCacheMs: 300,
   drainTimeoutMs: 0,
-  childReadyTimeoutMs: 10_000,
+  childReadyTimeoutMs: 6_000,
 };
 
 /**
