@@ -18,7 +18,8 @@ export type FatalReason = { status: number; code: string; message: string };
 /**
  * A WebSocket that dials out and keeps dialing: exponential backoff with jitter, a liveness
  * check, and a clear end when the router says the connection can never succeed (401, 403, 404,
- * 410): then it emits `fatal` and stops instead of hammering.
+ * 410) or closes it with an application code (4000-4999): then it emits `fatal` and stops instead
+ * of hammering.
  *
  * Events: `open` (each (re)connection), `message` (text), `drop` (lost, will retry), `fatal`.
  */
@@ -86,9 +87,20 @@ export class ReconnectingSocket extends EventEmitter {
       // 'close' follows; errors during connect are retried there.
       this.emit('socket-error', err);
     });
-    ws.on('close', () => {
+    ws.on('close', (code, reason) => {
       clearInterval(this.pinger);
-      if (this.ws === ws && !this.stopped) this.scheduleRetry('connection closed');
+      if (this.ws !== ws || this.stopped) return;
+      // An application close code (4000-4999) is the router closing us on purpose (replaced by a
+      // newer connection): dialing again would undo it.
+      if (code >= 4000 && code <= 4999) {
+        this.fail({
+          status: 409,
+          code: `closed_${code}`,
+          message: reason.toString() || `closed with ${code}`,
+        });
+        return;
+      }
+      this.scheduleRetry('connection closed');
     });
   }
 

@@ -6,7 +6,9 @@ import {
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import { getCluster, markDisconnected } from '../../shared/clusters/registry.ts';
 import type { Messenger } from '../../shared/messaging/messenger.ts';
+import type { CloseReason } from '../../shared/protocol/close-codes.ts';
 import type { Store } from '../../shared/store/store.ts';
+import { CLOSE_CODE_HEADER, CLOSE_REASON_HEADER } from './close-headers.ts';
 
 export type FrameEncoder = (message: object) => string[];
 
@@ -76,9 +78,39 @@ export class ApiGatewayMessenger implements Messenger {
     }
   }
 
-  async closeConnection(connectionId: string): Promise<void> {
+  /**
+   * DeleteConnection carries no close code: with `why`, the client first gets an `error` frame
+   * naming it (`code`, `message`, `closeCode`), which is all a client on AWS learns. The code
+   * also rides on the request in `CLOSE_CODE_HEADER`, which API Gateway ignores and the local
+   * gateway honours with a real close frame.
+   */
+  async closeConnection(connectionId: string, why?: CloseReason): Promise<void> {
+    if (why) {
+      const told = await this.toConnection(connectionId, {
+        v: 1,
+        type: 'error',
+        code: why.name,
+        message: why.reason,
+        closeCode: why.code,
+      });
+      if (!told) return; // gone already
+    }
+    const command = new DeleteConnectionCommand({ ConnectionId: connectionId });
+    if (why) {
+      command.middlewareStack.add(
+        (next) => (args) => {
+          const headers = (args.request as { headers?: Record<string, string> }).headers;
+          if (headers) {
+            headers[CLOSE_CODE_HEADER] = String(why.code);
+            headers[CLOSE_REASON_HEADER] = encodeURIComponent(why.reason);
+          }
+          return next(args);
+        },
+        { step: 'build', name: 'switchyardCloseCode' },
+      );
+    }
     try {
-      await this.client.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
+      await this.client.send(command);
     } catch (err) {
       if (err instanceof GoneException || (err as { name?: string }).name === 'GoneException') return;
       throw err;

@@ -1,11 +1,11 @@
 import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { encodeFrames } from '../../shared/protocol/chunking.ts';
 import type { CarriedMessage } from '../../shared/protocol/messages.ts';
-import type { SessionDeps, SessionHooks } from '../../shared/sessions/lifecycle.ts';
+import { sessionFeatures } from '../../shared/sessions/feature-set.ts';
+import type { SessionDeps } from '../../shared/sessions/lifecycle.ts';
 import { type Deps, deps, onResetDeps } from './deps.ts';
 import { ENV } from './env.ts';
 import { ApiGatewayMessenger } from './messenger.ts';
-import { sessionHooks } from './session-hooks.ts';
 
 /** Frames for one message: a chunk passes as it is (it was routed by its head); larger messages are chunked. */
 const frames = (m: object): string[] =>
@@ -24,7 +24,6 @@ export function buildSessionDeps(d: Deps): { deps: SessionDeps; messenger: ApiGa
     endpoint: d.wsManagementEndpoint,
   });
   const messenger = new ApiGatewayMessenger(connections, d.store, d.now, frames);
-  const hooks: SessionHooks = sessionHooks(d);
   return {
     messenger,
     deps: {
@@ -33,7 +32,8 @@ export function buildSessionDeps(d: Deps): { deps: SessionDeps; messenger: ApiGa
       settings: d.settings,
       messenger,
       now: d.now,
-      hooks,
+      // Registering and ending splits never touch another account's queues (only retiring does).
+      features: sessionFeatures(d),
     },
   };
 }

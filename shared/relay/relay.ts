@@ -17,6 +17,7 @@ import {
   type SwitchyardError,
   ValidationError,
 } from '../errors/errors.ts';
+import { REPLACED } from '../protocol/close-codes.ts';
 import { parseMessage } from '../protocol/codec.ts';
 import type { Message } from '../protocol/messages.ts';
 import type { ProtocolError } from '../protocol/protocol-error.ts';
@@ -37,7 +38,7 @@ import {
   type SessionDeps,
   statusMessage,
 } from '../sessions/lifecycle.ts';
-import { editSubscriptions, heartbeat, readSession } from '../sessions/sessions.ts';
+import { attachClient, editSubscriptions, heartbeat, readSession } from '../sessions/sessions.ts';
 import { KINDS, keys } from '../store/keys.ts';
 import { type ConnectionRecord, deleteConnection, loadConnection, saveConnection } from './connections.ts';
 import type { ConnectionIdentity } from './identity.ts';
@@ -158,19 +159,9 @@ export class Relay {
     }
     const { sessionId } = record;
     await saveConnection(store, record, now, CONNECTION_TTL_MS);
-    // A newer connection (a resume) replaces an older one: traffic follows the latest.
-    try {
-      await store.update(
-        { pk: `SESSION#${sessionId}`, sk: 'SESSION' },
-        {
-          clientConnectionId: req.connectionId,
-          heartbeatAt: now,
-          expiresAt: now + this.deps.settings.sessionTimeoutMs,
-        },
-        { conditions: [{ type: 'in', attr: 'state', values: ['pending', 'ready'] }] },
-      );
-    } catch (err) {
-      if (!(err instanceof ConditionFailedError)) throw err;
+    // A newer connection (a resume, a second CLI) replaces an older one: traffic follows the latest.
+    const attached = await attachClient(store, sessionId, req.connectionId, now, this.deps.settings);
+    if (!attached) {
       // The session ended after it was checked (between the authorizer and $connect).
       await deleteConnection(store, req.connectionId);
       return {
@@ -180,6 +171,8 @@ export class Relay {
     }
     this.connections.set(req.connectionId, record);
     this.clientOf.set(sessionId, req.connectionId);
+    // The replaced one is told and closed, rather than left open and silent.
+    if (attached.replaced) await this.deps.messenger.closeConnection(attached.replaced, REPLACED);
     return { ok: true, record };
   }
 
