@@ -65,7 +65,13 @@ export class ChaosClient {
     const send = conn.send.bind(conn);
     conn.send = (msg) => !this.silenced && send(msg);
     conn.on('gone', () => this.stopAll());
-    await conn.start();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      conn.start(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('the session connection did not open in 20 s')), 20_000);
+      }),
+    ]).finally(() => clearTimeout(timer));
     this.pinger = setInterval(() => conn.send({ type: 'ping' }), this.o.pingEveryMs);
     if (this.o.interceptTag) {
       const subscribe = () =>

@@ -20,6 +20,8 @@ export interface ChaosModel {
 
 export const MAX_SESSIONS = 6;
 export const MAX_RESTARTS = 1;
+/** The longest a step may take (a runtime restart on a loaded machine takes tens of seconds). */
+const STEP_LIMIT_MS = 120_000;
 
 export const newModel = (): ChaosModel => ({
   live: [],
@@ -46,7 +48,20 @@ abstract class Base implements Cmd {
   protected abstract act(m: ChaosModel, r: ChaosRun): Promise<string>;
   async run(m: ChaosModel, r: ChaosRun): Promise<void> {
     if (this.kind !== 'connector') m.ran.add(this.kind);
-    r.note(`${this.toString()}: ${await this.act(m, r)}`);
+    r.note(`${this.toString()} ...`);
+    // A step that hangs is a failure to report with what ran, not a test timeout that says nothing.
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`${this} did not finish in ${STEP_LIMIT_MS / 1000} s`)),
+        STEP_LIMIT_MS,
+      );
+    });
+    try {
+      r.note(`${this.toString()}: ${await Promise.race([this.act(m, r), limit])}`);
+    } finally {
+      clearTimeout(timer);
+    }
     await sync(m, r);
   }
   abstract toString(): string;

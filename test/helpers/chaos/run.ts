@@ -1,5 +1,4 @@
 import type { SwitchyardError } from '../../../shared/errors/errors.ts';
-import { SEND_GRACE_MS } from '../../../shared/split/retire.ts';
 import { ChaosClient, type Setup } from './client.ts';
 import { emptyLedger, type Ledger } from './ledger.ts';
 import { type Look, Monitor } from './monitor.ts';
@@ -23,7 +22,7 @@ export const BOUNDS: Bounds = {
   splitCacheMs: CHAOS_SETTINGS.splitCacheMs,
   sessionTimeoutMs: CHAOS_SETTINGS.sessionTimeoutMs,
   drainTimeoutMs: CHAOS_SETTINGS.drainTimeoutMs,
-  sendGraceMs: SEND_GRACE_MS,
+  sendGraceMs: CHAOS_SETTINGS.splitSendGraceMs,
   // A loaded 2-core machine: the duties' runs and the monitor's looks take their time too.
   slackMs: Number(process.env.CHAOS_SLACK_MS ?? 5_000),
 };

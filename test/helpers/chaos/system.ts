@@ -2,10 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { RouterApi } from '../../../cli/router/api-client.ts';
 import { type ConnectorConfig, parseConnectorConfig } from '../../../connector/config.ts';
 import { Connector } from '../../../connector/connector.ts';
+import { DynamoDbStore } from '../../../shared/store/dynamodb/dynamodb-store.ts';
 import {
   clientConnectionOf,
   connectionOwner,
@@ -14,7 +16,6 @@ import {
   leaseHolding,
   routerOf,
   startDev,
-  storeOf,
 } from '../../e2e/failover-scenario.ts';
 import { api, listen, namedServer, waitConnected } from '../../e2e/harness.ts';
 import { eventually, type TestRuntime } from '../local-runtime.ts';
@@ -48,6 +49,8 @@ export const CHAOS_SETTINGS = {
   // on a loaded machine that can take seconds, so the timeout leaves room for it.
   sessionTimeoutMs: 8_000,
   splitCacheMs: 300,
+  // A splitter batch takes well under this here, even on a loaded machine.
+  splitSendGraceMs: 3_000,
   drainTimeoutMs: 0,
   childReadyTimeoutMs: 6_000,
 };
@@ -76,7 +79,7 @@ export class ChaosSystem {
   readonly clusters = new Map<string, Cluster>();
   private port = 0;
   private readonly sqsClients = new Map<string, SQSClient>();
-  private store?: ReturnType<typeof storeOf> & { endpoint: string };
+  private store?: { client: DynamoDBClient; store: DynamoDbStore; endpoint: string };
 
   private constructor(readonly dir: string) {}
 
@@ -138,7 +141,13 @@ export class ChaosSystem {
     const endpoint = this.state.dynamodb.endpoint;
     if (this.store?.endpoint !== endpoint) {
       this.store?.client.destroy();
-      this.store = { ...storeOf(this.state), endpoint };
+      const client = new DynamoDBClient({
+        region: this.state.region,
+        endpoint,
+        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+        requestHandler: { requestTimeout: 10_000, connectionTimeout: 3_000 },
+      });
+      this.store = { client, store: new DynamoDbStore(client, this.state.dynamodb.table), endpoint };
     }
     return this.store.store;
   }
@@ -152,6 +161,8 @@ export class ChaosSystem {
         endpoint: this.state.sqs.endpoint,
         credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
         maxAttempts: 1,
+        // A call caught by a runtime stop must fail, not hang the run.
+        requestHandler: { requestTimeout: 10_000, connectionTimeout: 3_000 },
       });
       this.sqsClients.set(region, c);
     }
@@ -174,6 +185,14 @@ export class ChaosSystem {
       startTimeoutMs: 120_000,
     });
     this.port = Number(new URL(this.dev.state.httpUrl).port);
+  }
+
+  /** Ctrl-C; a runtime that does not stop in time is killed, so a run never hangs on it. */
+  private async stopRuntime(): Promise<void> {
+    const dev = this.dev;
+    const timer = setTimeout(() => dev.child.kill('SIGKILL'), 30_000);
+    await dev.stop();
+    clearTimeout(timer);
   }
 
   isUp(cluster: string): boolean {
@@ -252,7 +271,7 @@ export class ChaosSystem {
   /** Ctrl-C on the whole runtime, a pause, and a start on the same data dir and port. */
   async restart(downMs: number): Promise<{ from: number; to: number }> {
     const from = Date.now();
-    await this.dev.stop();
+    await this.stopRuntime();
     await new Promise((r) => setTimeout(r, downMs));
     // The embedded SQS comes back on its port, so consumers keep their clients.
     await this.startRuntime();
@@ -269,7 +288,7 @@ export class ChaosSystem {
     }
     for (const c of this.sqsClients.values()) c.destroy();
     this.store?.client.destroy();
-    await this.dev?.stop();
+    if (this.dev) await this.stopRuntime();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
