@@ -31,7 +31,9 @@ const PING_EVERY_MS = 300;
 const SEND_EVERY_MS = 100;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export type CreateOutcome = { ok: true; id: string } | { ok: false; code: string; message: string };
+export type CreateOutcome =
+  | { ok: true; id: string }
+  | { ok: false; code: string; message: string; elapsedMs: number };
 
 /**
  * One run against the shared system: its own messages (ids prefixed with the run id), its own
@@ -77,6 +79,7 @@ export class ChaosRun {
       record: (r) => this.ledger.received.push(r),
     });
     this.clients.push(client);
+    const began = Date.now();
     try {
       const s = await client.create(setup);
       this.record(s.id, tag);
@@ -90,7 +93,7 @@ export class ChaosRun {
       // A failed creation may still have left a session behind (the monitor finds it in the table).
       if (client.id) this.record(client.id, tag);
       const e = err as SwitchyardError;
-      return { ok: false, code: e.code ?? 'unknown', message: e.message };
+      return { ok: false, code: e.code ?? 'unknown', message: e.message, elapsedMs: Date.now() - began };
     }
   }
 

@@ -52,7 +52,7 @@ export const CHAOS_SETTINGS = {
   // A splitter batch takes well under this here, even on a loaded machine.
   splitSendGraceMs: 3_000,
   drainTimeoutMs: 0,
-  childReadyTimeoutMs: 6_000,
+  childReadyTimeoutMs: 8_000,
 };
 
 /**
