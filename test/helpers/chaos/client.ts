@@ -2,6 +2,7 @@ import { DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient } from
 import type { RouterApi } from '../../../cli/router/api-client.ts';
 import { SessionConnection, type SessionResource, waitReady } from '../../../cli/session/session-client.ts';
 import type { Attributes, Reception } from './ledger.ts';
+import { CONSUMER_VISIBILITY_SECONDS } from './system.ts';
 
 const quiet = { step() {}, info() {}, warn() {} };
 
@@ -102,6 +103,8 @@ export class ChaosClient {
             MaxNumberOfMessages: 10,
             WaitTimeSeconds: 1,
             MessageAttributeNames: ['All'],
+            // A receive whose answer is lost (a timeout on a loaded machine) gives its messages back soon.
+            VisibilityTimeout: CONSUMER_VISIBILITY_SECONDS,
           }),
         )
         .catch(async (err: Error) => {

@@ -48,6 +48,8 @@ export interface SessionRecord {
   /** How: an expiry is expected to end it within the bound, a DELETE at once. */
   letGoBy?: 'delete' | 'silence' | 'kill' | 'abandon';
   lastSeen: { registration?: number; outputQueue?: number; subscription?: number; liveSplit?: number };
+  /** The split status's counters at the last look (matched, returned, abandoned, ...), for reports. */
+  counters?: Record<string, number>;
 }
 
 export interface Interval {

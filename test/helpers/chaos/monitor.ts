@@ -95,6 +95,13 @@ export class Monitor {
       const rec = this.record(item.sessionId as string);
       if (!rec) continue;
       if (typeof item.endedAt === 'number') rec.splitEndedAt = item.endedAt;
+      rec.counters = Object.fromEntries(
+        ['matched', 'lost', 'returned', 'discarded', 'abandoned']
+          .filter((k) => typeof item[k] === 'number')
+          .map((k) => [k, item[k] as number]),
+      );
+      if (item.status)
+        rec.counters.status = ['registering', 'active', 'draining', 'retired'].indexOf(item.status as string);
       if (item.status === 'registering' || item.status === 'active') {
         rec.lastSeen.liveSplit = t;
         result.liveSplits.push(rec.id);

@@ -134,7 +134,11 @@ export function judge(ledger: Ledger, b: Bounds): ChaosReport {
     if (!copies.has(id)) {
       lost++;
       const m = byId.get(id)!;
-      const owners = sessions.filter((s) => matches(s.filter, m.attributes)).map((s) => s.id);
+      const owners = sessions
+        .filter((s) => matches(s.filter, m.attributes))
+        .map(
+          (s) => `${s.id} ${JSON.stringify({ closedAt: s.closedAt, reason: s.closedReason, ...s.counters })}`,
+        );
       failures.push(
         `message ${id} (${m.cluster}, ${JSON.stringify(m.attributes)}, sent ${m.sentAt}) was never received; matching sessions: ${owners.join(', ') || 'none'}`,
       );

@@ -3,7 +3,7 @@ import { ChaosClient, type Setup } from './client.ts';
 import { emptyLedger, type Ledger } from './ledger.ts';
 import { type Look, Monitor } from './monitor.ts';
 import { type Bounds, type ChaosReport, judge } from './oracle.ts';
-import { CHAOS_SETTINGS, type ChaosSystem } from './system.ts';
+import { CHAOS_SETTINGS, type ChaosSystem, REDELIVERY_MS } from './system.ts';
 import { prng, Traffic } from './traffic.ts';
 
 /** Split filters on `customer` and `tier`: some overlap (0, 1, 2, 3), some are disjoint (4, 5). */
@@ -169,6 +169,7 @@ export class ChaosRun {
       b.splitCacheMs +
       b.sendGraceMs +
       b.drainTimeoutMs +
+      REDELIVERY_MS +
       b.slackMs * 2;
     let look: Look;
     for (;;) {

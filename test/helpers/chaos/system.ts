@@ -60,6 +60,10 @@ export const CHAOS_SETTINGS = {
  * timeout; SQS's default 30 s would make every run that kills a worker wait that long.
  */
 const SOURCE_VISIBILITY_SECONDS = 5;
+/** The test's consumers receive with this visibility timeout (fallback and output queues). */
+export const CONSUMER_VISIBILITY_SECONDS = 5;
+/** How long a message a killed worker or a timed-out receive held may take to come back. */
+export const REDELIVERY_MS = Math.max(SOURCE_VISIBILITY_SECONDS, CONSUMER_VISIBILITY_SECONDS) * 1000;
 
 interface Cluster {
   id: string;
@@ -103,20 +107,22 @@ export class ChaosSystem {
         sys.clusters.set(id, { id, config, upstream });
         await sys.connect(id);
       }
-      for (const id of CLUSTERS) {
-        for (const role of ['source'] as const) {
-          await sys.sqs(id).send(
-            new SetQueueAttributesCommand({
-              QueueUrl: sys.queueUrl(id, role),
-              Attributes: { VisibilityTimeout: String(SOURCE_VISIBILITY_SECONDS) },
-            }),
-          );
-        }
-      }
+      await sys.shortenRedelivery();
       return sys;
     } catch (err) {
       await sys.stop();
       throw err;
+    }
+  }
+
+  private async shortenRedelivery(): Promise<void> {
+    for (const id of CLUSTERS) {
+      await this.sqs(id).send(
+        new SetQueueAttributesCommand({
+          QueueUrl: this.queueUrl(id, 'source'),
+          Attributes: { VisibilityTimeout: String(SOURCE_VISIBILITY_SECONDS) },
+        }),
+      );
     }
   }
 
@@ -193,10 +199,6 @@ export class ChaosSystem {
     const timer = setTimeout(() => dev.child.kill('SIGKILL'), 30_000);
     await dev.stop();
     clearTimeout(timer);
-  }
-
-  isUp(cluster: string): boolean {
-    return this.clusters.get(cluster)?.connector !== undefined;
   }
 
   /** Starts (or starts again) a cluster's connector on the same ingress port, and waits until the router has it. */
@@ -276,6 +278,7 @@ export class ChaosSystem {
     // The embedded SQS comes back on its port, so consumers keep their clients.
     await this.startRuntime();
     const to = Date.now();
+    await this.shortenRedelivery();
     await this.connectorsBack();
     return { from, to };
   }

@@ -1,6 +1,6 @@
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { Ledger } from './ledger.ts';
-import { type ChaosSystem, CLUSTERS } from './system.ts';
+import { type ChaosSystem, CLUSTERS, CONSUMER_VISIBILITY_SECONDS } from './system.ts';
 
 /** Attribute values the sessions' filters are written against (chaos model FILTERS). */
 export const CUSTOMERS = ['acme', 'globex', 'initech', 'umbrella'] as const;
@@ -98,6 +98,8 @@ export class Traffic {
             MaxNumberOfMessages: 10,
             WaitTimeSeconds: 1,
             MessageAttributeNames: ['All'],
+            // A receive whose answer is lost (a timeout on a loaded machine) gives its messages back soon.
+            VisibilityTimeout: CONSUMER_VISIBILITY_SECONDS,
           }),
         );
         const at = Date.now();
