@@ -119,7 +119,10 @@ export class Monitor {
     for (const rec of this.ledger.sessions.values()) {
       if (!rec.interceptTag) continue;
       for (const c of this.sys.clusters.values()) {
-        const routed = c.connector?.match('api', {
+        // A connector away from the router routes nothing to any session (a stolen request goes
+        // to its upstream at once), and only hears a child's close once it is back.
+        if (!c.connector?.peer.connected) continue;
+        const routed = c.connector.match('api', {
           method: 'GET',
           path: '/',
           headers: { 'x-chaos': rec.interceptTag },

@@ -82,7 +82,7 @@ export class ChaosRun {
     const began = Date.now();
     try {
       const s = await client.create(setup);
-      this.record(s.id, tag);
+      this.record(s.id, tag, true);
       const rec = this.ledger.sessions.get(s.id)!;
       if (setup !== 'wait') {
         rec.letGoAt = rec.registeredBy;
@@ -90,16 +90,22 @@ export class ChaosRun {
       }
       return { ok: true, id: s.id };
     } catch (err) {
-      // A failed creation may still have left a session behind (the monitor finds it in the table).
-      if (client.id) this.record(client.id, tag);
+      // A creation that failed half-way (connected, then a subscribe refused) stops keeping its
+      // session alive, like the CLI exiting; what it left behind must go by expiry.
+      client.close();
+      if (client.id) {
+        this.record(client.id, tag, false);
+        this.letGo(client.id, 'kill');
+      }
       const e = err as SwitchyardError;
       return { ok: false, code: e.code ?? 'unknown', message: e.message, elapsedMs: Date.now() - began };
     }
   }
 
-  private record(id: string, tag: string | undefined): void {
+  /** `registered`: the create call returned, so the session's registration existed by now. */
+  private record(id: string, tag: string | undefined, registered: boolean): void {
     const rec = this.ledger.sessions.get(id) ?? { id, createdAt: this.began, lastSeen: {} };
-    rec.registeredBy ??= Date.now();
+    if (registered) rec.registeredBy ??= Date.now();
     if (tag) rec.interceptTag = tag;
     this.ledger.sessions.set(id, rec);
   }
