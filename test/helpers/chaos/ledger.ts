@@ -48,6 +48,11 @@ export interface SessionRecord {
   /** How: an expiry is expected to end it within the bound, a DELETE at once. */
   letGoBy?: 'delete' | 'silence' | 'kill' | 'abandon';
   lastSeen: { registration?: number; outputQueue?: number; subscription?: number; liveSplit?: number };
+  /**
+   * Since when the connector last seen holding its subscription had been connected: one that came
+   * back after the session closed hears the close only then, so its bound starts there.
+   */
+  subscriptionHeldSince?: number;
   /** The split status's counters at the last look (matched, returned, abandoned, ...), for reports. */
   counters?: Record<string, number>;
 }

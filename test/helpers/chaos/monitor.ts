@@ -26,6 +26,8 @@ export interface Look {
  */
 export class Monitor {
   private running = false;
+  /** When each connector was first seen connected (again). */
+  private readonly connectedSince = new Map<object, number>();
   private loop?: Promise<void>;
 
   constructor(
@@ -116,12 +118,18 @@ export class Monitor {
       rec.lastSeen.outputQueue = t;
       result.outputQueues.push(url);
     }
+    for (const c of this.sys.clusters.values()) {
+      if (!c.connector?.peer.connected) {
+        if (c.connector) this.connectedSince.delete(c.connector);
+      } else if (!this.connectedSince.has(c.connector)) this.connectedSince.set(c.connector, t);
+    }
     for (const rec of this.ledger.sessions.values()) {
       if (!rec.interceptTag) continue;
       for (const c of this.sys.clusters.values()) {
         // A connector away from the router routes nothing to any session (a stolen request goes
         // to its upstream at once), and only hears a child's close once it is back.
         if (!c.connector?.peer.connected) continue;
+        const since = this.connectedSince.get(c.connector) ?? t;
         const routed = c.connector.match('api', {
           method: 'GET',
           path: '/',
@@ -129,6 +137,7 @@ export class Monitor {
         });
         if (routed?.steal?.sessionId === rec.id) {
           rec.lastSeen.subscription = t;
+          rec.subscriptionHeldSince = Math.max(rec.subscriptionHeldSince ?? 0, since);
           result.subscriptions.push(`${rec.id} on ${c.id}`);
         }
       }

@@ -122,6 +122,22 @@ describe('the chaos oracle', () => {
     expect(late(release + 5_000, [{ from: 21_000, to: 26_000 }]).failures).toEqual([]);
   });
 
+  it('starts a subscription’s bound when its connector came back, if that was after the close', () => {
+    const seenAt = (heldSince: number) => {
+      const l = ledger([
+        session('a', {
+          closedAt: 20_000,
+          subscriptionHeldSince: heldSince,
+          lastSeen: { subscription: 28_000 },
+        }),
+      ]);
+      l.received.push(output('a'));
+      return judge(l, B).failures;
+    };
+    expect(seenAt(27_000)).toEqual([]);
+    expect(seenAt(10_000)[0]).toContain("session a's subscription was still there 8000 ms");
+  });
+
   it('bounds the expiry of a session whose client went silent', () => {
     const limit = B.sessionTimeoutMs + B.leaseMs + B.reconcileEveryMs + B.slackMs;
     const closed = (after: number) => {

@@ -177,7 +177,8 @@ export function judge(ledger: Ledger, b: Bounds): ChaosReport {
     ] as const;
     for (const [what, seen, bound] of limits) {
       if (seen === undefined) continue;
-      const limit = closed + bound + delays(ledger, b, closed, seen);
+      const from = what === 'subscription' ? Math.max(closed, s.subscriptionHeldSince ?? 0) : closed;
+      const limit = from + bound + delays(ledger, b, from, seen);
       if (seen > limit) {
         stranded++;
         failures.push(
