@@ -14,7 +14,7 @@ import {
   sessionForOwner,
 } from '../../shared/sessions/lifecycle.ts';
 import { CreateSessionSchema } from '../../shared/sessions/model.ts';
-import { heartbeat, listSessions, readSession } from '../../shared/sessions/sessions.ts';
+import { attachClient, heartbeat, listSessions, readSession } from '../../shared/sessions/sessions.ts';
 import { MemoryStore } from '../../shared/store/memory/memory-store.ts';
 import { RecordingFeatures } from '../helpers/recording-features.ts';
 import { RecordingMessenger } from '../helpers/recording-messenger.ts';
@@ -348,5 +348,39 @@ describe('every ending releases what the session holds', () => {
     };
     await endSession(t.deps, s.id, 'deleted');
     expect(order).toEqual(['release', 'child.close', 'child.close', 'child.close']);
+  });
+});
+
+describe('attachClient: one client connection per session, the newest', () => {
+  it('says which connection each new one replaced, and refuses an ended session', async () => {
+    const t = setup();
+    const s = await createSession(t.deps, 'developer:ann', req({ service: 'api' }));
+    const attach = (id: string) => attachClient(t.deps.store, s.id, id, t.deps.now(), t.deps.settings);
+
+    expect(await attach('c1')).toEqual({});
+    expect(await attach('c1')).toEqual({}); // the same connection again replaces nothing
+    expect(await attach('c2')).toEqual({ replaced: 'c1' });
+    expect((await readSession(t.deps.store, s.id))!.clientConnectionId).toBe('c2');
+
+    await endSession(t.deps, s.id, 'deleted');
+    expect(await attach('c3')).toBeUndefined();
+  });
+
+  it('of two arriving together, each learns the one it replaced: the older of them is the one closed', async () => {
+    const t = setup();
+    const s = await createSession(t.deps, 'developer:ann', req({ service: 'api' }));
+    await attachClient(t.deps.store, s.id, 'c1', t.deps.now(), t.deps.settings);
+
+    const [a, b] = await Promise.all([
+      attachClient(t.deps.store, s.id, 'c2', t.deps.now(), t.deps.settings),
+      attachClient(t.deps.store, s.id, 'c3', t.deps.now(), t.deps.settings),
+    ]);
+
+    const replaced = [a!.replaced, b!.replaced].sort();
+    const current = (await readSession(t.deps.store, s.id))!.clientConnectionId!;
+    // c1 was replaced by whichever came first, and that one by the other: the current one is never replaced.
+    expect(replaced).toContain('c1');
+    expect(replaced).not.toContain(current);
+    expect(new Set([...replaced, current])).toEqual(new Set(['c1', 'c2', 'c3']));
   });
 });
