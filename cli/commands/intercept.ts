@@ -4,7 +4,7 @@ import { type Command, Option } from 'commander';
 import { SessionEnding } from '../session/ending.ts';
 import { watchLocalApp } from '../session/local-app-watch.ts';
 import { stderrProgress } from '../session/progress.ts';
-import { createSession, SessionConnection } from '../session/session-client.ts';
+import { createSession, heartbeatEvery, SessionConnection } from '../session/session-client.ts';
 import { resolveBranches } from './branch.ts';
 import { apiFrom, collect, parsePairs, parsePort, type RouterOpts, withRouterOptions } from './common.ts';
 
@@ -153,7 +153,9 @@ export function registerIntercept(program: Command): void {
       ending,
       Number(opts.readyTimeout) * 1000,
     );
-    const conn = new SessionConnection(api.target.wsUrl, api.target.token, session.id);
+    const conn = new SessionConnection(api.target.wsUrl, api.target.token, session.id, {
+      heartbeatMs: heartbeatEvery(session),
+    });
     ending.also(() => conn.stop());
     const subId = `sub-${randomBytes(3).toString('hex')}`;
     const subscribe = async () => {

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { SessionEnding } from '../session/ending.ts';
 import { SessionKeeper } from '../session/keeper.ts';
 import { stderrProgress } from '../session/progress.ts';
-import { createSession } from '../session/session-client.ts';
+import { createSession, heartbeatEvery } from '../session/session-client.ts';
 import { apiFrom, collect, parsePairs, type RouterOpts, withRouterOptions } from './common.ts';
 
 interface SplitOpts extends RouterOpts {
@@ -68,10 +68,17 @@ export function registerSplit(program: Command): void {
     const url = session.outputQueues?.[queue];
     if (!url) throw new Error(`the router returned no output queue for '${queue}'`);
     // The connection carries the heartbeats that keep the session (and its split) alive.
-    const keeper = new SessionKeeper(api, session.id, progress, (message) => {
-      process.stderr.write(`switchyard: session ${session.id} is gone: ${message}\n`);
-      process.exit(3);
-    });
+    const keeper = new SessionKeeper(
+      api,
+      session.id,
+      progress,
+      (message) => {
+        process.stderr.write(`switchyard: session ${session.id} is gone: ${message}\n`);
+        process.exit(3);
+      },
+      undefined,
+      heartbeatEvery(session),
+    );
     ending.also(() => keeper.stop());
     await keeper.start();
     progress.info(

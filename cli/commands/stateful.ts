@@ -30,7 +30,7 @@ async function withSession<T>(
   body: Record<string, unknown>,
   work: (conn: SessionConnection, s: SessionResource, api: RouterApi) => Promise<T>,
 ): Promise<T> {
-  const { createSession, SessionConnection, waitReady } = await sessionClient();
+  const { createSession, heartbeatEvery, SessionConnection, waitReady } = await sessionClient();
   const api = apiFrom(opts);
   const progress = stderrProgress(opts.quiet);
   const branches = await resolveBranches(api, opts.branch, progress);
@@ -49,7 +49,9 @@ async function withSession<T>(
         progress,
         60_000,
       );
-  const conn = new SessionConnection(api.target.wsUrl, api.target.token, s.id);
+  const conn = new SessionConnection(api.target.wsUrl, api.target.token, s.id, {
+    heartbeatMs: heartbeatEvery(s),
+  });
   ending?.also(() => conn.stop());
   try {
     await conn.start();
@@ -171,9 +173,11 @@ export function registerStateful(program: Command): void {
     const api = apiFrom(opts);
     const progress = stderrProgress(opts.quiet);
     const ending = SessionEnding.onInterrupt(api, progress);
-    const { createSession, SessionConnection } = await sessionClient();
+    const { createSession, heartbeatEvery, SessionConnection } = await sessionClient();
     const s = await createSession(api, { label: `connect ${target}` }, progress, ending);
-    const conn = new SessionConnection(api.target.wsUrl, api.target.token, s.id);
+    const conn = new SessionConnection(api.target.wsUrl, api.target.token, s.id, {
+      heartbeatMs: heartbeatEvery(s),
+    });
     ending.also(() => conn.stop());
     await conn.start();
     const sockets = new Map<string, import('node:net').Socket>();

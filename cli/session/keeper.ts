@@ -29,6 +29,7 @@ export class SessionKeeper {
     /** The session is over (closed by the router, expired): the command ends. */
     private readonly onGone: (message: string) => void,
     private readonly pollMs = 2_000,
+    private readonly heartbeatMs?: number,
   ) {}
 
   start(): Promise<void> {
@@ -36,7 +37,9 @@ export class SessionKeeper {
   }
 
   private async open(): Promise<void> {
-    const conn = new SessionConnection(this.api.target.wsUrl, this.api.target.token, this.sessionId);
+    const conn = new SessionConnection(this.api.target.wsUrl, this.api.target.token, this.sessionId, {
+      ...(this.heartbeatMs ? { heartbeatMs: this.heartbeatMs } : {}),
+    });
     this.conn = conn;
     conn.on('gone', (r: { code: string; message: string }) => {
       if (this.stopped || this.conn !== conn) return;

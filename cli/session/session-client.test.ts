@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type WebSocket, WebSocketServer } from 'ws';
-import { SessionConnection } from './session-client.ts';
+import { heartbeatEvery, SessionConnection } from './session-client.ts';
 
 /**
  * The session client across dropped connections, against a bare WebSocket server standing in for
@@ -188,5 +188,23 @@ describe('session client when the stateful connector replica goes away', () => {
       [1, 'outgoing.connect'],
       [1, 'env.get'],
     ]);
+  });
+});
+
+describe('heartbeatEvery', () => {
+  it.each([
+    // [session timeout, expected interval]
+    [120_000, 20_000], // the default: capped at 20 s
+    [30_000, 10_000], // a third of the timeout
+    [5_000, 1_666],
+    [300, 250], // never faster than every 250 ms
+  ])('a %i ms session timeout gives a heartbeat every %i ms', (timeout, every) => {
+    const createdAt = new Date(1_700_000_000_000).toISOString();
+    const expiresAt = new Date(1_700_000_000_000 + timeout).toISOString();
+    expect(heartbeatEvery({ createdAt, expiresAt })).toBe(every);
+  });
+
+  it('falls back to 20 s when the router does not say', () => {
+    expect(heartbeatEvery({})).toBe(20_000);
   });
 });

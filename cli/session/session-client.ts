@@ -20,6 +20,22 @@ export interface SessionResource {
   splits?: unknown[];
   error?: { code: string; message: string };
   closedReason?: string;
+  createdAt?: string;
+  expiresAt?: string;
+}
+
+/** The longest gap between heartbeats: well under API Gateway's 10-minute idle timeout. */
+const MAX_HEARTBEAT_MS = 20_000;
+
+/**
+ * How often to send heartbeats for a session: a third of the router's session timeout (read off
+ * a fresh session as `expiresAt - createdAt`), at most every 20 s, so a router set to a short
+ * timeout does not expire a live session between two heartbeats.
+ */
+export function heartbeatEvery(s: Pick<SessionResource, 'createdAt' | 'expiresAt'>): number {
+  const timeout = Date.parse(s.expiresAt ?? '') - Date.parse(s.createdAt ?? '');
+  if (!Number.isFinite(timeout) || timeout <= 0) return MAX_HEARTBEAT_MS;
+  return Math.max(250, Math.min(MAX_HEARTBEAT_MS, Math.floor(timeout / 3)));
 }
 
 type Msg = Record<string, unknown> & { type: string };
@@ -140,6 +156,7 @@ export class SessionConnection extends EventEmitter {
     wsUrl: string,
     token: string,
     readonly sessionId: string,
+    opts: { heartbeatMs?: number } = {},
   ) {
     super();
     const url = new URL(wsUrl);
@@ -156,7 +173,7 @@ export class SessionConnection extends EventEmitter {
     this.peer.on('fatal', (r: FatalReason) => this.emit('gone', r));
     this.peer.on('message', (m: Message) => this.receive(m as unknown as Msg));
     // Heartbeats keep the session alive on the router (and the idle timer of API Gateway away).
-    this.pinger = setInterval(() => this.send({ type: 'ping' }), 20_000);
+    this.pinger = setInterval(() => this.send({ type: 'ping' }), opts.heartbeatMs ?? MAX_HEARTBEAT_MS);
     this.pinger.unref();
   }
 

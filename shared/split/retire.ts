@@ -40,6 +40,12 @@ import { type QueueDeclaration, splitQueue } from './topology-queues.ts';
  */
 /** How long a retired split's status (and its counters) stays readable before TTL may collect it. */
 export const RETIRED_RETENTION_MS = 7 * 24 * 3600 * 1000;
+/**
+ * How long a drain's receive hides what it took. A leader that dies between its receive and its
+ * delete leaves them hidden this long: the hard stop waits at least as long, so a later leader
+ * never deletes the queue over messages a dead drain still hid.
+ */
+const DRAIN_VISIBILITY_S = 60;
 /** Receive calls per split per run, so one run stays short; the next run continues. */
 const MAX_RECEIVES_PER_RUN = 50;
 
@@ -124,7 +130,7 @@ async function drainLeftovers(ctx: SplitContext, split: SessionSplit, url: strin
         MaxNumberOfMessages: 10,
         MessageAttributeNames: ['All'],
         MessageSystemAttributeNames: ['All'],
-        VisibilityTimeout: 60,
+        VisibilityTimeout: DRAIN_VISIBILITY_S,
         // Long polling asks every SQS server, so an empty answer means empty (short polling samples).
         WaitTimeSeconds: 1,
       }),
@@ -219,7 +225,8 @@ async function retireOne(ctx: SplitContext, split: SessionSplit, result: RetireR
   if (drained.discarded) counted.discarded = drained.discarded;
   const after = drained.more ? undefined : await queueState(sqs, url!);
   const held = after ? after.inFlight + after.delayed : 1;
-  const hardStop = deadline + state.visibilityTimeoutMs + ctx.settings.splitSendGraceMs;
+  const hidden = Math.max(state.visibilityTimeoutMs, DRAIN_VISIBILITY_S * 1000);
+  const hardStop = deadline + hidden + ctx.settings.splitSendGraceMs;
   if (drained.more || (held > 0 && now < hardStop)) {
     // Come back on the next run; keep what this run moved on the record.
     if (Object.keys(counted).length) {
