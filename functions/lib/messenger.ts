@@ -1,12 +1,7 @@
-import {
-  type ApiGatewayManagementApiClient,
-  DeleteConnectionCommand,
-  GoneException,
-  PostToConnectionCommand,
-} from '@aws-sdk/client-apigatewaymanagementapi';
 import { getCluster, markDisconnected } from '../../shared/clusters/registry.ts';
 import type { Messenger } from '../../shared/messaging/messenger.ts';
 import type { Store } from '../../shared/store/store.ts';
+import type { ConnectionsApi } from './connections-client.ts';
 
 export type FrameEncoder = (message: object) => string[];
 
@@ -22,7 +17,7 @@ export class ApiGatewayMessenger implements Messenger {
   private readonly clusterConnections = new Map<string, string>();
 
   constructor(
-    private readonly client: ApiGatewayManagementApiClient,
+    private readonly connections: ConnectionsApi,
     private readonly store: Store,
     private readonly now: () => number,
     private readonly encode: FrameEncoder = jsonFrames,
@@ -63,25 +58,13 @@ export class ApiGatewayMessenger implements Messenger {
   }
 
   async toConnection(connectionId: string, message: object): Promise<boolean> {
-    try {
-      for (const frame of this.encode(message)) {
-        await this.client.send(
-          new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(frame) }),
-        );
-      }
-      return true;
-    } catch (err) {
-      if (err instanceof GoneException || (err as { name?: string }).name === 'GoneException') return false;
-      throw err;
+    for (const frame of this.encode(message)) {
+      if (!(await this.connections.post(connectionId, Buffer.from(frame, 'utf8')))) return false;
     }
+    return true;
   }
 
   async closeConnection(connectionId: string): Promise<void> {
-    try {
-      await this.client.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
-    } catch (err) {
-      if (err instanceof GoneException || (err as { name?: string }).name === 'GoneException') return;
-      throw err;
-    }
+    await this.connections.remove(connectionId);
   }
 }

@@ -2,6 +2,7 @@ import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagem
 import { encodeFrames } from '../../shared/protocol/chunking.ts';
 import type { CarriedMessage } from '../../shared/protocol/messages.ts';
 import type { SessionDeps, SessionHooks } from '../../shared/sessions/lifecycle.ts';
+import { signedConnections } from './connections-client.ts';
 import { type Deps, deps, onResetDeps } from './deps.ts';
 import { ENV } from './env.ts';
 import { ApiGatewayMessenger } from './messenger.ts';
@@ -19,9 +20,13 @@ export function buildSessionDeps(d: Deps): { deps: SessionDeps; messenger: ApiGa
       `environment variable ${ENV.wsManagementEndpoint} is not set: the http, ws and reconciler functions post to WebSocket connections through it. The router stack sets it from its WebSocket stage (redeploy the stack); the local runtime sets it itself`,
     );
   }
-  const connections = new ApiGatewayManagementApiClient({
-    region: d.region,
+  // The SDK client only resolves credentials (its provider chain, memoized and refreshed before
+  // expiry); posting goes through the lean signed client, set up once per instance.
+  const sdk = new ApiGatewayManagementApiClient({ region: d.region, endpoint: d.wsManagementEndpoint });
+  const connections = signedConnections({
     endpoint: d.wsManagementEndpoint,
+    region: d.region,
+    credentials: () => sdk.config.credentials(),
   });
   const messenger = new ApiGatewayMessenger(connections, d.store, d.now, frames);
   const hooks: SessionHooks = sessionHooks(d);

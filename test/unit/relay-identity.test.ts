@@ -1,5 +1,5 @@
-import type { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { describe, expect, it } from 'vitest';
+import type { ConnectionsApi } from '../../functions/lib/connections-client.ts';
 import { ApiGatewayMessenger } from '../../functions/lib/messenger.ts';
 import { generateToken, registerToken } from '../../shared/auth/tokens.ts';
 import { parseSettings } from '../../shared/config/settings.ts';
@@ -33,16 +33,14 @@ class CountingStore extends MemoryStore {
 }
 
 /** What the router's messenger posts (its table reads are the ones being counted). */
-function posting(posted: { connectionId: string; data: string }[]): ApiGatewayManagementApiClient {
+function posting(posted: { connectionId: string; data: string }[]): ConnectionsApi {
   return {
-    send: async (command: { input: { ConnectionId: string; Data: Uint8Array } }) => {
-      posted.push({
-        connectionId: command.input.ConnectionId,
-        data: Buffer.from(command.input.Data).toString(),
-      });
-      return {};
+    post: async (connectionId, data) => {
+      posted.push({ connectionId, data: data.toString('utf8') });
+      return true;
     },
-  } as unknown as ApiGatewayManagementApiClient;
+    remove: async () => true,
+  };
 }
 
 /**
