@@ -17,10 +17,10 @@ const date = new Date('2026-12-02T10:15:30.123Z');
 /** The SDK's hash interface over node:crypto (what its Node runtime config plugs in). */
 class Sha256 {
   private readonly h: Hash | Hmac;
-  constructor(secret?: string | Uint8Array) {
-    this.h = secret ? createHmac('sha256', secret) : createHash('sha256');
+  constructor(secret?: unknown) {
+    this.h = secret ? createHmac('sha256', secret as string | Uint8Array) : createHash('sha256');
   }
-  update(data: string | Uint8Array): void {
+  update(data: Uint8Array): void {
     this.h.update(data);
   }
   async digest(): Promise<Uint8Array> {
