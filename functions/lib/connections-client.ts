@@ -34,8 +34,8 @@ export interface SignedConnectionsOptions {
   /** `https://<api>.execute-api.<region>.amazonaws.com/<stage>` (or the local runtime's). */
   endpoint: string;
   region: string;
-  /** Resolved per request: the SDK's provider chain memoizes and refreshes before expiry. */
-  credentials: () => Promise<Credentials>;
+  /** Asked again only when what it gave expires within five minutes (or has no expiry and a day passed). */
+  credentials: () => Promise<Credentials & { expiration?: Date }>;
   now?: () => Date;
   /** Attempts for throttling, 5xx and a reset kept-alive socket (default 3, as the SDK's). */
   maxAttempts?: number;
@@ -62,6 +62,19 @@ export function signedConnections(opts: SignedConnectionsOptions): ConnectionsAp
   const now = opts.now ?? (() => new Date());
   const maxAttempts = opts.maxAttempts ?? 3;
   const empty = Buffer.alloc(0);
+
+  // The provider chain's own memoization costs a few promise hops per call; per routed frame
+  // that showed in the profile, so the answer is kept until it nears its expiry.
+  let creds: { value: Credentials; renewAt: number } | undefined;
+  const credentials = async (): Promise<Credentials> => {
+    const at = now().getTime();
+    if (!creds || at >= creds.renewAt) {
+      const value = await opts.credentials();
+      const expires = value.expiration?.getTime();
+      creds = { value, renewAt: expires ? expires - 5 * 60_000 : at + 24 * 3600_000 };
+    }
+    return creds.value;
+  };
 
   const once = (method: 'POST' | 'DELETE', path: string, body: Buffer, headers: Record<string, string>) =>
     new Promise<Answer>((resolve, reject) => {
@@ -106,7 +119,7 @@ export function signedConnections(opts: SignedConnectionsOptions): ConnectionsAp
         body,
         region: opts.region,
         service: 'execute-api',
-        credentials: await opts.credentials(),
+        credentials: await credentials(),
         date: now(),
       });
       let answer: Answer;

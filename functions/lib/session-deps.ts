@@ -8,9 +8,15 @@ import { ENV } from './env.ts';
 import { ApiGatewayMessenger } from './messenger.ts';
 import { sessionHooks } from './session-hooks.ts';
 
-/** Frames for one message: a chunk passes as it is (it was routed by its head); larger messages are chunked. */
+/**
+ * Frames for one message: a chunk passes as it is (it was routed by its head); larger messages are
+ * chunked. Not validated again: what the router forwards it validated when the frame came in (and
+ * changed only routing fields it checked), and every receiver validates each frame itself.
+ */
 const frames = (m: object): string[] =>
-  (m as { type?: string }).type === 'chunk' ? [JSON.stringify(m)] : encodeFrames(m as CarriedMessage);
+  (m as { type?: string }).type === 'chunk'
+    ? [JSON.stringify(m)]
+    : encodeFrames(m as CarriedMessage, { validate: false });
 
 let cached: { deps: SessionDeps; messenger: ApiGatewayMessenger } | undefined;
 

@@ -1,4 +1,4 @@
-import { createHash, createHmac } from 'node:crypto';
+import { createHmac, hash } from 'node:crypto';
 
 /**
  * AWS Signature Version 4 for one kind of request: a POST or DELETE with a body, signed over
@@ -25,7 +25,8 @@ export interface SignInput {
   date: Date;
 }
 
-const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
+// The one-shot hash: no Hash object per call.
+const sha256 = (data: string | Buffer): string => hash('sha256', data, 'hex');
 const hmac = (key: Buffer | string, data: string): Buffer => createHmac('sha256', key).update(data).digest();
 
 /** RFC 3986 escaping, as SigV4 wants it (encodeURIComponent leaves !'()* alone). */
