@@ -25,11 +25,37 @@ export interface SessionCase {
   runs: SessionTiming[];
 }
 
+/** One round of the routed-path figures (each round: sequential pairs, CPU runs, in-flight runs). */
+export interface RoundFigures {
+  /** 1-minute load average when the round started. */
+  load1: number;
+  addedP50: number;
+  addedP99: number;
+  /** Process CPU ms per request, routed and direct, each path run alone. */
+  cpuRouted: number;
+  cpuDirect: number;
+  /** Throughput routed / direct with requests in flight. */
+  rpsRatio: number;
+  failed: number;
+}
+
+export interface SessionRound {
+  load1: number;
+  /** Median ready time for 10 clusters over that for 1, with and without the cluster latency. */
+  ratio: number;
+  ratioNoDelay: number;
+}
+
 export interface RunResult {
   startedAt: Date;
   seconds: number;
   machine: Machine;
   command: string;
+  loadAtEnd: string;
+  rounds: RoundFigures[];
+  sessionRounds: SessionRound[];
+  /** CPU ms per routed request before the cuts, measured the same way (the goal is half of it). */
+  baselineCpu?: number;
   sequential: LatencyPair & { pairs: number; seconds: number };
   concurrent: LatencyPair & {
     inFlight: number;
@@ -145,6 +171,64 @@ so its runs do not land in the measured phases.
 `;
 }
 
+function spread(xs: number[], fmt: (n: number) => string): { median: string; range: string } {
+  return { median: fmt(median(xs)), range: `${fmt(Math.min(...xs))} to ${fmt(Math.max(...xs))}` };
+}
+
+function figuresTable(r: RunResult, coldReads: number | undefined, warmReads: number): string {
+  const rows: [string, number[], (n: number) => string, string, (m: number) => boolean | undefined][] = [
+    ['added latency p50, sequential (ms)', r.rounds.map((x) => x.addedP50), f2, 'none', () => undefined],
+    ['added latency p99, sequential (ms)', r.rounds.map((x) => x.addedP99), f2, '≤ 5 ms', (m) => m <= 5],
+    [
+      'CPU ms per routed request (whole process: connector, router, gateway, client, app)',
+      r.rounds.map((x) => x.cpuRouted),
+      f2,
+      r.baselineCpu ? `≤ ${f2(r.baselineCpu / 2)} (half of ${f2(r.baselineCpu)} before)` : 'half of before',
+      (m) => (r.baselineCpu ? m <= r.baselineCpu / 2 : undefined),
+    ],
+    [
+      'CPU ms per direct request (same client, same app)',
+      r.rounds.map((x) => x.cpuDirect),
+      f3,
+      '-',
+      () => undefined,
+    ],
+    [
+      `throughput with ${r.concurrent.inFlight} in flight, routed / direct`,
+      r.rounds.map((x) => x.rpsRatio),
+      f3,
+      'none',
+      () => undefined,
+    ],
+    [
+      `session ready, 10 clusters / 1, ${r.sessions.delayMs} ms cluster latency`,
+      r.sessionRounds.map((x) => x.ratio),
+      f2,
+      '≤ ×1.5',
+      (m) => m <= 1.5,
+    ],
+    [
+      'session ready, 10 clusters / 1, no latency (router time alone)',
+      r.sessionRounds.map((x) => x.ratioNoDelay),
+      f2,
+      'none',
+      () => undefined,
+    ],
+  ];
+  const lines = rows.map(([name, xs, fmt, goal, met]) => {
+    const s = spread(xs, fmt);
+    const verdict = met(median(xs));
+    return `| ${name} | **${s.median}** | ${s.range} | ${xs.length} | ${goal} | ${verdict === undefined ? '' : verdict ? 'met' : '**not met**'} |`;
+  });
+  lines.push(
+    `| DynamoDB reads per routed message, warm | **${f3(warmReads)}** | one figure over all rounds | | 0 | ${warmReads === 0 ? 'met' : '**not met**'} |`,
+    `| DynamoDB reads per routed message, cold relay | **${coldReads === undefined ? '-' : f3(coldReads)}** | one figure | | ≤ 1 | ${coldReads !== undefined && coldReads <= 1 ? 'met' : '**not met**'} |`,
+  );
+  return ['| measure | median | min to max | rounds | goal | |', '|---|---|---|---|---|---|', ...lines].join(
+    '\n',
+  );
+}
+
 export function renderRun(r: RunResult, title: string): string {
   const warm = r.dynamo.filter((p) => p.phase.startsWith('warm'));
   const cold = r.dynamo.find((p) => p.phase.startsWith('cold'));
@@ -159,9 +243,13 @@ export function renderRun(r: RunResult, title: string): string {
   const rpsRatio = median(c.roundRatios);
   return `## ${title}
 
-Date: ${r.startedAt.toISOString().replace('T', ' ').slice(0, 19)} UTC. Machine: ${r.machine.os}, ${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.memGiB} GiB RAM, Node ${r.machine.node}. Load average at start: ${r.machine.loadAtStart} (1 / 5 / 15 min). The run took ${f1(r.seconds)} s.
+Date: ${r.startedAt.toISOString().replace('T', ' ').slice(0, 19)} UTC. Machine: ${r.machine.os}, ${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.memGiB} GiB RAM, Node ${r.machine.node}. Load average at start: ${r.machine.loadAtStart}, at the end: ${r.loadAtEnd} (1 / 5 / 15 min); 1-minute load at the start of each round: ${r.rounds.map((x) => f1(x.load1)).join(', ')} (routed path), ${r.sessionRounds.map((x) => f1(x.load1)).join(', ')} (sessions). The run took ${f1(r.seconds)} s.
 
 Command: \`${r.command}\`
+
+### Figures (median of the rounds, with the spread)
+
+${figuresTable(r, coldFig?.readsPerMessage, warmMessages ? warmMessageReads / warmMessages : Number.NaN)}
 
 ### 1. Round trip, sequential (${r.sequential.pairs} interleaved pairs in ${f1(r.sequential.seconds)} s, after a warm-up)
 
