@@ -137,33 +137,40 @@ export function sessionMedian(r: RunResult, clusters: number, latencyMs: number)
 export function renderHeader(): string {
   return `# Routing benchmark
 
-What it measures, in one process (the machine is shared and noisy, so every figure is compared
-with a baseline taken in the same run, interleaved with it):
+What \`npm run bench:routing\` measures, in one process (the machine is shared and noisy, so every
+figure is taken in several rounds, reported as the median with its spread, min to max, next to
+the load average of each round, and compared with a baseline taken in the same round):
 
 1. the round trip of an HTTP request that a session steals: client -> the cluster's ingress
    (connector) -> router (the local runtime: the API Gateway WebSocket emulation invoking the
    \`ws\` handler, posting back through the \`@connections\` API) -> the developer's session client
    -> the local app -> the same way back; against the same client calling the same local app
-   directly. Sequential pairs (the order alternates each pair) after a warm-up, then rounds
-   with requests in flight, direct and routed rounds alternating;
+   directly. Per round: sequential pairs (the order alternates each pair) for the added p50 and
+   p99; then each path alone, one request at a time, with the process's CPU time around the run
+   (CPU ms per request); then each path with requests in flight (throughput, routed / direct);
 2. DynamoDB calls per routed message, counted at the wire by a proxy in front of the embedded
    DynamoDB (dynalite) that every router client goes through, by operation and key kind. A routed
    request is two routed messages (\`request\` cluster -> client, \`response\` client -> cluster).
    "Warm" is the router's handler as it is (its per-instance caches); "cold" runs every message
-   on a fresh relay (what an instance that has never seen the connection does). A run whose cold
-   phase counts no call fails, so "0" in a warm row means the meter saw nothing, not that it missed it;
-3. session creation time, POST /v1/sessions -> the session reads \`ready\` (GET polled as the CLI
-   does, but every few ms instead of its 100 ms), for 1 and 10 workload clusters, each connector
-   holding its \`child.ready\` back by the simulated cluster latency; sessions without the latency
-   alternate with them, to show the router's own time. The worlds alternate (1, 10, 10, 1, ...),
-   each freshly started, one unmeasured session first; each session is deleted before the next.
+   on a fresh relay (what an instance that has never seen the connection does), with the sender's
+   identity that the \`$connect\` authorizer attached to the event, as API Gateway does, so only
+   the target is read. A run whose cold phase counts no call fails, so "0" in a warm row means
+   the meter saw nothing, not that it missed it;
+3. session creation time, POST /v1/sessions -> the router decides \`ready\` (the time its
+   decision wrote on the session item; the benchmark polls every 20 ms only to know when to
+   look), for 1 and 10 workload clusters, each connector holding its \`child.ready\` back by
+   the simulated cluster latency; sessions without the latency alternate with them, to show the
+   router's own time. Per round both worlds (in alternating order), each freshly started, one
+   unmeasured session first; each session is deleted before the next. The ratio is taken per
+   round, from that round's medians.
 
 Everything runs on one Node event loop (load generator, connectors, router, dynalite, session
 client, local app), so the added latency is CPU time on this machine plus the hops, not network;
 "CPU ms / request" is the process's CPU time (user + system) per request, which moves much less
 than wall time when other work shares the machine. With requests in flight the one thread is
 saturated, so that throughput is the inverse of the CPU per request, not what parallel Lambda
-invocations would reach.
+invocations would reach. \`bench/routing/router-cpu.ts\` measures the router's share alone, and
+\`bench/routing/profile.ts --profile FILE\` profiles the routed path (see the profile below).
 
 The in-process session client does what \`switchyard intercept\` does per request (call the local
 app, send back a \`response\`) without printing a line. The reconciler's schedule is set to 10 min
