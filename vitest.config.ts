@@ -7,6 +7,7 @@ export default defineConfig({
       'shared/**/*.test.ts',
       'connector/**/*.test.ts',
       'cli/**/*.test.ts',
+      'client-transport/**/*.test.ts',
       'infra/**/*.test.ts',
     ],
     testTimeout: 30_000,

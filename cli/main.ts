@@ -3,6 +3,7 @@ import { registerBranch } from './commands/branch.ts';
 import { registerConnector } from './commands/connector.ts';
 import { registerDev } from './commands/dev.ts';
 import { registerIntercept } from './commands/intercept.ts';
+import { registerSessions } from './commands/sessions.ts';
 import { registerSplit } from './commands/split.ts';
 import { registerStateful } from './commands/stateful.ts';
 import { registerToken } from './commands/token.ts';
@@ -20,6 +21,7 @@ const program = new Command()
 registerDev(program);
 registerIntercept(program);
 registerStateful(program);
+registerSessions(program);
 registerSplit(program);
 registerBranch(program);
 registerConnector(program);

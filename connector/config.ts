@@ -36,6 +36,34 @@ const ServiceConfigSchema = z
   .strict();
 export type ServiceConfig = z.infer<typeof ServiceConfigSchema>;
 
+/** Where `/healthz` and `/readyz` are served when the config names no admin port. */
+export const DEFAULT_ADMIN_PORT = 9090;
+export const DEFAULT_DRAIN_MS = 5_000;
+export const DEFAULT_GRACE_MS = 25_000;
+
+const AdminSchema = z
+  .object({
+    port: z.number().int().min(0).max(65535).default(DEFAULT_ADMIN_PORT),
+    host: z.string().default('0.0.0.0'),
+  })
+  .strict();
+
+/**
+ * What SIGTERM does (lifecycle/shutdown.ts): for `drainMs` readiness is false while everything is
+ * still served, so the endpoints (kube-proxy, load balancers) stop sending new connections; then
+ * the ingress stops accepting and in-flight requests finish. The process is gone within
+ * `graceMs` of the signal, which must stay under the pod's terminationGracePeriodSeconds.
+ */
+const ShutdownSchema = z
+  .object({
+    drainMs: z.number().int().min(0).max(300_000).default(DEFAULT_DRAIN_MS),
+    graceMs: z.number().int().min(1_000).max(3_600_000).default(DEFAULT_GRACE_MS),
+  })
+  .strict()
+  .refine((s) => s.drainMs < s.graceMs, {
+    message: 'drainMs must be shorter than graceMs (in-flight requests need time after the drain)',
+  });
+
 export const ConnectorConfigSchema = z
   .object({
     services: z.array(ServiceConfigSchema).default([]),
@@ -61,9 +89,19 @@ export const ConnectorConfigSchema = z
       .min(1024)
       .max(64 * 1024 * 1024)
       .default(8 * 1024 * 1024),
+    /** The admin port: `/healthz` (liveness) and `/readyz` (readiness), apart from the ingress. */
+    admin: AdminSchema.default({ port: DEFAULT_ADMIN_PORT, host: '0.0.0.0' }),
+    shutdown: ShutdownSchema.default({ drainMs: DEFAULT_DRAIN_MS, graceMs: DEFAULT_GRACE_MS }),
   })
   .strict()
   .superRefine((c, ctx) => {
+    if (c.admin.port !== 0 && c.services.some((s) => s.ingress.port === c.admin.port)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `port ${c.admin.port} is both a service's ingress and the admin port`,
+        path: ['admin', 'port'],
+      });
+    }
     const names = c.services.map((s) => s.name);
     for (const n of new Set(names)) {
       if (names.filter((x) => x === n).length > 1) {

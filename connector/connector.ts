@@ -1,9 +1,12 @@
-import { Peer } from '../cli/transport/peer.ts';
+import { Peer } from '../client-transport/peer.ts';
+import { replyIdsOf } from '../shared/protocol/error-frame.ts';
 import { compileFilter, type HttpFilter, type RequestMatcher } from '../shared/protocol/filter.ts';
 import type { Message } from '../shared/protocol/messages.ts';
 import { type AnswerHead, type AnswerTarget, answerTarget, notYourRequest } from './answer-binding.ts';
+import { Answers } from './answers.ts';
 import type { ConnectorConfig } from './config.ts';
 import { type ForwardedRequest, type ForwardedResponse, Ingress, type TrafficRouter } from './ingress.ts';
+import { RouterLink } from './lifecycle/router-link.ts';
 import { OutgoingTunnels } from './outgoing.ts';
 import { PendingRequests } from './pending-requests.ts';
 import { envOf, fileList, fileRead, fileStat, resolveHost } from './stateful.ts';
@@ -11,7 +14,8 @@ import { envOf, fileList, fileRead, fileStat, resolveHost } from './stateful.ts'
 export interface ConnectorOptions {
   router: string;
   cluster: string;
-  token: string;
+  /** A function is called on every dial, so a token file rotated in place is picked up. */
+  token: string | (() => string);
   config: ConnectorConfig;
   log?: (line: Record<string, unknown>) => void;
   /** Extra message handlers (database branching registers here). */
@@ -45,14 +49,21 @@ type AnyMsg = Record<string, unknown> & { type: string; sessionId?: string };
  */
 export class Connector implements TrafficRouter {
   readonly peer: Peer;
+  /** Whether the router is there; the connector serves production either way (fail-open). */
+  readonly link: RouterLink;
   private readonly children = new Map<string, { childId: string; spec: Record<string, unknown> }>();
   private readonly subs = new Map<string, Sub>();
   private readonly pending = new PendingRequests<ForwardedResponse>();
   private refused = 0;
-  private readonly ingresses: Ingress[] = [];
+  /** Messages from the router still being handled (stateful operations take a while). */
+  private readonly handling = new Set<Promise<void>>();
+  readonly ingresses: Ingress[] = [];
+  /** Set by the shutdown: no stolen request waits longer than this any more. */
+  private stealCapMs?: number;
   private readonly tunnels: OutgoingTunnels;
   private order = 0;
   private readonly log: (line: Record<string, unknown>) => void;
+  private readonly answers: Answers;
   readonly ports: Record<string, number> = {};
 
   constructor(readonly opts: ConnectorOptions) {
@@ -60,8 +71,16 @@ export class Connector implements TrafficRouter {
       opts.log ?? ((l) => process.stderr.write(`${JSON.stringify({ cluster: opts.cluster, ...l })}\n`));
     const url = new URL(opts.router);
     url.searchParams.set('cluster', opts.cluster);
-    this.peer = new Peer({ url: url.toString(), headers: { authorization: `Bearer ${opts.token}` } });
+    const token = opts.token;
+    this.peer = new Peer({
+      url: url.toString(),
+      headers: () => ({ authorization: `Bearer ${typeof token === 'function' ? token() : token}` }),
+      // Fail-open: a refused token is retried (it may be rotated) while traffic passes through.
+      retryRefused: true,
+    });
+    this.link = new RouterLink(this.peer, this.log);
     this.peer.screenChunk = (chunk) => this.admit(chunk.head);
+    this.answers = new Answers((msg) => this.send(msg), this.log);
     this.tunnels = new OutgoingTunnels(
       () => opts.config.outgoing.allow,
       (sessionId, connId, data) =>
@@ -95,7 +114,6 @@ export class Connector implements TrafficRouter {
       this.ingresses.push(ingress);
     }
     this.peer.on('open', () => {
-      this.log({ level: 'INFO', message: 'connected to the router' });
       this.send({
         type: 'hello',
         cluster: this.opts.cluster,
@@ -103,24 +121,24 @@ export class Connector implements TrafficRouter {
       });
       for (const e of this.opts.extensions ?? []) e.onOpen?.(this);
     });
-    this.peer.on('drop', (d) =>
-      this.log({ level: 'WARN', message: 'router connection lost; reconnecting', ...d }),
-    );
-    this.peer.on('fatal', (r) =>
-      this.log({ level: 'ERROR', message: 'the router refused this connector', ...r }),
-    );
-    this.peer.on('protocol-error', (err) =>
-      this.log({ level: 'WARN', message: 'invalid frame from the router', error: String(err) }),
-    );
+    this.peer.on('protocol-error', (err: unknown) => this.answers.refuseFrame(err));
     this.peer.on('message', (m: Message) => {
-      this.dispatch(m as unknown as AnyMsg).catch((err) =>
-        this.log({ level: 'ERROR', message: 'message handling failed', type: m.type, error: String(err) }),
-      );
+      const handled: Promise<void> = this.dispatch(m as unknown as AnyMsg)
+        .catch((err) => this.answers.failure(err, replyIdsOf(m)))
+        .finally(() => this.handling.delete(handled));
+      this.handling.add(handled);
     });
     this.peer.start();
   }
 
+  /** Resolves once every message received so far has been handled (and answered). */
+  async settled(): Promise<void> {
+    while (this.handling.size) await Promise.all(this.handling);
+  }
+
+  /** Says goodbye to the router (this replica leaves on purpose), then closes everything. */
   async stop(): Promise<void> {
+    this.send({ type: 'goodbye', reason: 'shutdown' });
     this.peer.stop();
     this.pending.stop();
     this.tunnels.closeAll();
@@ -173,11 +191,12 @@ export class Connector implements TrafficRouter {
     req: ForwardedRequest,
   ): Promise<ForwardedResponse | undefined> {
     // Bound to the session it goes to before it leaves: only that session's answer settles it.
-    // The deadline bounds every wait: a drop, a slow laptop or a lost answer ends at the upstream.
+    // The deadline bounds every wait: a drop, a slow laptop or a lost answer ends at the upstream;
+    // a shutting-down connector caps it (handBackStolen).
     const answer = this.pending.wait(
       req.requestId,
       target.sessionId,
-      this.opts.config.requestDeadlineMs,
+      Math.min(this.opts.config.requestDeadlineMs, this.stealCapMs ?? Number.POSITIVE_INFINITY),
       () =>
         this.log({
           level: 'WARN',
@@ -189,6 +208,24 @@ export class Connector implements TrafficRouter {
       this.pending.answer(req.requestId, target.sessionId, undefined);
     }
     return answer;
+  }
+
+  /**
+   * Shutting down: stolen requests the developer has not answered within `afterMs` go to the
+   * upstream, and any stolen after that goes there at once.
+   */
+  handBackStolen(afterMs: number): void {
+    this.stealCapMs = afterMs;
+    setTimeout(() => {
+      this.stealCapMs = 0;
+      const count = this.pending.giveUpWaiting();
+      if (count)
+        this.log({
+          level: 'WARN',
+          message: 'shutting down: stolen requests handed back to the upstream',
+          count,
+        });
+    }, afterMs).unref();
   }
 
   mirror(target: { sessionId: string; subId: string }, req: ForwardedRequest): void {
@@ -265,17 +302,18 @@ export class Connector implements TrafficRouter {
 
   private async dispatch(m: AnyMsg): Promise<void> {
     const sessionId = m.sessionId as string;
+    const ids = replyIdsOf(m);
     const reply = (fields: Record<string, unknown>) =>
-      this.send({
-        sessionId,
-        ...(m.reqId ? { reqId: m.reqId } : {}),
-        ...(m.seq !== undefined ? { seq: m.seq } : {}),
-        ...fields,
-      } as AnyMsg);
-    const fail = (err: unknown) => {
-      const e = err as { code?: string; message?: string };
-      reply({ type: 'error', code: e.code ?? 'internal', message: e.message ?? String(err) });
-    };
+      this.answers.answer(
+        {
+          sessionId,
+          ...(m.reqId ? { reqId: m.reqId } : {}),
+          ...(m.seq !== undefined ? { seq: m.seq } : {}),
+          ...fields,
+        } as AnyMsg,
+        ids,
+      );
+    const fail = (err: unknown) => this.answers.failure(err, ids);
     if (!this.admit(m)) return;
     for (const ext of this.opts.extensions ?? []) {
       if (ext.types.includes(m.type)) {

@@ -8,6 +8,7 @@ import {
 import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { ServiceConfig } from './config.ts';
+import { GracefulServer } from './lifecycle/graceful-server.ts';
 import { newRequestId } from './request-id.ts';
 
 /** What the ingress needs from the connector: who wants a request, and a way to reach them. */
@@ -127,6 +128,8 @@ function write(res: ServerResponse, r: ForwardedResponse): void {
  */
 export class Ingress {
   private server?: Server;
+  /** The shutdown's handle on this ingress's connections (lifecycle/shutdown.ts). */
+  graceful?: GracefulServer;
 
   constructor(
     readonly service: ServiceConfig,
@@ -148,6 +151,7 @@ export class Ingress {
         res.end('bad gateway: the upstream could not be reached\n');
       });
     });
+    this.graceful = new GracefulServer(this.server);
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
       this.server!.listen(this.service.ingress.port, this.service.ingress.host, () => resolve());

@@ -80,6 +80,16 @@ export class PendingRequests<T> {
     for (const [id, owner] of this.streaming) if (owner === sessionId) this.endStream(id);
   }
 
+  /**
+   * Every request still waiting for its answer goes to the upstream (a shutting-down connector);
+   * answers already streaming carry on. Returns how many were given up.
+   */
+  giveUpWaiting(): number {
+    const ids = [...this.waiting.keys()];
+    for (const id of ids) this.finish(id, undefined);
+    return ids.length;
+  }
+
   stop(): void {
     for (const id of [...this.waiting.keys()]) this.finish(id, undefined);
     this.streaming.clear();

@@ -1,5 +1,6 @@
 import { answerRequest, type Req } from '../../cli/commands/intercept.ts';
 import { RouterApi } from '../../cli/router/api-client.ts';
+import { SessionEnding } from '../../cli/session/ending.ts';
 import { createSession, SessionConnection } from '../../cli/session/session-client.ts';
 import type { LocalRuntime } from '../../infra/local/runtime.ts';
 
@@ -19,7 +20,9 @@ export async function startIntercept(
     wsUrl: runtime.wsUrl,
     token: runtime.developerToken,
   });
-  const session = await createSession(api, { service: 'api', label: 'bench' }, quiet);
+  // No signal handlers in a benchmark process: `stop()` ends the session.
+  const ending = new SessionEnding(api, quiet);
+  const session = await createSession(api, { service: 'api', label: 'bench' }, quiet, ending);
   const conn = new SessionConnection(runtime.wsUrl, runtime.developerToken, session.id);
   // Exactly what `switchyard intercept` does per request, without printing a line.
   conn.on('request', (r: Req) => void answerRequest(conn, appPort, r));
@@ -34,7 +37,7 @@ export async function startIntercept(
     sessionId: session.id,
     async stop() {
       conn.stop();
-      await api.call('DELETE', `/v1/sessions/${session.id}`).catch(() => {});
+      await ending.end().catch(() => {});
     },
   };
 }

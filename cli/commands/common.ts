@@ -50,22 +50,3 @@ export function parsePairs(pairs: string[] | undefined, flag: string): Record<st
   }
   return out;
 }
-
-/** Ends the session when the process is asked to stop; a second Ctrl-C exits at once. */
-export function onInterrupt(cleanup: () => Promise<void>): void {
-  let stopping = false;
-  const handler = () => {
-    if (stopping) process.exit(130);
-    stopping = true;
-    process.stderr.write('\n… ending the session\n');
-    cleanup().then(
-      () => process.exit(0),
-      (err) => {
-        process.stderr.write(`switchyard: cleanup failed: ${(err as Error).message}\n`);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
-}

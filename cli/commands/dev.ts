@@ -5,6 +5,7 @@ import {
   DEFAULT_DATA_DIR,
   DEFAULT_PORT,
   DEFAULT_STATE_FILE,
+  DEMO_REPLICAS_PER_CLUSTER,
 } from '../../infra/local/defaults.ts';
 import type { LocalRuntime, LocalRuntimeOptions } from '../../infra/local/runtime.ts';
 
@@ -22,6 +23,7 @@ export interface DevFlags {
   batchSize?: number;
   batchWindow?: number;
   demo?: boolean;
+  demoReplicas?: number;
   replicas?: number;
   [flag: string]: unknown;
 }
@@ -54,6 +56,12 @@ export function registerDev(program: Command): Command {
     .option(
       '--demo',
       'also start demo clusters on loopback: a connector per cluster in front of a small "api" service, an orders consumer, and a Postgres database to branch when one is reachable',
+    )
+    .addOption(
+      new Option(
+        '--demo-replicas <n>',
+        `connectors per demo cluster, behind a balancer that stands for the Service (default ${DEMO_REPLICAS_PER_CLUSTER})`,
+      ).argParser(integer('--demo-replicas', 1, 8)),
     )
     .option('--state-file <file>', 'where to write endpoints and local tokens', DEFAULT_STATE_FILE)
     .addOption(
@@ -130,7 +138,11 @@ export async function runDev(flags: DevFlags): Promise<LocalRuntime> {
   if (flags.demo) {
     const { startDemo, demoBanner } = await import('../../infra/local/demo.ts');
     const { consoleLog } = await import('../../infra/local/log.ts');
-    const demo = await startDemo(runtime, consoleLog);
+    const demo = await startDemo(
+      runtime,
+      consoleLog,
+      flags.demoReplicas !== undefined ? { replicasPerCluster: flags.demoReplicas } : {},
+    );
     process.stdout.write(`${demoBanner(demo)}\n\n`);
     const stop = runtime.stop;
     runtime.stop = async () => {

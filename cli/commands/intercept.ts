@@ -1,18 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { type Command, Option } from 'commander';
+import { SessionEnding } from '../session/ending.ts';
 import { stderrProgress } from '../session/progress.ts';
 import { createSession, SessionConnection } from '../session/session-client.ts';
 import { resolveBranches } from './branch.ts';
-import {
-  apiFrom,
-  collect,
-  onInterrupt,
-  parsePairs,
-  parsePort,
-  type RouterOpts,
-  withRouterOptions,
-} from './common.ts';
+import { apiFrom, collect, parsePairs, parsePort, type RouterOpts, withRouterOptions } from './common.ts';
 
 interface InterceptOpts extends RouterOpts {
   to: string;
@@ -144,6 +137,7 @@ export function registerIntercept(program: Command): void {
         ]
       : undefined;
     const branches = await resolveBranches(api, opts.branch, progress);
+    const ending = SessionEnding.onInterrupt(api, progress);
     const session = await createSession(
       api,
       {
@@ -154,13 +148,11 @@ export function registerIntercept(program: Command): void {
         ...(Object.keys(branches).length ? { branches } : {}),
       },
       progress,
+      ending,
       Number(opts.readyTimeout) * 1000,
     );
     const conn = new SessionConnection(api.target.wsUrl, api.target.token, session.id);
-    onInterrupt(async () => {
-      conn.stop();
-      await api.call('DELETE', `/v1/sessions/${session.id}`).catch(() => {});
-    });
+    ending.also(() => conn.stop());
     const subId = `sub-${randomBytes(3).toString('hex')}`;
     const subscribe = async () => {
       const answer = await conn.subscribe({ subId, service, mode, filter });

@@ -1,8 +1,10 @@
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { Command } from 'commander';
+import { SessionEnding } from '../session/ending.ts';
+import { SessionKeeper } from '../session/keeper.ts';
 import { stderrProgress } from '../session/progress.ts';
-import { createSession, SessionConnection } from '../session/session-client.ts';
-import { apiFrom, collect, onInterrupt, parsePairs, type RouterOpts, withRouterOptions } from './common.ts';
+import { createSession } from '../session/session-client.ts';
+import { apiFrom, collect, parsePairs, type RouterOpts, withRouterOptions } from './common.ts';
 
 interface SplitOpts extends RouterOpts {
   filter?: string[];
@@ -48,6 +50,11 @@ export function registerSplit(program: Command): void {
     const filter = parsePairs(opts.filter, '--filter');
     const api = apiFrom(opts);
     const progress = stderrProgress();
+    const ending = SessionEnding.onInterrupt(api, progress);
+    let stopped = false;
+    ending.also(() => {
+      stopped = true;
+    });
     const session = await createSession(
       api,
       {
@@ -56,22 +63,17 @@ export function registerSplit(program: Command): void {
         splits: [{ queue, mode: opts.mirror ? 'mirror' : 'steal', filter }],
       },
       progress,
+      ending,
     );
     const url = session.outputQueues?.[queue];
     if (!url) throw new Error(`the router returned no output queue for '${queue}'`);
     // The connection carries the heartbeats that keep the session (and its split) alive.
-    const conn = new SessionConnection(api.target.wsUrl, api.target.token, session.id);
-    await conn.start();
-    conn.on('gone', (r: { message: string }) => {
-      process.stderr.write(`switchyard: session ${session.id} is gone: ${r.message}\n`);
+    const keeper = new SessionKeeper(api, session.id, progress, (message) => {
+      process.stderr.write(`switchyard: session ${session.id} is gone: ${message}\n`);
       process.exit(3);
     });
-    let stopped = false;
-    onInterrupt(async () => {
-      stopped = true;
-      conn.stop();
-      await api.call('DELETE', `/v1/sessions/${session.id}`).catch(() => {});
-    });
+    ending.also(() => keeper.stop());
+    await keeper.start();
     progress.info(
       `${opts.mirror ? 'mirroring' : 'stealing'} ${queue} messages matching ${JSON.stringify(filter)} from every cluster`,
     );

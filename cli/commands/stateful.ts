@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import type { Command } from 'commander';
 import type { RouterApi } from '../router/api-client.ts';
+import { SessionEnding } from '../session/ending.ts';
 import { stderrProgress } from '../session/progress.ts';
 import {
   createSession,
@@ -11,7 +12,7 @@ import {
   waitReady,
 } from '../session/session-client.ts';
 import { resolveBranches } from './branch.ts';
-import { apiFrom, collect, onInterrupt, parsePort, type RouterOpts, withRouterOptions } from './common.ts';
+import { apiFrom, collect, parsePort, type RouterOpts, withRouterOptions } from './common.ts';
 
 interface SessionOpts extends RouterOpts {
   session?: string;
@@ -31,22 +32,29 @@ async function withSession<T>(
   const api = apiFrom(opts);
   const progress = stderrProgress(opts.quiet);
   const branches = await resolveBranches(api, opts.branch, progress);
-  const owned = !opts.session;
-  const s = opts.session
-    ? await waitReady(
+  // Someone else's session (`--session`) is left running: only a session this command created is ended.
+  const ending = opts.session ? undefined : SessionEnding.onInterrupt(api, progress);
+  const s = ending
+    ? await createSession(
+        api,
+        { ...body, ...(Object.keys(branches).length ? { branches } : {}) },
+        progress,
+        ending,
+      )
+    : await waitReady(
         api,
         await api.call<SessionResource>('GET', `/v1/sessions/${opts.session}`),
         progress,
         60_000,
-      )
-    : await createSession(api, { ...body, ...(Object.keys(branches).length ? { branches } : {}) }, progress);
+      );
   const conn = new SessionConnection(api.target.wsUrl, api.target.token, s.id);
+  ending?.also(() => conn.stop());
   try {
     await conn.start();
     return await work(conn, s, api);
   } finally {
     conn.stop();
-    if (owned) await api.call('DELETE', `/v1/sessions/${s.id}`).catch(() => {});
+    await ending?.end().catch(() => {});
   }
 }
 
@@ -160,8 +168,10 @@ export function registerStateful(program: Command): void {
     const localPort = parsePort(opts.local, '--local');
     const api = apiFrom(opts);
     const progress = stderrProgress(opts.quiet);
-    const s = await createSession(api, { label: `connect ${target}` }, progress);
+    const ending = SessionEnding.onInterrupt(api, progress);
+    const s = await createSession(api, { label: `connect ${target}` }, progress, ending);
     const conn = new SessionConnection(api.target.wsUrl, api.target.token, s.id);
+    ending.also(() => conn.stop());
     await conn.start();
     const sockets = new Map<string, import('node:net').Socket>();
     // A TCP stream cannot survive a gap: bytes sent while the router connection is down would be
@@ -205,39 +215,8 @@ export function registerStateful(program: Command): void {
       server.listen(localPort, '127.0.0.1', () => resolve());
     });
     progress.info(`127.0.0.1:${localPort} → ${target} (through the default cluster); Ctrl-C to stop`);
-    onInterrupt(async () => {
+    ending.also(() => {
       server.close();
-      conn.stop();
-      await api.call('DELETE', `/v1/sessions/${s.id}`).catch(() => {});
     });
-  });
-
-  withRouterOptions(
-    program
-      .command('sessions')
-      .description('list your sessions')
-      .option('--all', 'include closed sessions')
-      .option('--json', 'print JSON'),
-  ).action(async (opts: RouterOpts & { all?: boolean; json?: boolean }) => {
-    const api = apiFrom(opts);
-    const { sessions } = await api.call<{
-      sessions: (SessionResource & { createdAt: string; label?: string })[];
-    }>('GET', `/v1/sessions${opts.all ? '' : '?state=live'}`);
-    if (opts.json) {
-      process.stdout.write(`${JSON.stringify(sessions, null, 2)}\n`);
-      return;
-    }
-    if (sessions.length === 0) {
-      process.stdout.write(opts.all ? 'no sessions\n' : 'no live sessions (--all shows closed ones)\n');
-      return;
-    }
-    for (const s of sessions) {
-      const clusters = Object.entries(s.clusters)
-        .map(([id, c]) => `${id}:${c.state}`)
-        .join(' ');
-      process.stdout.write(
-        `${s.id}  ${s.state.padEnd(7)}  ${s.createdAt}  ${s.label ?? s.service ?? ''}  ${clusters}\n`,
-      );
-    }
   });
 }

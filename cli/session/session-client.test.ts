@@ -111,3 +111,43 @@ describe('session client across a dropped connection', () => {
     ).toEqual([[2, 'east:1']]);
   });
 });
+
+describe('session client replaced by a newer connection', () => {
+  it.each([
+    ['the error frame alone (AWS: the close carries no code)', (ws: WebSocket) => ws.send(replacedFrame)],
+    [
+      'the 4001 close alone (the local gateway)',
+      (ws: WebSocket) => ws.close(4001, 'replaced by a newer connection'),
+    ],
+    [
+      'both',
+      (ws: WebSocket) => {
+        ws.send(replacedFrame);
+        ws.close(4001, 'replaced by a newer connection');
+      },
+    ],
+  ])('is gone, and does not dial again to take the session back: %s', async (_how, replace) => {
+    // Prepare
+    let socket: WebSocket | undefined;
+    const r = await router(() => {});
+    const gone = new Promise<{ code: string; message: string }>((res) => r.conn.once('gone', res));
+    server!.clients.forEach((ws) => {
+      socket = ws;
+    });
+    // Act
+    replace(socket!);
+    // Assess
+    const reason = await gone;
+    expect(reason.message).toContain('replaced by a newer connection');
+    await new Promise((res) => setTimeout(res, 600)); // past the first redial delay
+    expect(r.connections()).toBe(1);
+  });
+});
+
+const replacedFrame = JSON.stringify({
+  v: 1,
+  type: 'error',
+  code: 'connection_replaced',
+  message: 'replaced by a newer connection',
+  closeCode: 4001,
+});

@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { Peer } from '../../client-transport/peer.ts';
+import type { FatalReason } from '../../client-transport/reconnecting-socket.ts';
 import { SwitchyardError } from '../../shared/errors/errors.ts';
+import { REPLACED } from '../../shared/protocol/close-codes.ts';
 import type { Message } from '../../shared/protocol/messages.ts';
 import { OrderedReleaser, type Sequenced } from '../../shared/protocol/ordering.ts';
 import type { RouterApi } from '../router/api-client.ts';
-import { Peer } from '../transport/peer.ts';
-import type { FatalReason } from '../transport/reconnecting-socket.ts';
+import type { SessionEnding } from './ending.ts';
 import type { Progress } from './progress.ts';
 
 export interface SessionResource {
@@ -28,16 +30,29 @@ const REPEATABLE = new Set(['env.get', 'file.read', 'file.stat', 'file.list', 'd
 /** At most this many messages wait for a reconnection; beyond that the oldest is dropped. */
 const MAX_HELD = 1_000;
 
-/** Creates a session and waits until every cluster's child is ready, showing each cluster's progress. */
+/**
+ * Creates a session and waits until every cluster's child is ready, showing each cluster's
+ * progress. `ending` is told about the creation first, so Ctrl-C at any point ends the session.
+ */
 export async function createSession(
   api: RouterApi,
   body: Record<string, unknown>,
   progress: Progress,
+  ending: SessionEnding,
   timeoutMs = 60_000,
 ): Promise<SessionResource> {
   progress.step('creating a session');
-  const created = await api.call<SessionResource>('POST', '/v1/sessions', body);
-  return waitReady(api, created, progress, timeoutMs);
+  try {
+    const created = await ending.creation(api.call<SessionResource>('POST', '/v1/sessions', body));
+    const ready = await waitReady(api, created, progress, timeoutMs);
+    ending.markReady();
+    return ready;
+  } catch (err) {
+    // Ctrl-C landed: the set-up fails because the session is ending (closed, 409). That is the
+    // ending's to report; it exits the process once done.
+    if (ending.started) return new Promise<never>(() => {});
+    throw err;
+  }
 }
 
 export async function waitReady(
@@ -307,6 +322,17 @@ export class SessionConnection extends EventEmitter {
         this.emit('outgoing', m);
         return;
       case 'error':
+        // Replaced by a newer connection: on AWS this frame is all that says so (the close that
+        // follows carries no code), and reconnecting would take the session back from the newer one.
+        if (m.code === REPLACED.name) {
+          this.stop();
+          this.emit('gone', {
+            status: 409,
+            code: REPLACED.name,
+            message: `${String(m.message)}: another switchyard took this session over`,
+          });
+          return;
+        }
         // Errors tied to an outgoing connection close it; others are shown.
         if (m.connId !== undefined)
           this.emit('outgoing', { ...m, type: 'outgoing.close', reason: m.message });

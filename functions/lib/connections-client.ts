@@ -12,8 +12,8 @@ import { type Credentials, escapeUri, sign } from './sigv4.ts';
 export interface ConnectionsApi {
   /** Posts one frame. False when the connection is gone (410): never retried. */
   post(connectionId: string, data: Buffer): Promise<boolean>;
-  /** Closes a connection. False when it was already gone. */
-  remove(connectionId: string): Promise<boolean>;
+  /** Closes a connection. False when it was already gone. `headers` ride along unsigned. */
+  remove(connectionId: string, headers?: Record<string, string>): Promise<boolean>;
 }
 
 /** A management API answer other than success or 410 Gone. */
@@ -109,7 +109,12 @@ export function signedConnections(opts: SignedConnectionsOptions): ConnectionsAp
       req.end(body);
     });
 
-  async function call(method: 'POST' | 'DELETE', connectionId: string, body: Buffer): Promise<Answer> {
+  async function call(
+    method: 'POST' | 'DELETE',
+    connectionId: string,
+    body: Buffer,
+    extra?: Record<string, string>,
+  ): Promise<Answer> {
     const path = `${base}/@connections/${escapeUri(connectionId)}`;
     for (let attempt = 1; ; attempt++) {
       const headers = sign({
@@ -124,7 +129,7 @@ export function signedConnections(opts: SignedConnectionsOptions): ConnectionsAp
       });
       let answer: Answer;
       try {
-        answer = await once(method, path, body, headers);
+        answer = await once(method, path, body, extra ? { ...extra, ...headers } : headers);
       } catch (err) {
         const code = (err as { code?: string }).code ?? '';
         if (attempt < maxAttempts && RETRYABLE_ERRORS.has(code)) continue;
@@ -152,8 +157,8 @@ export function signedConnections(opts: SignedConnectionsOptions): ConnectionsAp
     async post(connectionId, data) {
       return outcome(await call('POST', connectionId, data));
     },
-    async remove(connectionId) {
-      return outcome(await call('DELETE', connectionId, empty));
+    async remove(connectionId, headers) {
+      return outcome(await call('DELETE', connectionId, empty, headers));
     },
   };
 }

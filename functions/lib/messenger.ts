@@ -1,6 +1,8 @@
 import { getCluster, markDisconnected } from '../../shared/clusters/registry.ts';
 import type { Messenger } from '../../shared/messaging/messenger.ts';
+import type { CloseReason } from '../../shared/protocol/close-codes.ts';
 import type { Store } from '../../shared/store/store.ts';
+import { CLOSE_CODE_HEADER, CLOSE_REASON_HEADER } from './close-headers.ts';
 import type { ConnectionsApi } from './connections-client.ts';
 
 export type FrameEncoder = (message: object) => string[];
@@ -64,7 +66,29 @@ export class ApiGatewayMessenger implements Messenger {
     return true;
   }
 
-  async closeConnection(connectionId: string): Promise<void> {
-    await this.connections.remove(connectionId);
+  /**
+   * DeleteConnection carries no close code: with `why`, the client first gets an `error` frame
+   * naming it (`code`, `message`, `closeCode`), which is all a client on AWS learns. The code
+   * also rides on the request in `CLOSE_CODE_HEADER`, which API Gateway ignores and the local
+   * gateway honours with a real close frame.
+   */
+  async closeConnection(connectionId: string, why?: CloseReason): Promise<void> {
+    if (why) {
+      const told = await this.toConnection(connectionId, {
+        v: 1,
+        type: 'error',
+        code: why.name,
+        message: why.reason,
+        closeCode: why.code,
+      });
+      if (!told) return; // gone already
+    }
+    // Unsigned extras: API Gateway checks the signed headers only.
+    await this.connections.remove(
+      connectionId,
+      why
+        ? { [CLOSE_CODE_HEADER]: String(why.code), [CLOSE_REASON_HEADER]: encodeURIComponent(why.reason) }
+        : undefined,
+    );
   }
 }

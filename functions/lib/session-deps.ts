@@ -1,12 +1,12 @@
 import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { encodeFrames } from '../../shared/protocol/chunking.ts';
 import type { CarriedMessage } from '../../shared/protocol/messages.ts';
-import type { SessionDeps, SessionHooks } from '../../shared/sessions/lifecycle.ts';
+import { sessionFeatures } from '../../shared/sessions/feature-set.ts';
+import type { SessionDeps } from '../../shared/sessions/lifecycle.ts';
 import { signedConnections } from './connections-client.ts';
 import { type Deps, deps, onResetDeps } from './deps.ts';
 import { ENV } from './env.ts';
 import { ApiGatewayMessenger } from './messenger.ts';
-import { sessionHooks } from './session-hooks.ts';
 
 /**
  * Frames for one message: a chunk passes as it is (it was routed by its head); larger messages are
@@ -35,7 +35,6 @@ export function buildSessionDeps(d: Deps): { deps: SessionDeps; messenger: ApiGa
     credentials: () => sdk.config.credentials(),
   });
   const messenger = new ApiGatewayMessenger(connections, d.store, d.now, frames);
-  const hooks: SessionHooks = sessionHooks(d);
   return {
     messenger,
     deps: {
@@ -44,7 +43,8 @@ export function buildSessionDeps(d: Deps): { deps: SessionDeps; messenger: ApiGa
       settings: d.settings,
       messenger,
       now: d.now,
-      hooks,
+      // Registering and ending splits never touch another account's queues (only retiring does).
+      features: sessionFeatures(d),
     },
   };
 }

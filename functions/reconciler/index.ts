@@ -1,11 +1,11 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { processOwnerId } from '../../shared/lease/owner.ts';
-import '../../shared/reconcile/catalog.ts';
 import type { DutyLogger } from '../../shared/reconcile/duty.ts';
 import { Reconciler } from '../../shared/reconcile/reconciler.ts';
 import { deps, onResetDeps } from '../lib/deps.ts';
 import { queueArnsFromEnv } from '../lib/queue-arns.ts';
 import { sessionDeps } from '../lib/session-deps.ts';
+import { RECONCILER_DUTIES } from './duties.ts';
 
 const logger = new Logger({ serviceName: 'switchyard-reconciler' });
 
@@ -39,6 +39,7 @@ export async function handler(): Promise<ReconcilerResult> {
     // Every port a duty may declare (ReconcileDeps): the function deps, the messenger, and the
     // fallback queues of other accounts.
     deps: { ...deps(), messenger, queueArns: queueArnsFromEnv() },
+    duties: () => RECONCILER_DUTIES,
     clock: { now: d.now },
     log,
   });

@@ -5,6 +5,7 @@ import type {
 } from 'aws-lambda';
 import { bearerToken } from '../../shared/auth/tokens.ts';
 import { errorBody } from '../../shared/errors/errors.ts';
+import { newIncidentId } from '../../shared/protocol/error-frame.ts';
 import {
   type AuthorizerContext,
   authErrorContext,
@@ -113,6 +114,22 @@ export async function handler(
     event.isBase64Encoded && event.body
       ? Buffer.from(event.body, 'base64').toString('utf8')
       : (event.body ?? '');
-  await r.message(connectionId, body, identity);
+  try {
+    await r.message(connectionId, body, identity);
+  } catch (err) {
+    // API Gateway would answer a thrown error with a bare `Internal server error`: the sender
+    // gets a well-formed `internal` error instead, and the log line has the same incident id.
+    const incident = newIncidentId();
+    console.error(
+      JSON.stringify({
+        level: 'ERROR',
+        message: 'ws message handling failed',
+        incident,
+        connectionId,
+        error: err instanceof Error ? (err.stack ?? err.message) : String(err),
+      }),
+    );
+    await r.internalError(connectionId, incident).catch(() => {});
+  }
   return { statusCode: 200 };
 }

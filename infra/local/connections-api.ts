@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Hono } from 'hono';
+import { CLOSE_CODE_HEADER, CLOSE_REASON_HEADER } from '../../functions/lib/close-headers.ts';
 import type { ConnectionRegistry } from './connection-registry.ts';
 
 /** API Gateway refuses to post more than one WebSocket message's worth: 128 KB. */
@@ -54,7 +55,15 @@ export function connectionsApi(registry: ConnectionRegistry, basePath: string): 
   api.delete('/@connections/:id', (c) => {
     const connection = registry.open(c.req.param('id'));
     if (!connection) return gone(c.req.param('id'));
-    connection.socket.close(1000, 'Closed by the server');
+    // API Gateway closes normally whatever the caller wanted; a code the messenger asks for in
+    // CLOSE_CODE_HEADER (an application code, 4000-4999) is honoured here, the reason with it.
+    const code = Number(c.req.header(CLOSE_CODE_HEADER));
+    if (Number.isInteger(code) && code >= 4000 && code <= 4999) {
+      const reason = safeDecode(c.req.header(CLOSE_REASON_HEADER) ?? '');
+      connection.socket.close(code, Buffer.byteLength(reason) <= 123 ? reason : '');
+    } else {
+      connection.socket.close(1000, 'Closed by the server');
+    }
     return c.body(null, 204);
   });
 
@@ -124,4 +133,12 @@ export function fastConnectionsPost(
     });
     return true;
   };
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return '';
+  }
 }

@@ -7,23 +7,43 @@ import { collectDatabases } from '../../connector/branches/config.ts';
 import { branchExtension } from '../../connector/branches/extension.ts';
 import { parseConnectorConfig } from '../../connector/config.ts';
 import { Connector, type ConnectorExtension } from '../../connector/connector.ts';
+import { type ServedConnector, serveConnector } from '../../connector/lifecycle/lifecycle.ts';
 import { defaultCluster } from '../../shared/config/topology.ts';
+import { Balancer } from './balancer.ts';
+import { DEMO_REPLICAS_PER_CLUSTER } from './defaults.ts';
 import type { LocalLog } from './log.ts';
 import type { LocalRuntime } from './runtime.ts';
 
+/** How often the demo's balancers ask each replica's /readyz (the kubelet's periodSeconds, scaled down). */
+const DEMO_READINESS_POLL_MS = 500;
+
+export interface DemoOptions {
+  replicasPerCluster?: number;
+}
+
 /**
- * `switchyard dev --demo`: every cluster of the topology gets a connector on loopback in front
- * of a small `api` service that answers with its cluster's name, a consumer that logs what
- * reaches its `orders` fallback queue, and (on the default cluster, when PostgreSQL is
+ * `switchyard dev --demo`: every cluster of the topology gets connectors on loopback, behind a
+ * balancer that stands for the Service (round robin over the replicas ready by /readyz), in
+ * front of a small `api` service that answers with its cluster's name; a consumer that logs
+ * what reaches its `orders` fallback queue, and (on the default cluster, when PostgreSQL is
  * reachable) an `orders` database to branch. Their URLs go to local.json under `demo`.
  */
 export interface Demo {
   clusters: Record<string, DemoCluster>;
+  /** Each cluster's connector replicas, in the balancer's order. */
+  replicas: Record<string, ServedConnector[]>;
   stop(): Promise<void>;
 }
 
+export interface DemoReplica {
+  name: string;
+  ingressUrl: string;
+  adminUrl: string;
+}
+
 export interface DemoCluster {
-  services: Record<string, { ingressUrl: string; upstreamUrl: string }>;
+  /** `ingressUrl` is the balancer's: what a Service's clients call. */
+  services: Record<string, { ingressUrl: string; upstreamUrl: string; replicas: DemoReplica[] }>;
   queues: Record<string, { source: string; fallback: string }>;
   databases: string[];
 }
@@ -108,9 +128,15 @@ function startConsumer(sqs: SQSClient, cluster: string, queueUrl: string, log: L
   };
 }
 
-export async function startDemo(runtime: LocalRuntime, log: LocalLog): Promise<Demo> {
+export async function startDemo(
+  runtime: LocalRuntime,
+  log: LocalLog,
+  options: DemoOptions = {},
+): Promise<Demo> {
+  const replicasPerCluster = options.replicasPerCluster ?? DEMO_REPLICAS_PER_CLUSTER;
   const servers: Server[] = [];
-  const connectors: Connector[] = [];
+  const balancers: Balancer[] = [];
+  const replicas: Record<string, ServedConnector[]> = {};
   const stops: (() => void)[] = [];
   const clusters: Record<string, DemoCluster> = {};
   const clients = new Map<string, SQSClient>();
@@ -152,23 +178,42 @@ export async function startDemo(runtime: LocalRuntime, log: LocalLog): Promise<D
         },
       ],
       outgoing: { allow: ['127.0.0.1:*', 'localhost:*'] },
+      admin: { port: 0, host: '127.0.0.1' },
+      // The balancer polls every 500 ms: a second of drain covers it, as 5 s covers kube-proxy.
+      shutdown: { drainMs: 1_000, graceMs: 5_000 },
     });
-    const extensions: ConnectorExtension[] = databases.length
-      ? [branchExtension({ databases: collectDatabases(config.services) })]
-      : [];
-    const connector = new Connector({
-      router: runtime.wsUrl,
-      cluster: c.id,
-      token: runtime.clusterTokens[c.id]!,
-      config,
-      extensions,
-      log: (l) => {
-        if (l.level === 'ERROR' || l.level === 'WARN')
-          log.warn(`demo ${c.id} connector: ${String(l.message)}`);
-      },
+    const balancer = new Balancer([], {
+      pollMs: DEMO_READINESS_POLL_MS,
+      log: (m) => log.info(`demo ${c.id} ${m}`),
     });
-    await connector.start();
-    connectors.push(connector);
+    balancers.push(balancer);
+    const served: ServedConnector[] = [];
+    replicas[c.id] = served;
+    const demoReplicas: DemoReplica[] = [];
+    for (let r = 1; r <= replicasPerCluster; r++) {
+      const name = `${c.id}-connector-${r}`;
+      const extensions: ConnectorExtension[] = databases.length
+        ? [branchExtension({ databases: collectDatabases(config.services) })]
+        : [];
+      const connectorLog = (l: Record<string, unknown>) => {
+        if (l.level === 'ERROR' || l.level === 'WARN') log.warn(`demo ${name}: ${String(l.message)}`);
+      };
+      const connector = new Connector({
+        router: runtime.wsUrl,
+        cluster: c.id,
+        token: runtime.clusterTokens[c.id]!,
+        config,
+        extensions,
+        log: connectorLog,
+      });
+      const replica = await serveConnector(connector, config, connectorLog);
+      served.push(replica);
+      const port = connector.ports.api!;
+      const adminUrl = `http://127.0.0.1:${replica.adminPort}`;
+      balancer.add({ name, port, readyUrl: `${adminUrl}/readyz` });
+      demoReplicas.push({ name, ingressUrl: `http://127.0.0.1:${port}`, adminUrl });
+    }
+    const ingressUrl = `http://127.0.0.1:${await balancer.listen()}`;
     const queues: DemoCluster['queues'] = {};
     for (const q of c.queues) {
       const fallback = runtime.queues.find((x) => x.queueName === q.fallback);
@@ -179,7 +224,7 @@ export async function startDemo(runtime: LocalRuntime, log: LocalLog): Promise<D
       }
     }
     clusters[c.id] = {
-      services: { api: { ingressUrl: `http://127.0.0.1:${connector.ports.api}`, upstreamUrl } },
+      services: { api: { ingressUrl, upstreamUrl, replicas: demoReplicas } },
       queues,
       databases: databases.map((d) => d.name),
     };
@@ -192,9 +237,11 @@ export async function startDemo(runtime: LocalRuntime, log: LocalLog): Promise<D
   }
   return {
     clusters,
+    replicas,
     async stop() {
       for (const s of stops) s();
-      await Promise.all(connectors.map((c) => c.stop()));
+      await Promise.all(balancers.map((b) => b.close()));
+      await Promise.all(Object.values(replicas).flatMap((rs) => rs.map((r) => r.close())));
       for (const s of servers) s.close();
       for (const c of clients.values()) c.destroy();
     },
@@ -204,8 +251,10 @@ export async function startDemo(runtime: LocalRuntime, log: LocalLog): Promise<D
 export function demoBanner(demo: Demo): string {
   const lines = ['', 'Demo clusters (each fronts a small "api" service that answers with its name):'];
   for (const [id, c] of Object.entries(demo.clusters)) {
+    const api = c.services.api!;
     lines.push(
-      `  ${id.padEnd(8)} api ingress ${c.services.api!.ingressUrl}${c.databases.length ? `   databases: ${c.databases.join(', ')}` : ''}`,
+      `  ${id.padEnd(8)} api ingress ${api.ingressUrl}${c.databases.length ? `   databases: ${c.databases.join(', ')}` : ''}`,
+      `           a balancer (the Service) over ${api.replicas.length} connector${api.replicas.length === 1 ? '' : 's'}, ready by ${api.replicas.map((r) => `${r.adminUrl}/readyz`).join(', ')}`,
     );
   }
   const url = Object.values(demo.clusters)[0]?.services.api?.ingressUrl ?? '<ingress url>';

@@ -1,4 +1,3 @@
-import { registerDuty } from '../reconcile/duties.ts';
 import type { DutyContext } from '../reconcile/duty.ts';
 import { fencedStore } from '../reconcile/fenced-store.ts';
 import { syncBranches } from './controller.ts';
@@ -12,5 +11,3 @@ export const syncBranchesDuty = {
       { resendAfterMs: 30_000 },
     ),
 };
-
-registerDuty(syncBranchesDuty);

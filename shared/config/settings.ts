@@ -21,6 +21,12 @@ export const SettingsSchema = z
     childReadyTimeoutMs: z.number().int().min(100).default(30_000),
     /** How stale the splitter's view of active splits may be. */
     splitCacheMs: z.number().int().min(0).default(1_000),
+    /**
+     * After a split ends, how long a splitter that read the registration just before it was
+     * removed may still be sending to the output queue (one splitter batch's worth): nothing is
+     * deleted before `splitCacheMs` plus this has passed.
+     */
+    splitSendGraceMs: z.number().int().min(0).default(10_000),
     /** How long an ended session's output queue is kept to be drained before it is deleted. */
     drainTimeoutMs: z.number().int().min(0).default(60_000),
     /** How often the reconciler runs (local scheduler; on AWS an EventBridge schedule of at least 1 minute). */

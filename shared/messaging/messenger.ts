@@ -1,3 +1,5 @@
+import type { CloseReason } from '../protocol/close-codes.ts';
+
 /**
  * How the core reaches connections, without knowing the transport. The Lambda and local runtime
  * implement it with API Gateway's management API; unit tests with a recorder.
@@ -7,6 +9,9 @@ export interface Messenger {
   toCluster(clusterId: string, message: object): Promise<boolean>;
   /** Sends to one connection. False when the connection is gone (410). */
   toConnection(connectionId: string, message: object): Promise<boolean>;
-  /** Closes a connection; a connection already gone is not an error. */
-  closeConnection(connectionId: string): Promise<void>;
+  /**
+   * Closes a connection; a connection already gone is not an error. With `why`, the client is told
+   * why (an `error` frame first, then a close frame with `why.code` where the transport can).
+   */
+  closeConnection(connectionId: string, why?: CloseReason): Promise<void>;
 }

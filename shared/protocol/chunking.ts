@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { encodeMessage } from './codec.ts';
+import { parseJsonText } from './json-text.ts';
 import { DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_REASSEMBLED_BYTES } from './limits.ts';
 import { MAX_CHUNKS } from './messages/chunk.ts';
 import type { RoutingHead } from './messages/head.ts';
@@ -242,12 +243,10 @@ export class Reassembler {
     for (let seq = 0; seq < partial.total; seq++) ordered.push(partial.parts.get(seq)!);
     let value: unknown;
     try {
-      value = JSON.parse(Buffer.concat(ordered).toString('utf8'));
+      value = parseJsonText(Buffer.concat(ordered).toString('utf8'));
     } catch (err) {
-      throw new ProtocolError(
-        'malformed_json',
-        `chunked message ${chunk.msgId} does not rebuild valid JSON: ${(err as Error).message}`,
-      );
+      const e = err as ProtocolError;
+      throw new ProtocolError(e.code, `chunked message ${chunk.msgId}: ${e.message}`, e.details);
     }
     // Validated once, after the head is applied: the size was bounded chunk by chunk above.
     return overlayHead(value, partial.head);

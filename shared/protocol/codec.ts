@@ -1,4 +1,8 @@
 import type * as z from 'zod';
+import { clip, echo } from './echo.ts';
+import { replyIdsOf } from './error-frame.ts';
+import { ERROR_TEXT_MAX } from './fields.ts';
+import { parseJsonText } from './json-text.ts';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './limits.ts';
 import { MESSAGE_SCHEMAS, type Message } from './messages.ts';
 import { ProtocolError } from './protocol-error.ts';
@@ -12,7 +16,9 @@ export interface ParseOptions {
 
 /**
  * Parse one WebSocket text into a typed message, or throw a `ProtocolError` whose message tells
- * the sender what to fix (which field, what a valid value looks like).
+ * the sender what to fix (which field, what a valid value looks like). The error's text fits an
+ * `error` frame whatever the input, and its `details.replyTo` holds the ids of the message that
+ * were valid (`reqId`, `seq`...), so an answer can name what it refuses.
  */
 export function parseMessage(text: string, options: ParseOptions = {}): Message {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
@@ -24,17 +30,22 @@ export function parseMessage(text: string, options: ParseOptions = {}): Message 
       { maxBytes },
     );
   }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw new ProtocolError('malformed_json', `message is not valid JSON: ${(err as Error).message}`);
-  }
-  return parseMessageObject(value);
+  return parseMessageObject(parseJsonText(text));
 }
 
 /** Validate an already-decoded value (the `parseMessage` checks after JSON). */
 export function parseMessageObject(value: unknown): Message {
+  try {
+    return checkMessage(value);
+  } catch (err) {
+    if (!(err instanceof ProtocolError)) throw err;
+    const replyTo = replyIdsOf(value);
+    if (Object.keys(replyTo).length === 0) throw err;
+    throw new ProtocolError(err.code, err.message, { ...err.details, replyTo });
+  }
+}
+
+function checkMessage(value: unknown): Message {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new ProtocolError(
       'invalid_message',
@@ -51,8 +62,8 @@ export function parseMessageObject(value: unknown): Message {
   if (v !== PROTOCOL_VERSION) {
     throw new ProtocolError(
       'unsupported_version',
-      `protocol version ${JSON.stringify(v)} is not supported: this side speaks version ${PROTOCOL_VERSION} ("v": ${PROTOCOL_VERSION})`,
-      { supported: [PROTOCOL_VERSION], got: v },
+      `protocol version ${echo(v)} is not supported: this side speaks version ${PROTOCOL_VERSION} ("v": ${PROTOCOL_VERSION})`,
+      { supported: [PROTOCOL_VERSION], got: echo(v) },
     );
   }
   if (type === undefined) {
@@ -61,19 +72,17 @@ export function parseMessageObject(value: unknown): Message {
   if (!isMessageType(type)) {
     throw new ProtocolError(
       'unknown_type',
-      `unknown message type ${JSON.stringify(type)}: this side knows ${MESSAGE_TYPES.join(', ')}`,
-      { type, known: [...MESSAGE_TYPES] },
+      `unknown message type ${echo(type)}: this side knows ${MESSAGE_TYPES.join(', ')}`,
+      { type: echo(type), known: [...MESSAGE_TYPES] },
     );
   }
   const parsed = MESSAGE_SCHEMAS[type].safeParse(value);
   if (!parsed.success) {
+    const { issues } = parsed.error;
     throw new ProtocolError(
       'invalid_message',
-      `invalid ${type} message: ${describeIssues(parsed.error.issues)}`,
-      {
-        type,
-        fields: parsed.error.issues.map((i) => i.path.join('.')),
-      },
+      clip(`invalid ${type} message: ${describeIssues(issues)}`, ERROR_TEXT_MAX),
+      { type, fields: issues.slice(0, MAX_LISTED_FIELDS).map((i) => pathOf(i)) },
     );
   }
   return parsed.data as Message;
@@ -94,12 +103,21 @@ export function encodeMessage(msg: Message, options: EncodeOptions = {}): string
 }
 
 const MAX_LISTED_ISSUES = 3;
+const MAX_LISTED_FIELDS = 20;
+/** Issue texts and paths may repeat a peer's keys (a record key, an unrecognized key): bounded. */
+const MAX_ISSUE_CHARS = 300;
+const MAX_PATH_CHARS = 200;
+
+/** "filter.path", with each segment (a key the peer chose, maybe) cut short. */
+function pathOf(issue: z.core.$ZodIssue): string {
+  return clip(issue.path.map((p) => clip(String(p), 64)).join('.'), MAX_PATH_CHARS);
+}
 
 /** "field "filter.path": invalid regex: ...; field "seq": is required" */
 export function describeIssues(issues: readonly z.core.$ZodIssue[]): string {
   const listed = issues.slice(0, MAX_LISTED_ISSUES).map((issue) => {
-    const path = issue.path.map(String).join('.');
-    const what = humanize(issue);
+    const path = pathOf(issue);
+    const what = clip(humanize(issue), MAX_ISSUE_CHARS);
     return path ? `field "${path}": ${what}` : what;
   });
   const more = issues.length - listed.length;

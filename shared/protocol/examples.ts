@@ -106,6 +106,7 @@ export const EXAMPLES: { [T in MessageType]: MessageOf<T> } = {
   data: { v: 1, type: 'data', requestId: 'us-east:42', data: 'aGVsbG8=' },
   close: { v: 1, type: 'close', requestId: 'us-east:42' },
   hello: { v: 1, type: 'hello', cluster: 'us-east', services: ['orders', 'payments'], version: '0.1.0' },
+  goodbye: { v: 1, type: 'goodbye', reason: 'shutdown' },
   ping: { v: 1, type: 'ping', nonce: 'n1' },
   pong: { v: 1, type: 'pong', nonce: 'n1', cluster: 'us-east' },
   'child.create': {

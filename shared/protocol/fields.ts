@@ -82,8 +82,11 @@ export const ErrorCodeSchema = z
   .string()
   .regex(/^[a-z][a-z0-9_]{0,63}$/, 'a lowercase code such as "not_found"');
 
+/** Longest error text, in UTF-16 code units (what `string.length` counts). */
+export const ERROR_TEXT_MAX = 4096;
+
 /** A human-readable explanation; bounded so an error can never fill a frame. */
-export const ErrorTextSchema = z.string().min(1).max(4096);
+export const ErrorTextSchema = z.string().min(1).max(ERROR_TEXT_MAX);
 
 /** HTTP header name (an RFC 9110 token). */
 export const HeaderNameSchema = z

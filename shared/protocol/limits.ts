@@ -28,3 +28,14 @@ export const DEFAULT_MAX_REASSEMBLED_BYTES = 8 * 1024 * 1024;
 
 /** Largest `spec` in a `child.create`, as JSON bytes: one DynamoDB item (400 KB) must hold it. */
 export const MAX_CHILD_SPEC_BYTES = 256 * 1024;
+
+/**
+ * Deepest nesting of arrays and objects in a message's JSON. The deepest legitimate message
+ * (a `child.create` with its spec, subscriptions and filters) is under 10 levels; the bound
+ * keeps a hostile `[[[[...` from reaching JSON.stringify and schema checks, which recurse and
+ * would overflow the stack long before the 128 KiB size limit stops it.
+ */
+export const MAX_JSON_DEPTH = 32;
+
+/** How many characters of a bad value an error text repeats (`echo` in echo.ts). */
+export const ECHO_MAX_CHARS = 64;

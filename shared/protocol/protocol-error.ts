@@ -8,6 +8,7 @@ import { SwitchyardError } from '../errors/errors.ts';
  * - `unknown_type`        `type` names no message this side knows (maybe a newer peer)
  * - `unsupported_version` `v` is not the version this side speaks
  * - `too_large`           over a size limit (text, reassembled message, chunk count)
+ * - `too_deep`            arrays and objects nest deeper than any message does (MAX_JSON_DEPTH)
  * - `chunk_mismatch`      chunks of one message disagree (total, head, data of a duplicate)
  * - `too_many_partials`   too many chunked messages are incomplete at once
  * - `chunk_expired`       a chunked message stayed incomplete too long and was dropped
@@ -20,6 +21,7 @@ export const PROTOCOL_ERROR_CODES = [
   'unknown_type',
   'unsupported_version',
   'too_large',
+  'too_deep',
   'chunk_mismatch',
   'too_many_partials',
   'chunk_expired',

@@ -1,14 +1,22 @@
 import { parseMessageObject } from './codec.ts';
-import { HEAD_KEYS, type RoutingHead } from './messages/head.ts';
+import { echo } from './echo.ts';
+import { HEAD_KEYS, type RoutingHead, RoutingHeadSchema } from './messages/head.ts';
 import type { CarriedMessage, Message } from './messages.ts';
 import { ProtocolError } from './protocol-error.ts';
+import { isMessageType } from './types.ts';
 
-/** The routing head of a whole message: its type and the routing fields it has. */
+/**
+ * The routing head of a whole message: its type and the routing fields it has. Messages are
+ * loose objects, so a type that does not declare a routing field (a `ping` with a `requestId`)
+ * may carry anything under its name: such a field is left out of the head unless it is what
+ * the head allows, so nothing unchecked is routed on or echoed back.
+ */
 export function headOf(msg: CarriedMessage): RoutingHead {
   const head: Record<string, unknown> = { type: msg.type };
   const fields = msg as unknown as Record<string, unknown>;
   for (const key of HEAD_KEYS) {
-    if (fields[key] !== undefined) head[key] = fields[key];
+    const value = fields[key];
+    if (value !== undefined && RoutingHeadSchema.shape[key].safeParse(value).success) head[key] = value;
   }
   return head as RoutingHead;
 }
@@ -34,7 +42,7 @@ export function overlayHead(value: unknown, head: RoutingHead): CarriedMessage {
   if (type !== head.type) {
     throw new ProtocolError(
       'chunk_mismatch',
-      `the chunks rebuild a ${String(type)} message but their head says ${head.type}`,
+      `the chunks rebuild a ${isMessageType(type) ? type : echo(type)} message but their head says ${head.type}`,
     );
   }
   const out: Record<string, unknown> = { ...value };

@@ -28,6 +28,7 @@ export const TRAFFIC_TYPES = [
 ] as const;
 export const CONTROL_TYPES = [
   'hello',
+  'goodbye',
   'ping',
   'pong',
   'child.create',

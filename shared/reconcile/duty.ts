@@ -47,7 +47,7 @@ export interface DutyContext {
 }
 
 /**
- * A background duty. Runs once per reconciler run on the leader only, in registration order.
+ * A background duty. Runs once per reconciler run on the leader only, in the order of the list it is in.
  * It must be idempotent: it may run again after a crash half-way, or run twice around a
  * failover, so it re-derives what to do from the store on every run.
  */

@@ -7,7 +7,6 @@ import { fencedWriter } from '../lease/fenced.ts';
 import { canWrite, LeaseClient, type LeaseHandle, type LeaseHolder } from '../lease/lease.ts';
 import { type LeaseTiming, leaseTiming } from '../lease/timing.ts';
 import type { Store } from '../store/store.ts';
-import { registeredDuties } from './duties.ts';
 import type { Duty, DutyContext, DutyLogger, ReconcileDeps } from './duty.ts';
 
 export const RECONCILER_LEASE = 'reconciler';
@@ -22,8 +21,8 @@ export interface ReconcilerOptions {
   deps?: ReconcileDeps;
   clock?: Clock;
   timers?: Timers;
-  /** The duties to run; defaults to the registry (`registerDuty`). Read on every run. */
-  duties?: () => readonly Duty[];
+  /** The duties to run, in order: the reconciler function hands its list. Read on every run. */
+  duties: () => readonly Duty[];
   log?: DutyLogger;
   leaseName?: string;
   /** Overrides of the lease timing derived from `settings`. */
@@ -133,7 +132,7 @@ export class Reconciler {
     let stopped: string | undefined;
     const keepAlive = this.keepAlive();
     try {
-      for (const duty of (this.o.duties ?? registeredDuties)()) {
+      for (const duty of this.o.duties()) {
         if (!stopped && !canWrite(this.lease)) {
           await this.renew();
           if (!canWrite(this.lease)) stopped = `lease '${this.client.name}' (token ${token}) lost`;

@@ -14,12 +14,14 @@ import {
   ForbiddenError,
   GoneError,
   NotFoundError,
-  type SwitchyardError,
+  SwitchyardError,
   ValidationError,
 } from '../errors/errors.ts';
+import { REPLACED } from '../protocol/close-codes.ts';
 import { parseMessage } from '../protocol/codec.ts';
+import { type ErrorIds, errorFrame, internalErrorFrame, replyIdsOf } from '../protocol/error-frame.ts';
 import type { Message } from '../protocol/messages.ts';
-import type { ProtocolError } from '../protocol/protocol-error.ts';
+import { ProtocolError } from '../protocol/protocol-error.ts';
 import { routingHeadOf } from '../protocol/routing-head.ts';
 import { splitNamespacedId } from '../routing/namespace.ts';
 import { clusterTargets, type From, route } from '../routing/route.ts';
@@ -37,7 +39,7 @@ import {
   type SessionDeps,
   statusMessage,
 } from '../sessions/lifecycle.ts';
-import { editSubscriptions, heartbeat, readSession } from '../sessions/sessions.ts';
+import { attachClient, editSubscriptions, heartbeat, readSession } from '../sessions/sessions.ts';
 import { KINDS, keys } from '../store/keys.ts';
 import { type ConnectionRecord, deleteConnection, loadConnection, saveConnection } from './connections.ts';
 import type { ConnectionIdentity } from './identity.ts';
@@ -158,19 +160,9 @@ export class Relay {
     }
     const { sessionId } = record;
     await saveConnection(store, record, now, CONNECTION_TTL_MS);
-    // A newer connection (a resume) replaces an older one: traffic follows the latest.
-    try {
-      await store.update(
-        { pk: `SESSION#${sessionId}`, sk: 'SESSION' },
-        {
-          clientConnectionId: req.connectionId,
-          heartbeatAt: now,
-          expiresAt: now + this.deps.settings.sessionTimeoutMs,
-        },
-        { conditions: [{ type: 'in', attr: 'state', values: ['pending', 'ready'] }] },
-      );
-    } catch (err) {
-      if (!(err instanceof ConditionFailedError)) throw err;
+    // A newer connection (a resume, a second CLI) replaces an older one: traffic follows the latest.
+    const attached = await attachClient(store, sessionId, req.connectionId, now, this.deps.settings);
+    if (!attached) {
       // The session ended after it was checked (between the authorizer and $connect).
       await deleteConnection(store, req.connectionId);
       return {
@@ -180,6 +172,8 @@ export class Relay {
     }
     this.connections.set(req.connectionId, record);
     this.clientOf.set(sessionId, req.connectionId);
+    // The replaced one is told and closed, rather than left open and silent.
+    if (attached.replaced) await this.deps.messenger.closeConnection(attached.replaced, REPLACED);
     return { ok: true, record };
   }
 
@@ -227,20 +221,55 @@ export class Relay {
     try {
       msg = parseMessage(text);
     } catch (err) {
-      const e = err as ProtocolError;
-      await this.reply(connectionId, {
-        type: 'error',
-        code: e.code ?? 'invalid_message',
-        message: e.message,
-      });
+      if (!(err instanceof ProtocolError)) throw err;
+      await this.refuse(rec, err, (err.details?.replyTo ?? {}) as ErrorIds);
       return;
     }
+    try {
+      await this.routeMessage(rec, msg);
+    } catch (err) {
+      // A named failure (a store refusal, a branch report the branch feature rejects) is the
+      // sender's to know; anything else goes up to the handler, which logs it under an incident id.
+      // A ProtocolError here is our own encoder refusing what we built: not the sender's fault.
+      if (!(err instanceof SwitchyardError) || err instanceof ProtocolError) throw err;
+      await this.refuse(rec, err, replyIdsOf(msg.type === 'chunk' ? msg.head : msg));
+    }
+  }
+
+  /**
+   * An error back to the sender, naming what it answers. A client's connection is its session,
+   * so toward a client no session is named (as in route.ts).
+   */
+  private refuse(rec: ConnectionRecord, err: SwitchyardError, ids: ErrorIds): Promise<boolean> {
+    const { sessionId: _s, ...clientIds } = ids;
+    return this.deps.messenger.toConnection(
+      rec.connectionId,
+      errorFrame(err.code, err.message, rec.role === 'cluster' ? ids : clientIds),
+    );
+  }
+
+  /**
+   * Answers a frame whose handling failed for a reason nobody foresaw: no details (they are in
+   * the router's log under `incident`), never silence.
+   */
+  async internalError(connectionId: string, incident: string): Promise<void> {
+    await this.deps.messenger.toConnection(connectionId, internalErrorFrame(incident));
+  }
+
+  private async routeMessage(rec: ConnectionRecord, msg: Message): Promise<void> {
+    const { connectionId } = rec;
     const head = routingHeadOf(msg);
     // Messages the connector sends for itself, before the protocol routes anything.
     if (rec.role === 'cluster') {
       await this.touchCluster(rec);
       if (head.type === 'hello') {
         await this.hello(rec, msg as unknown as Msg);
+        return;
+      }
+      if (head.type === 'goodbye') {
+        // A replica leaving on purpose: closed now, as its $disconnect would (which may come late
+        // or never on API Gateway). The $disconnect that follows finds nothing left to do.
+        await this.disconnect(connectionId, { role: 'cluster', clusterId: rec.clusterId });
         return;
       }
     }

@@ -1,5 +1,4 @@
 import { ConditionFailedError } from '../errors/errors.ts';
-import { registerDuty } from '../reconcile/duties.ts';
 import type { DutyContext } from '../reconcile/duty.ts';
 import { fencedStore } from '../reconcile/fenced-store.ts';
 import { expireSubscribeAggregate, type SubscribeAggregate } from '../routing/subscribe-aggregate.ts';
@@ -39,5 +38,3 @@ export const expireSubscribesDuty = {
     return { answered };
   },
 };
-
-registerDuty(expireSubscribesDuty);

@@ -221,6 +221,11 @@ export const ROUTES: Record<CarriedType, TypeRoute> = {
     client: refuse('client'),
     cluster: toRouter,
   },
+  goodbye: {
+    flow: 'cluster -> router (a connector replica leaves on purpose)',
+    client: refuse('client'),
+    cluster: toRouter,
+  },
   ping: {
     flow: 'client -> every cluster of the session; cluster -> router (keep-alive)',
     client: () => plan({ to: 'all-clusters' }),

@@ -1,33 +1,51 @@
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Messenger } from '../messaging/messenger.ts';
-import { registerDuty } from '../reconcile/duties.ts';
-import type { DutyContext } from '../reconcile/duty.ts';
+import type { Duty, DutyContext } from '../reconcile/duty.ts';
 import { fencedStore } from '../reconcile/fenced-store.ts';
+import { sessionFeatures } from './feature-set.ts';
 import { childSpec, expireSessions, type SessionDeps } from './lifecycle.ts';
 import { listSessions } from './sessions.ts';
 
 declare module '../reconcile/duty.ts' {
   interface ReconcileDeps {
     messenger: Messenger;
+    /** Names output queues; the session features need it (features are built whole, see features.ts). */
+    stage: string;
+    sqs: SQSClient;
+    sqsFor: (region: string) => SQSClient;
   }
 }
 
 /**
  * Session duties of the reconciler. Each is a conditional state transition (on the expected
  * state), so a run repeated after a crash can only repeat a transition that is still allowed;
- * and every write goes through the lease's fenced writer, so a deposed leader's late write is refused.
+ * and every write goes through the lease's fenced writer, so a deposed leader's late write is
+ * refused. The features (the release every ending runs) write through the same fenced store.
  */
 function sessionDeps(ctx: DutyContext): SessionDeps {
+  const store = fencedStore(ctx);
   return {
-    store: fencedStore(ctx),
+    store,
     topology: ctx.topology,
     settings: ctx.settings,
     messenger: ctx.deps.messenger,
     now: ctx.now,
+    features: sessionFeatures({
+      store,
+      sqs: ctx.deps.sqs,
+      sqsFor: ctx.deps.sqsFor,
+      topology: ctx.topology,
+      settings: ctx.settings,
+      stage: ctx.deps.stage,
+      now: ctx.now,
+      ...(ctx.deps.queueArns ? { queueArns: ctx.deps.queueArns } : {}),
+      logger: ctx.log,
+    }),
   };
 }
 
-/** Sessions whose client stopped sending heartbeats end; half-done cleanups finish. */
-export const expireSessionsDuty = {
+/** Sessions whose client stopped sending heartbeats end; creations stuck on a silent cluster fail; half-done endings finish. */
+export const expireSessionsDuty: Duty = {
   name: 'expire-sessions',
   run: (ctx: DutyContext) => expireSessions(sessionDeps(ctx)),
 };
@@ -36,7 +54,7 @@ export const expireSessionsDuty = {
  * A child still pending (its child.create was lost: a connector that dropped between the
  * router's send and its answer) is asked again. Connectors treat a repeated create as the same.
  */
-export const resendChildrenDuty = {
+export const resendChildrenDuty: Duty = {
   name: 'resend-children',
   async run(ctx: DutyContext) {
     const deps = sessionDeps(ctx);
@@ -65,6 +83,3 @@ export const resendChildrenDuty = {
     return { resent };
   },
 };
-
-registerDuty(expireSessionsDuty);
-registerDuty(resendChildrenDuty);

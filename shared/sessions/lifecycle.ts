@@ -4,6 +4,7 @@ import { ClusterUnavailableError, ConditionFailedError, GoneError, NotFoundError
 import type { Messenger } from '../messaging/messenger.ts';
 import { keys } from '../store/keys.ts';
 import type { Store } from '../store/store.ts';
+import type { SessionFeatures } from './features.ts';
 import type { ChildState, CreateSessionRequest, SessionView } from './model.ts';
 import {
   childrenOfCluster,
@@ -16,28 +17,19 @@ import {
   writeSession,
 } from './sessions.ts';
 
-/** Feature hooks a session calls into (splits, branches), so this module knows none of them. */
-export interface SessionHooks {
-  /** Registers the session's splits; returns the output-queue map. */
-  registerSplits?(session: SessionView): Promise<Record<string, string>>;
-  /** Ends the session's splits (idempotent). */
-  endSplits?(session: SessionView): Promise<void>;
-  /** Checks the session's branches exist and belong to its owner; extends their TTL. */
-  attachBranches?(session: SessionView): Promise<void>;
-  /** Extra fields for a cluster's child spec (e.g. branch connection details for the default cluster). */
-  childSpecExtras?(session: SessionView, clusterId: string): Promise<Record<string, unknown>>;
-}
-
 export interface SessionDeps {
   store: Store;
   topology: Topology;
   settings: Settings;
   messenger: Messenger;
   now: () => number;
-  hooks?: SessionHooks;
+  /** Required: every ending releases what the session holds (see features.ts). */
+  features: SessionFeatures;
 }
 
 const LIVE_CHILD: ChildState[] = ['pending', 'ready', 'disconnected'];
+/** A child whose cluster did not answer in `childReadyTimeoutMs` (see `expireSessions`). */
+const CLUSTER_TIMEOUT = 'cluster_timeout';
 
 export async function childSpec(deps: SessionDeps, s: SessionView, clusterId: string) {
   const child = s.clusters[clusterId]!;
@@ -49,7 +41,7 @@ export async function childSpec(deps: SessionDeps, s: SessionView, clusterId: st
     subscriptions: s.subscriptions,
     ...(s.outputQueues ? { outputQueues: s.outputQueues } : {}),
     ...(s.branches ? { branches: s.branches } : {}),
-    ...((await deps.hooks?.childSpecExtras?.(s, clusterId)) ?? {}),
+    ...(await deps.features.childSpecExtras(s, clusterId)),
   };
 }
 
@@ -98,11 +90,15 @@ export async function createSession(
   const id = newSessionId();
   let s = await writeSession(store, { id, owner, req, topology, settings, now: deps.now() });
   try {
-    if (s.branches && deps.hooks?.attachBranches) await deps.hooks.attachBranches(s);
-    if (s.splits?.length && deps.hooks?.registerSplits) {
-      const outputQueues = await deps.hooks.registerSplits(s);
-      await updateLiveSession(store, id, { outputQueues, updatedAt: deps.now() });
+    if (s.branches) await deps.features.attachBranches(s);
+    if (s.splits?.length) {
+      const outputQueues = await deps.features.registerSplits(s);
       s = { ...s, outputQueues };
+      // Ended while its queues were created (DELETE, Ctrl-C during set-up): no child.create may
+      // follow the child.close the ending sent, or a connector would keep a child nobody closes.
+      if (!(await updateLiveSession(store, id, { outputQueues, updatedAt: deps.now() }))) {
+        return (await readSession(store, id)) ?? s;
+      }
     }
   } catch (err) {
     const e = err as { code?: string; message: string };
@@ -235,8 +231,20 @@ async function completesReadyCount(deps: SessionDeps, sessionId: string): Promis
 }
 
 /**
- * Ends a session. Idempotent and driven by the store, not memory: an interrupted cleanup is
- * finished by the next call (DELETE again, expiry, or the reconciler).
+ * Ends a session: the one release every ending goes through (DELETE, the CLI's Ctrl-C, expiry,
+ * a failed or timed-out creation, a resumed cleanup). In order:
+ *
+ *   1. the session is `closed` with its reason (nothing new attaches to it from here on);
+ *   2. its features are released: split registrations removed first, so splitters stop routing
+ *      to its output queues once their caches expire; the retire duty drains each queue back to
+ *      each message's cluster fallback and deletes it;
+ *   3. every cluster is sent `child.close`, which drops the session's subscriptions there;
+ *   4. subscribes still waiting for answers are forgotten;
+ *   5. the client gets the final status, and its connection is closed.
+ *
+ * Idempotent and driven by the store, not memory: a router that dies anywhere in between leaves
+ * a closed session that still holds something, and the reconciler's `expire-sessions` duty runs
+ * this again until nothing is left (see `expireSessions`).
  */
 export async function endSession(
   deps: SessionDeps,
@@ -253,10 +261,12 @@ export async function endSession(
       closedAt: now,
     });
   }
+  await deps.features.release(s);
   for (const child of Object.values(s.clusters)) {
     if (child.state === 'closed') continue;
-    // A failed child holds nothing on its cluster (refused, or never reached it).
-    if (child.state === 'failed') {
+    // A failed child holds nothing on its cluster (refused, or never reached it); one that timed
+    // out was asked and may still be created there, so it is closed like a live one.
+    if (child.state === 'failed' && child.error?.code !== CLUSTER_TIMEOUT) {
       await setChildState(store, sessionId, child.clusterId, 'closed', ['failed'], now, child.error);
       continue;
     }
@@ -273,13 +283,35 @@ export async function endSession(
     // once the close is delivered; an undelivered close stays `closing` for the next run.
     if (sent) await setChildState(store, sessionId, child.clusterId, 'closed', ['closing'], now);
   }
+  for (const pending of await store.query(keys.session(sessionId).pk, { skPrefix: 'SUBREQ#' })) {
+    await store.delete(pending);
+  }
   s = (await readSession(store, sessionId))!;
-  if (s.splits?.length && deps.hooks?.endSplits) await deps.hooks.endSplits(s);
   if (s.clientConnectionId) {
     await deps.messenger.toConnection(s.clientConnectionId, statusMessage(s));
     await deps.messenger.closeConnection(s.clientConnectionId);
+    // Forgotten once closed, so a closed session still naming a client is one whose close was cut short.
+    await forgetClient(store, sessionId, s.clientConnectionId);
+    const { clientConnectionId: _gone, ...rest } = s;
+    s = rest;
   }
   return s;
+}
+
+async function forgetClient(store: Store, sessionId: string, connectionId: string): Promise<void> {
+  try {
+    await store.update(
+      keys.session(sessionId),
+      {},
+      {
+        // Only this connection: a $disconnect that already removed it is not an error.
+        conditions: [{ type: 'equals', attr: 'clientConnectionId', value: connectionId }],
+        remove: ['clientConnectionId'],
+      },
+    );
+  } catch (err) {
+    if (!(err instanceof ConditionFailedError)) throw err;
+  }
 }
 
 /** A connector said hello (after connecting or reconnecting): re-send what it missed. */
@@ -323,24 +355,60 @@ export async function onClusterDisconnected(deps: SessionDeps, clusterId: string
   }
 }
 
-/** Reconciler duty: sessions whose client stopped sending heartbeats are ended; half-done cleanups finished. */
-export async function expireSessions(deps: SessionDeps): Promise<{ expired: number; finished: number }> {
+/**
+ * Reconciler duty, three jobs:
+ * - a live session whose client stopped sending heartbeats ends (`expired: no heartbeat`);
+ * - a pending session whose clusters did not all answer within `childReadyTimeoutMs` settles
+ *   with those clusters failed (`cluster_timeout`), which ends it unless a partial session may go on;
+ * - an ended session (failed, or closed) that still holds anything (a live or closing child, a
+ *   split registration or undrained split, a client connection) is ended again, which finishes
+ *   the release. A router that died half-way through an ending is caught up by the next run of
+ *   whichever process holds the lease: at most one lease period plus one reconcile interval.
+ */
+export async function expireSessions(
+  deps: SessionDeps,
+): Promise<{ expired: number; timedOut: number; finished: number }> {
   const now = deps.now();
   let expired = 0;
+  let timedOut = 0;
   let finished = 0;
-  for (const s of await listSessions(deps.store)) {
+  const [sessions, holders] = await Promise.all([listSessions(deps.store), deps.features.holders()]);
+  for (const s of sessions) {
     if ((s.state === 'pending' || s.state === 'ready') && s.expiresAt < now) {
       await endSession(deps, s.id, 'expired: no heartbeat');
       expired++;
+    } else if (s.state === 'pending' && now - s.createdAt > deps.settings.childReadyTimeoutMs) {
+      if (await timeOutPendingChildren(deps, s)) timedOut++;
     } else if (
-      (s.state === 'closed' || s.state === 'failed') &&
-      Object.values(s.clusters).some((c) => LIVE_CHILD.includes(c.state) || c.state === 'closing')
+      s.state === 'failed' ||
+      (s.state === 'closed' &&
+        (holders.has(s.id) ||
+          s.clientConnectionId !== undefined ||
+          Object.values(s.clusters).some((c) => LIVE_CHILD.includes(c.state) || c.state === 'closing')))
     ) {
-      await endSession(deps, s.id, s.closedReason ?? 'cleanup resumed');
+      await endSession(deps, s.id, s.closedReason ?? (s.state === 'failed' ? 'failed' : 'cleanup resumed'));
       finished++;
     }
   }
-  return { expired, finished };
+  return { expired, timedOut, finished };
+}
+
+async function timeOutPendingChildren(deps: SessionDeps, s: SessionView): Promise<boolean> {
+  const seconds = Math.round(deps.settings.childReadyTimeoutMs / 1000);
+  let changed = false;
+  for (const c of Object.values(s.clusters)) {
+    if (c.state !== 'pending') continue;
+    const failed = await setChildState(deps.store, s.id, c.clusterId, 'failed', ['pending'], deps.now(), {
+      code: CLUSTER_TIMEOUT,
+      message: `cluster '${c.clusterId}' did not answer in ${seconds} s: is its connector stuck?`,
+    });
+    if (failed) {
+      changed = true;
+      await deps.store.update(keys.session(s.id), {}, { add: { failedChildren: 1 } });
+    }
+  }
+  if (changed) await settleSession(deps, s.id);
+  return changed;
 }
 
 /** Reads a session for its owner: not found and someone else's session look the same (no probing). */

@@ -250,3 +250,35 @@ export async function editSubscriptions(
   }
   throw new ConditionFailedError(`session ${sessionId}: subscriptions kept changing under 10 attempts`);
 }
+
+/**
+ * Makes `connectionId` the session's client (a resume, or a second CLI for the same session) and
+ * returns the connection it replaced, which the caller closes. Conditional on the version read,
+ * so of two connections arriving together each learns exactly the one it replaced, and the older
+ * of the two is closed, never the newer. `undefined` when the session is no longer live.
+ */
+export async function attachClient(
+  store: Store,
+  sessionId: string,
+  connectionId: string,
+  now: number,
+  settings: Settings,
+): Promise<{ replaced?: string } | undefined> {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const item = await store.get(keys.session(sessionId), { consistent: true });
+    if (!item || (item.state !== 'pending' && item.state !== 'ready')) return undefined;
+    try {
+      await store.update(
+        keys.session(sessionId),
+        { clientConnectionId: connectionId, heartbeatAt: now, expiresAt: now + settings.sessionTimeoutMs },
+        { conditions: [{ type: 'version', version: item.version }] },
+      );
+    } catch (err) {
+      if (err instanceof ConditionFailedError) continue;
+      throw err;
+    }
+    const previous = item.clientConnectionId as string | undefined;
+    return previous && previous !== connectionId ? { replaced: previous } : {};
+  }
+  throw new ConditionFailedError(`session ${sessionId}: its client kept changing under 10 attempts`);
+}

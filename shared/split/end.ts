@@ -1,7 +1,8 @@
 import { ConditionFailedError } from '../errors/errors.ts';
-import { keys } from '../store/keys.ts';
+import { KINDS, keys } from '../store/keys.ts';
+import type { Store } from '../store/store.ts';
 import type { SplitContext } from './context.ts';
-import { asSessionSplit, type SessionSplit } from './model.ts';
+import { asQueueSplit, asSessionSplit, type SessionSplit } from './model.ts';
 
 export interface EndSplitsResult {
   /** Queues whose split moved to `draining` in this call. */
@@ -54,4 +55,24 @@ async function markDraining(ctx: SplitContext, split: SessionSplit): Promise<boo
     if (status === 'draining' || status === 'retired') return false;
     return markDraining(ctx, asSessionSplit(fresh));
   }
+}
+
+/**
+ * Sessions that still hold a split: a registration splitters read, or a status not yet draining.
+ * Two index reads whatever the number of sessions, so the reconciler can look on every run; it
+ * ends the splits of those whose session has ended (a crash between the session's close and its
+ * release, or a registration that raced the end).
+ */
+export async function splitHolders(store: Store): Promise<Set<string>> {
+  const [registrations, statuses] = await Promise.all([
+    store.listByKind(KINDS.queueSplit),
+    store.listByKind(KINDS.sessionSplit),
+  ]);
+  const holders = new Set<string>();
+  for (const r of registrations) holders.add(asQueueSplit(r).sessionId);
+  for (const s of statuses) {
+    const split = asSessionSplit(s);
+    if (split.status === 'registering' || split.status === 'active') holders.add(split.sessionId);
+  }
+  return holders;
 }

@@ -1,5 +1,4 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import { registerDuty } from '../reconcile/duties.ts';
 import type { Duty, DutyContext } from '../reconcile/duty.ts';
 import { fencedStore } from '../reconcile/fenced-store.ts';
 import { retireDrainedSplitQueues } from './retire.ts';
@@ -32,5 +31,3 @@ export const retireSplitQueuesDuty: Duty = {
       { shouldStop: () => !ctx.isLeader() },
     ),
 };
-
-registerDuty(retireSplitQueuesDuty);

@@ -21,7 +21,7 @@ import { type QueueDeclaration, splitQueue } from './topology-queues.ts';
 /**
  * The reconciler duty that retires ended splits' output queues.
  *
- *   end ──(splitCacheMs + SEND_GRACE_MS)── quiet ─────────── drainDeadline ──(+ visibility)── hard stop
+ *   end ──(splitCacheMs + splitSendGraceMs)── quiet ─────────── drainDeadline ──(+ visibility)── hard stop
  *   │ splitters may still route here        │ delete once empty   │ move leftovers, delete      │ delete
  *
  * - Nothing is deleted before the quiet point: a splitter whose cached view predates the end may
@@ -38,7 +38,6 @@ import { type QueueDeclaration, splitQueue } from './topology-queues.ts';
  * Every step is idempotent and reads its state from the store and SQS, so a run cut short is
  * finished by the next one.
  */
-export const SEND_GRACE_MS = 10_000;
 /** How long a retired split's status (and its counters) stays readable before TTL may collect it. */
 export const RETIRED_RETENTION_MS = 7 * 24 * 3600 * 1000;
 /** Receive calls per split per run, so one run stays short; the next run continues. */
@@ -195,7 +194,7 @@ async function retireOne(ctx: SplitContext, split: SessionSplit, result: RetireR
   const deadline = split.drainDeadline ?? endedAt;
   // A registration written by a registration that raced the end: make sure no splitter reads it.
   await ctx.store.delete(keys.queueSplit(split.queue, split.createdAt, split.sessionId));
-  if (now < endedAt + ctx.settings.splitCacheMs + SEND_GRACE_MS) return;
+  if (now < endedAt + ctx.settings.splitCacheMs + ctx.settings.splitSendGraceMs) return;
 
   const url = await outputUrl(ctx, split);
   const sqs = sqsIn(ctx, split.outputRegion);
@@ -220,7 +219,7 @@ async function retireOne(ctx: SplitContext, split: SessionSplit, result: RetireR
   if (drained.discarded) counted.discarded = drained.discarded;
   const after = drained.more ? undefined : await queueState(sqs, url!);
   const held = after ? after.inFlight + after.delayed : 1;
-  const hardStop = deadline + state.visibilityTimeoutMs + SEND_GRACE_MS;
+  const hardStop = deadline + state.visibilityTimeoutMs + ctx.settings.splitSendGraceMs;
   if (drained.more || (held > 0 && now < hardStop)) {
     // Come back on the next run; keep what this run moved on the record.
     if (Object.keys(counted).length) {

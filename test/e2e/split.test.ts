@@ -115,6 +115,10 @@ describe('switchyard split', () => {
     const env = cli(runtime, ['env', 'api', '--session', sessionId, '--json']);
     expect(await env.exited).toBe(0);
     expect(JSON.parse(env.stdout())).toMatchObject({ ORDERS_QUEUE_URL: outputQueue, CLUSTER_NAME: 'east' });
+    // env took the session's connection over (the split's was closed as replaced); once env left,
+    // the split holds it again, rather than fighting env for it or leaving the session unheard.
+    await run.waitFor(/took session \w+'s connection over/);
+    await run.waitFor(/the other switchyard left: this one keeps session \w+ alive again/);
   });
 
   it('ends the split on Ctrl-C: the session closes and new messages all reach the fallback queues', async () => {

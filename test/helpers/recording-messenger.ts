@@ -1,4 +1,5 @@
 import type { Messenger } from '../../shared/messaging/messenger.ts';
+import type { CloseReason } from '../../shared/protocol/close-codes.ts';
 
 /** A Messenger for unit tests: records what was sent; clusters not in `connected` are unreachable. */
 export class RecordingMessenger implements Messenger {
@@ -23,9 +24,13 @@ export class RecordingMessenger implements Messenger {
     return true;
   }
 
-  async closeConnection(connectionId: string): Promise<void> {
+  /** Why each closed connection was closed, when a reason was given. */
+  readonly closeReasons = new Map<string, CloseReason>();
+
+  async closeConnection(connectionId: string, why?: CloseReason): Promise<void> {
     this.liveConnections.delete(connectionId);
     this.closed.push(connectionId);
+    if (why) this.closeReasons.set(connectionId, why);
   }
 
   sentTypes(clusterId: string): string[] {

@@ -31,7 +31,8 @@ function objects(text: string): K8sObject[] {
 }
 
 describe('deploy/k8s/connector.yaml', () => {
-  const [namespace, secret, configMap, deployment] = objects(TEXT) as [
+  const [namespace, secret, configMap, deployment, pdb] = objects(TEXT) as [
+    K8sObject,
     K8sObject,
     K8sObject,
     K8sObject,
@@ -39,10 +40,21 @@ describe('deploy/k8s/connector.yaml', () => {
   ];
   const pod = deployment.spec.template.spec;
   const container = pod.containers[0];
+  const config = parseConnectorConfig(JSON.parse(configMap.data['connector.json']), 'connector.json');
+  const podLabels = deployment.spec.template.metadata.labels;
+  /** Does a label selector pick the connector's pods? */
+  const selectsPods = (selector: K8sObject) =>
+    Object.entries(selector.matchLabels).every(([k, v]) => podLabels[k] === v);
 
-  it('holds a Namespace, a Secret, a ConfigMap and a Deployment, all in the namespace', () => {
-    expect(objects(TEXT).map((o) => o.kind)).toEqual(['Namespace', 'Secret', 'ConfigMap', 'Deployment']);
-    for (const o of [secret, configMap, deployment])
+  it('holds a Namespace, a Secret, a ConfigMap, a Deployment and a PodDisruptionBudget, all in the namespace', () => {
+    expect(objects(TEXT).map((o) => o.kind)).toEqual([
+      'Namespace',
+      'Secret',
+      'ConfigMap',
+      'Deployment',
+      'PodDisruptionBudget',
+    ]);
+    for (const o of [secret, configMap, deployment, pdb])
       expect(o.metadata.namespace).toBe(namespace.metadata.name);
   });
 
@@ -63,7 +75,9 @@ describe('deploy/k8s/connector.yaml', () => {
 
   it('passes the token only as a file mounted from the Secret, never as an argument or env', () => {
     expect(container.args).not.toContain('--token');
-    expect(container.env ?? []).toEqual([]);
+    // The only env is the pod's name (the replica id), from the downward API.
+    expect(container.env.map((e: K8sObject) => e.name)).toEqual(['POD_NAME', 'SWITCHYARD_REPLICA_ID']);
+    expect(JSON.stringify(container.env)).not.toMatch(/secret|token/i);
     expect(container.envFrom).toBeUndefined();
     const flag = container.args.indexOf('--token-file');
     const tokenFile: string = container.args[flag + 1];
@@ -93,11 +107,12 @@ describe('deploy/k8s/connector.yaml', () => {
     const volume = pod.volumes.find((v: K8sObject) => v.name === mount?.name);
     expect(volume.configMap.name).toBe(configMap.metadata.name);
     const key = configFile.slice(mount.mountPath.length + 1);
-    // The sample config is one the connector accepts.
-    const config = parseConnectorConfig(JSON.parse(configMap.data[key]), 'connector.json');
-    expect(container.ports.map((p: K8sObject) => p.containerPort)).toEqual(
-      config.services.map((s) => s.ingress.port),
-    );
+    expect(key).toBe('connector.json');
+    // The sample config is one the connector accepts; the pod exposes its ingress and admin ports.
+    expect(container.ports.map((p: K8sObject) => p.containerPort)).toEqual([
+      ...config.services.map((s) => s.ingress.port),
+      config.admin.port,
+    ]);
   });
 
   it('sets resource requests and limits', () => {
@@ -123,8 +138,57 @@ describe('deploy/k8s/connector.yaml', () => {
     });
   });
 
-  it('runs one connector at a time', () => {
-    expect(deployment.spec.replicas).toBe(1);
-    expect(deployment.spec.strategy).toEqual({ type: 'Recreate' });
+  it('runs two replicas, rolled one at a time without ever going below two ready', () => {
+    expect(deployment.spec.replicas).toBe(2);
+    expect(deployment.spec.strategy).toEqual({
+      type: 'RollingUpdate',
+      rollingUpdate: { maxUnavailable: 0, maxSurge: 1 },
+    });
+  });
+
+  it('keeps one replica through voluntary disruptions (a PodDisruptionBudget on the pods)', () => {
+    expect(pdb.apiVersion).toBe('policy/v1');
+    expect(pdb.spec.minAvailable).toBeGreaterThanOrEqual(1);
+    expect(pdb.spec.minAvailable).toBeLessThan(deployment.spec.replicas);
+    expect(selectsPods(pdb.spec.selector)).toBe(true);
+  });
+
+  it('probes readiness and liveness on the admin port, not the ingress', () => {
+    const admin = container.ports.find((p: K8sObject) => p.name === 'admin');
+    expect(admin.containerPort).toBe(config.admin.port);
+    expect(config.services.map((s) => s.ingress.port)).not.toContain(config.admin.port);
+    expect(container.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'admin' });
+    expect(container.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'admin' });
+    // Liveness must not kill a connector that is slow for a moment: several misses, well spaced.
+    expect(
+      container.livenessProbe.failureThreshold * container.livenessProbe.periodSeconds,
+    ).toBeGreaterThanOrEqual(20);
+  });
+
+  it('drains and exits within terminationGracePeriodSeconds', () => {
+    const { drainMs, graceMs } = config.shutdown;
+    const graceSeconds = pod.terminationGracePeriodSeconds;
+    // The drain outlasts a readiness probe period, so endpoints learn before the listener closes.
+    expect(drainMs).toBeGreaterThanOrEqual(container.readinessProbe.periodSeconds * 1000);
+    expect(drainMs).toBeLessThan(graceMs);
+    // The connector is gone before the kubelet's SIGKILL, with time to spare.
+    expect(graceMs + 2_000).toBeLessThanOrEqual(graceSeconds * 1000);
+    // A preStop hook would run before SIGTERM and eat into the same grace period.
+    const preStopSeconds = container.lifecycle?.preStop?.sleep?.seconds ?? 0;
+    expect(preStopSeconds * 1000 + graceMs).toBeLessThan(graceSeconds * 1000);
+  });
+
+  it('spreads the replicas over zones (and nodes)', () => {
+    const spread = pod.topologySpreadConstraints as K8sObject[];
+    const zone = spread.find((c) => c.topologyKey === 'topology.kubernetes.io/zone');
+    expect(zone).toMatchObject({ maxSkew: 1 });
+    expect(selectsPods(zone!.labelSelector)).toBe(true);
+    expect(spread.some((c) => c.topologyKey === 'kubernetes.io/hostname')).toBe(true);
+  });
+
+  it('gives each replica its pod name as its replica id (downward API)', () => {
+    const env = Object.fromEntries(container.env.map((e: K8sObject) => [e.name, e]));
+    expect(env.POD_NAME.valueFrom).toEqual({ fieldRef: { fieldPath: 'metadata.name' } });
+    expect(env.SWITCHYARD_REPLICA_ID.value).toBe('$(POD_NAME)');
   });
 });

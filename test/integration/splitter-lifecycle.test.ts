@@ -4,8 +4,8 @@ import {
   type MessageAttributeValue,
 } from '@aws-sdk/client-sqs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { RECONCILER_DUTIES } from '../../functions/reconciler/duties.ts';
 import { ValidationError } from '../../shared/errors/errors.ts';
-import { registeredDuties } from '../../shared/reconcile/duties.ts';
 import { endSessionSplits } from '../../shared/split/end.ts';
 import {
   InvalidSplitFilterError,
@@ -16,7 +16,7 @@ import {
 import { ATTR_CLUSTER } from '../../shared/split/message.ts';
 import { asSessionSplit, type SessionSplit } from '../../shared/split/model.ts';
 import { type RegisterSplitsInput, registerSessionSplits } from '../../shared/split/register.ts';
-import { retireDrainedSplitQueues, SEND_GRACE_MS } from '../../shared/split/retire.ts';
+import { retireDrainedSplitQueues } from '../../shared/split/retire.ts';
 import { retireSplitQueuesDuty } from '../../shared/split/retire-duty.ts';
 import type { SplitRequest } from '../../shared/split/schema.ts';
 import { createSplitter } from '../../shared/split/splitter.ts';
@@ -72,7 +72,7 @@ function recordCreateQueue(w: SplitWorld): Record<string, unknown>[] {
 }
 
 /** A context whose clock is past the quiet period (and the deadline) of anything ended before now. */
-const later = (w: SplitWorld, ms = w.settings.splitCacheMs + SEND_GRACE_MS + 1) =>
+const later = (w: SplitWorld, ms = w.settings.splitCacheMs + w.settings.splitSendGraceMs + 1) =>
   w.ctx({ now: () => Date.now() + ms });
 
 describe('registerSessionSplits', () => {
@@ -269,7 +269,7 @@ describe('retire-split-queues duty', () => {
       log: { info() {}, warn() {}, error() {} },
     } as never);
 
-    expect(registeredDuties().map((d) => d.name)).toContain('retire-split-queues');
+    expect(RECONCILER_DUTIES).toContain(retireSplitQueuesDuty);
     expect(result).toMatchObject({ retired: ['s1/orders'] });
     expect(fencedWrites).toEqual(['delete', 'update']);
     expect(await outputQueues(w)).toEqual([]);

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseMessageObject } from '../../shared/protocol/codec.ts';
+import { ANSWER_ERROR_CODES } from '../../shared/protocol/error-codes.ts';
 import { PROTOCOL_ERROR_CODES } from '../../shared/protocol/protocol-error.ts';
 import { CARRIED_TYPES, MESSAGE_TYPES } from '../../shared/protocol/types.ts';
 import { ROUTING_ERROR_CODES } from '../../shared/routing/routing-error.ts';
@@ -32,9 +33,12 @@ describe('docs/protocol.md', () => {
     expect(routingTable).toContain(`\`${type}\``);
   });
 
-  it.each([...PROTOCOL_ERROR_CODES, ...ROUTING_ERROR_CODES])('explains error code %s', (code) => {
-    expect(doc).toMatch(new RegExp(`\\| \`${code}\` +\\|`));
-  });
+  it.each([...PROTOCOL_ERROR_CODES, ...ROUTING_ERROR_CODES, ...Object.keys(ANSWER_ERROR_CODES)])(
+    'explains error code %s',
+    (code) => {
+      expect(doc).toMatch(new RegExp(`\\| \`${code}\` +\\|`));
+    },
+  );
 
   it('speaks only of the project (no machine paths)', () => {
     expect(doc).not.toMatch(/\/work\/|\/home\/|\/tmp\//);

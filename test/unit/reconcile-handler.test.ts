@@ -1,7 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ENV } from '../../functions/lib/env.ts';
+import { RECONCILER_DUTIES } from '../../functions/reconciler/duties.ts';
 import { processOwnerId } from '../../shared/lease/owner.ts';
-import { registerDuty, unregisterDuty } from '../../shared/reconcile/duties.ts';
+import { expireSubscribesDuty } from '../../shared/relay/subscribe-duty.ts';
 import { DynamoDbStore, ensureTable } from '../../shared/store/dynamodb/dynamodb-store.ts';
 import { keys } from '../../shared/store/keys.ts';
 import { type LocalDynamo, startDynalite } from '../helpers/dynalite.ts';
@@ -29,45 +30,27 @@ describe('reconciler handler', () => {
     });
   });
   afterAll(async () => {
-    unregisterDuty('handler-test-ok');
-    unregisterDuty('handler-test-broken');
+    vi.restoreAllMocks();
     process.env = saved;
     await local?.stop();
   });
 
-  it('takes the lease, runs the registered duties, keeps its token across runs, and reports failures', async () => {
+  it('takes the lease, runs its listed duties in order, keeps its token across runs, and reports failures', async () => {
     // Prepare
-    registerDuty({
-      name: 'handler-test-ok',
-      run: async (ctx) => ctx.fenced.put({ ...keys.session('h'), kind: 'SESSION' }),
-    });
-    registerDuty({
-      name: 'handler-test-broken',
-      run: async () => {
-        throw new Error('broken on purpose');
-      },
-    });
+    const broken = vi
+      .spyOn(expireSubscribesDuty, 'run')
+      .mockRejectedValueOnce(new Error('broken on purpose'));
     const { handler } = await import('../../functions/reconciler/index.ts');
     // Act
     const first = await handler();
     const second = await handler();
     // Assess
-    // The catalog's own duties (sessions, branches, splits) run too, in registration order.
-    expect(first).toMatchObject({ leader: true, token: 1, failed: ['handler-test-broken'] });
-    expect(first.ran).toEqual(
-      expect.arrayContaining([
-        'handler-test-ok',
-        'handler-test-broken',
-        'expire-sessions',
-        'sync-branches',
-        'retire-split-queues',
-      ]),
-    );
-    expect(first.ran.indexOf('handler-test-ok')).toBeLessThan(first.ran.indexOf('handler-test-broken'));
-    expect(second).toMatchObject({ leader: true, token: 1 });
+    expect(first).toMatchObject({ leader: true, token: 1, failed: ['expire-subscribes'] });
+    expect(first.ran).toEqual(RECONCILER_DUTIES.map((d) => d.name));
+    expect(broken).toHaveBeenCalledTimes(2);
+    expect(second).toMatchObject({ leader: true, token: 1, failed: [] });
     const store = new DynamoDbStore(local.client, 'reconciler-handler');
     expect(await store.get(keys.lease('reconciler'))).toMatchObject({ owner: processOwnerId(), token: 1 });
-    expect(await store.get(keys.session('h'))).toMatchObject({ fence: 1 });
   });
 
   it('releases the lease on graceful shutdown, keeping the token', async () => {

@@ -1,10 +1,9 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { RECONCILER_DUTIES } from '../../functions/reconciler/duties.ts';
 import { parseSettings } from '../../shared/config/settings.ts';
 import { parseTopology } from '../../shared/config/topology.ts';
-import { ValidationError } from '../../shared/errors/errors.ts';
 import { ManualClock } from '../../shared/lease/clock.ts';
 import { LeaseExpiredError, StaleFenceError } from '../../shared/lease/errors.ts';
-import { registerDuty, registeredDuties, unregisterDuty } from '../../shared/reconcile/duties.ts';
 import type { Duty, DutyContext } from '../../shared/reconcile/duty.ts';
 import { Reconciler } from '../../shared/reconcile/reconciler.ts';
 import { keys } from '../../shared/store/keys.ts';
@@ -314,41 +313,19 @@ describe('Reconciler', () => {
   });
 });
 
-describe('duty registry', () => {
-  const made: string[] = [];
-  afterEach(() => {
-    for (const name of made.splice(0)) unregisterDuty(name);
-  });
-  const duty = (name: string): Duty => {
-    made.push(name);
-    return { name, run: async () => name };
-  };
-
-  it('keeps registration order and is what the reconciler runs by default', async () => {
-    const one = duty('zz-test-one');
-    const two = duty('zz-test-two');
-    registerDuty(one);
-    registerDuty(two);
-    registerDuty(one); // the same module loaded twice
-    expect(registeredDuties().filter((d) => d.name.startsWith('zz-test-'))).toEqual([one, two]);
-    const store = new MemoryStore();
-    const clock = new ManualClock(T0);
-    const report = await new Reconciler({
-      store,
-      owner: 'a',
-      settings,
-      topology,
-      clock,
-      timers: clock,
-    }).run();
-    expect(report.ran).toEqual(expect.arrayContaining(['zz-test-one', 'zz-test-two']));
-  });
-
-  it.each([
-    ['a different duty under a taken name', () => registerDuty({ name: 'zz-test-one', run: async () => 0 })],
-    ['an invalid name', () => registerDuty({ name: 'Bad Name', run: async () => 0 })],
-  ])('rejects %s', (_n, act) => {
-    registerDuty(duty('zz-test-one'));
-    expect(act).toThrow(ValidationError);
+describe('the reconciler function’s duty list', () => {
+  it('holds every duty once, sessions ending before their split queues retire', () => {
+    const names = RECONCILER_DUTIES.map((d) => d.name);
+    expect(new Set(names).size).toBe(names.length);
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'expire-sessions',
+        'resend-children',
+        'sync-branches',
+        'retire-split-queues',
+        'expire-subscribes',
+      ]),
+    );
+    expect(names.indexOf('expire-sessions')).toBeLessThan(names.indexOf('retire-split-queues'));
   });
 });

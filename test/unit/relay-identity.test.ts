@@ -9,6 +9,7 @@ import { Relay } from '../../shared/relay/relay.ts';
 import { createSession, onChildAnswer, type SessionDeps } from '../../shared/sessions/lifecycle.ts';
 import { MemoryStore } from '../../shared/store/memory/memory-store.ts';
 import type { Key, StoredItem } from '../../shared/store/store.ts';
+import { RecordingFeatures } from '../helpers/recording-features.ts';
 
 const topology = parseTopology({
   region: 'us-east-1',
@@ -39,7 +40,10 @@ function posting(posted: { connectionId: string; data: string }[]): ConnectionsA
       posted.push({ connectionId, data: data.toString('utf8') });
       return true;
     },
-    remove: async () => true,
+    remove: async (connectionId) => {
+      posted.push({ connectionId, data: '<deleted>' });
+      return true;
+    },
   };
 }
 
@@ -57,6 +61,7 @@ async function world() {
     settings: parseSettings({}),
     messenger: new ApiGatewayMessenger(posting(posted), store, Date.now),
     now: Date.now,
+    features: new RecordingFeatures(),
   });
   const developer = generateToken('developer');
   const cluster = generateToken('cluster');
@@ -231,7 +236,7 @@ describe('relay: $connect checks in one place', () => {
     if (!auth.ok) expect(auth.error.httpStatus).toBe(status);
   });
 
-  it('connect with the identity records the connection without reading the token or the session', async () => {
+  it('connect with the identity records the connection without reading the token; the session item once, for the connection it replaces', async () => {
     const w = await world();
     const relay = w.fresh();
     w.store.reads = [];
@@ -242,7 +247,7 @@ describe('relay: $connect checks in one place', () => {
       identity: w.clientIdentity,
     });
     expect(result.ok).toBe(true);
-    expect(w.store.reads).toEqual([]);
+    expect(w.store.reads).toEqual([`SESSION#${w.sessionId}`]);
     expect(await w.store.get({ pk: 'CONN#cli-2', sk: 'CONN' })).toMatchObject({
       role: 'client',
       sessionId: w.sessionId,
@@ -250,6 +255,14 @@ describe('relay: $connect checks in one place', () => {
     });
     const session = await w.store.get({ pk: `SESSION#${w.sessionId}`, sk: 'SESSION' });
     expect(session?.clientConnectionId).toBe('cli-2');
+    // The connection it replaced is told why, then closed.
+    const toOld = w.posted.filter((p) => p.connectionId === 'cli-1').slice(-2);
+    expect(JSON.parse(toOld[0]!.data)).toMatchObject({
+      type: 'error',
+      code: 'connection_replaced',
+      closeCode: 4001,
+    });
+    expect(toOld[1]!.data).toBe('<deleted>');
   });
 
   it('refuses with 410 a session that ended between the authorizer and $connect', async () => {

@@ -246,6 +246,13 @@ const cases: Case[] = [
     from: cluster('us-east'),
     expected: { to: 'router', fields: { services: ['orders', 'payments'] } },
   },
+  { msg: fromClient('goodbye'), from: client, expected: reject('wrong_direction') },
+  {
+    name: 'a connector replica says it is leaving',
+    msg: fromCluster('goodbye', { sessionId: undefined }),
+    from: cluster('us-east'),
+    expected: { to: 'router', fields: { reason: 'shutdown' } },
+  },
   {
     name: 'a chunked hello is refused',
     msg: { ...EXAMPLES.chunk, msgId: 'h1', head: { type: 'hello' } } as Message,

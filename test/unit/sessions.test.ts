@@ -14,8 +14,9 @@ import {
   sessionForOwner,
 } from '../../shared/sessions/lifecycle.ts';
 import { CreateSessionSchema } from '../../shared/sessions/model.ts';
-import { heartbeat, listSessions, readSession } from '../../shared/sessions/sessions.ts';
+import { attachClient, heartbeat, listSessions, readSession } from '../../shared/sessions/sessions.ts';
 import { MemoryStore } from '../../shared/store/memory/memory-store.ts';
+import { RecordingFeatures } from '../helpers/recording-features.ts';
 import { RecordingMessenger } from '../helpers/recording-messenger.ts';
 
 const topology = parseTopology({
@@ -26,17 +27,19 @@ const topology = parseTopology({
   ],
 });
 
-function setup(connected = ['east', 'west', 'south']) {
+function setup(connected = ['east', 'west', 'south'], over: Record<string, number> = {}) {
   let now = 1_000_000;
   const messenger = new RecordingMessenger(new Set(connected));
+  const features = new RecordingFeatures();
   const deps: SessionDeps = {
     store: new MemoryStore(),
     topology,
-    settings: parseSettings({ sessionTimeoutMs: 60_000 }),
+    settings: parseSettings({ sessionTimeoutMs: 60_000, childReadyTimeoutMs: 600_000, ...over }),
     messenger,
     now: () => now,
+    features,
   };
-  return { deps, messenger, advance: (ms: number) => (now += ms) };
+  return { deps, messenger, features, advance: (ms: number) => (now += ms) };
 }
 
 const req = (body: unknown) => CreateSessionSchema.parse(body);
@@ -219,5 +222,165 @@ describe('session lifecycle', () => {
     });
     expect(redos.success).toBe(false);
     expect(CreateSessionSchema.safeParse({ service: 'Bad_Name' }).success).toBe(false);
+  });
+});
+
+describe('every ending releases what the session holds', () => {
+  const SPLIT = { splits: [{ queue: 'orders', mode: 'steal', filter: { customer: '^acme$' } }] };
+  const ready = async (t: ReturnType<typeof setup>, id: string) => {
+    for (const c of ['east', 'west', 'south']) await onChildAnswer(t.deps, c, { sessionId: id, ready: true });
+  };
+  /** The one end state: closed with its reason, released, every child closed, the client's connection closed. */
+  const expectEnded = async (t: ReturnType<typeof setup>, id: string, reason: string | RegExp) => {
+    const s = (await readSession(t.deps.store, id))!;
+    expect(s.state).toBe('closed');
+    expect(s.closedReason).toMatch(reason);
+    expect(t.features.released).toContain(id);
+    expect(await t.features.holders()).not.toContain(id);
+    expect(Object.values(s.clusters).map((c) => c.state)).toEqual(['closed', 'closed', 'closed']);
+    expect(s.clientConnectionId).toBeUndefined();
+  };
+
+  it.each([
+    [
+      'DELETE',
+      async (t: ReturnType<typeof setup>, id: string) => {
+        await endSession(t.deps, id, 'deleted by its owner');
+      },
+      'deleted by its owner',
+    ],
+    [
+      'expiry without heartbeat',
+      async (t: ReturnType<typeof setup>) => {
+        t.advance(61_000);
+        expect((await expireSessions(t.deps)).expired).toBe(1);
+      },
+      'expired: no heartbeat',
+    ],
+    [
+      'a cluster that fails its child',
+      async (t: ReturnType<typeof setup>, id: string) => {
+        await onChildAnswer(t.deps, 'east', { sessionId: id, ready: true });
+        await onChildAnswer(t.deps, 'south', { sessionId: id, ready: true });
+        await onChildAnswer(t.deps, 'west', {
+          sessionId: id,
+          ready: false,
+          error: { code: 'x', message: 'no' },
+        });
+      },
+      'a cluster failed',
+    ],
+  ])('%s', async (_path, end, reason) => {
+    const t = setup();
+    const s = await createSession(t.deps, 'developer:ann', req(SPLIT));
+    if (!/fails/.test(_path)) await ready(t, s.id);
+    await t.deps.store.update({ pk: `SESSION#${s.id}`, sk: 'SESSION' }, { clientConnectionId: 'cli-1' });
+    t.messenger.liveConnections.add('cli-1');
+
+    await end(t, s.id);
+
+    await expectEnded(t, s.id, reason);
+    expect(t.messenger.closed).toEqual(['cli-1']);
+  });
+
+  it('a failed creation (a cluster not connected) releases the splits it registered', async () => {
+    const t = setup(['east', 'south']);
+    await expect(createSession(t.deps, 'developer:ann', req(SPLIT))).rejects.toBeInstanceOf(
+      ClusterUnavailableError,
+    );
+    const [s] = await listSessions(t.deps.store, 'developer:ann');
+    expect(t.features.released).toEqual([s!.id]);
+    expect((await readSession(t.deps.store, s!.id))!.closedReason).toBe('a cluster was unavailable');
+  });
+
+  it('a default cluster that never answers: the creation times out, fails naming it, and is released', async () => {
+    const t = setup(undefined, { childReadyTimeoutMs: 30_000 });
+    const s = await createSession(t.deps, 'developer:ann', req(SPLIT));
+    await onChildAnswer(t.deps, 'west', { sessionId: s.id, ready: true });
+    await onChildAnswer(t.deps, 'south', { sessionId: s.id, ready: true });
+    t.advance(29_000);
+    expect((await expireSessions(t.deps)).timedOut).toBe(0);
+
+    t.advance(2_000);
+    expect((await expireSessions(t.deps)).timedOut).toBe(1);
+
+    await expectEnded(t, s.id, 'a cluster failed');
+    const after = (await readSession(t.deps.store, s.id))!;
+    expect(after.error).toMatchObject({ code: 'cluster_timeout' });
+    expect(after.error!.message).toContain("cluster 'east' did not answer in 30 s");
+  });
+
+  it('a router that dies half-way through an ending: the next reconciler run finishes the release', async () => {
+    const t = setup();
+    const s = await createSession(t.deps, 'developer:ann', req(SPLIT));
+    await ready(t, s.id);
+    t.features.failNextRelease = true;
+
+    await expect(endSession(t.deps, s.id, 'deleted by its owner')).rejects.toThrow('the router died here');
+    let after = (await readSession(t.deps.store, s.id))!;
+    expect(after.state).toBe('closed');
+    expect(await t.features.holders()).toContain(s.id);
+    expect(after.clusters.east!.state).toBe('ready'); // nothing was closed yet
+
+    expect((await expireSessions(t.deps)).finished).toBe(1);
+
+    await expectEnded(t, s.id, 'deleted by its owner');
+    after = (await readSession(t.deps.store, s.id))!;
+    expect(t.messenger.sentTypes('east')).toEqual(['child.create', 'child.close']);
+    // Nothing is left: the next run has nothing to finish.
+    expect((await expireSessions(t.deps)).finished).toBe(0);
+  });
+
+  it('releases before it closes the children, so no registration outlives the closes', async () => {
+    const t = setup();
+    const s = await createSession(t.deps, 'developer:ann', req(SPLIT));
+    await ready(t, s.id);
+    const order: string[] = [];
+    const release = t.features.release.bind(t.features);
+    t.features.release = async (x) => {
+      order.push('release');
+      await release(x);
+    };
+    const toCluster = t.messenger.toCluster.bind(t.messenger);
+    t.messenger.toCluster = async (c, m) => {
+      order.push((m as { type: string }).type);
+      return toCluster(c, m);
+    };
+    await endSession(t.deps, s.id, 'deleted');
+    expect(order).toEqual(['release', 'child.close', 'child.close', 'child.close']);
+  });
+});
+
+describe('attachClient: one client connection per session, the newest', () => {
+  it('says which connection each new one replaced, and refuses an ended session', async () => {
+    const t = setup();
+    const s = await createSession(t.deps, 'developer:ann', req({ service: 'api' }));
+    const attach = (id: string) => attachClient(t.deps.store, s.id, id, t.deps.now(), t.deps.settings);
+
+    expect(await attach('c1')).toEqual({});
+    expect(await attach('c1')).toEqual({}); // the same connection again replaces nothing
+    expect(await attach('c2')).toEqual({ replaced: 'c1' });
+    expect((await readSession(t.deps.store, s.id))!.clientConnectionId).toBe('c2');
+
+    await endSession(t.deps, s.id, 'deleted');
+    expect(await attach('c3')).toBeUndefined();
+  });
+
+  it('of two arriving together, each learns the one it replaced: the older of them is the one closed', async () => {
+    const t = setup();
+    const s = await createSession(t.deps, 'developer:ann', req({ service: 'api' }));
+    await attachClient(t.deps.store, s.id, 'c1', t.deps.now(), t.deps.settings);
+
+    const [a, b] = await Promise.all([
+      attachClient(t.deps.store, s.id, 'c2', t.deps.now(), t.deps.settings),
+      attachClient(t.deps.store, s.id, 'c3', t.deps.now(), t.deps.settings),
+    ]);
+
+    const replaced = [a!.replaced, b!.replaced].sort();
+    const current = (await readSession(t.deps.store, s.id))!.clientConnectionId!;
+    // c1 was replaced by whichever came first, and that one by the other: the current one is never replaced.
+    expect(replaced).toContain('c1');
+    expect(replaced).not.toContain(current);
+    expect(new Set([...replaced, current])).toEqual(new Set(['c1', 'c2', 'c3']));
   });
 });

@@ -36,6 +36,8 @@ const SessionSchema = z
     branches: z.record(z.string(), z.string()).optional(),
     error: z.object({ code: z.string(), message: z.string() }).optional(),
     closedReason: z.string().optional(),
+    /** A client (a `switchyard` command) holds the session's WebSocket now. */
+    clientConnected: z.boolean(),
   })
   .openapi('Session');
 
@@ -69,6 +71,7 @@ export function present(s: SessionView) {
     ...(s.branches ? { branches: s.branches } : {}),
     ...(s.error ? { error: s.error } : {}),
     ...(s.closedReason ? { closedReason: s.closedReason } : {}),
+    clientConnected: s.clientConnectionId !== undefined,
   };
 }
 

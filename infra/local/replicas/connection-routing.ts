@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Hono } from 'hono';
+import { CLOSE_CODE_HEADER, CLOSE_REASON_HEADER } from '../../../functions/lib/close-headers.ts';
 
 /**
  * With several router workers behind one port, a WebSocket connection lives in the worker that
@@ -86,6 +87,12 @@ export function routedConnectionsApi(opts: {
           ...(request.headers.get('content-type')
             ? { 'content-type': request.headers.get('content-type')! }
             : {}),
+          // The close code a DeleteConnection asks for (see the messenger's closeConnection).
+          ...Object.fromEntries(
+            [CLOSE_CODE_HEADER, CLOSE_REASON_HEADER].flatMap((h) =>
+              request.headers.has(h) ? [[h, request.headers.get(h)!]] : [],
+            ),
+          ),
         },
         ...(body ? { body } : {}),
         signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS),

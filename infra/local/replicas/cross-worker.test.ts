@@ -5,6 +5,7 @@ import { parseTopology } from '../../../shared/config/topology.ts';
 import { Relay } from '../../../shared/relay/relay.ts';
 import { createSession, onChildAnswer, type SessionDeps } from '../../../shared/sessions/lifecycle.ts';
 import { MemoryStore } from '../../../shared/store/memory/memory-store.ts';
+import { RecordingFeatures } from '../../../test/helpers/recording-features.ts';
 import { RecordingMessenger } from '../../../test/helpers/recording-messenger.ts';
 
 /**
@@ -22,7 +23,14 @@ async function twoWorkers() {
   // One delivery layer for both: a post reaches a connection whichever worker holds it (the
   // @connections forwarding), and a connection that is gone answers false (410).
   const messenger = new RecordingMessenger(new Set(['east']));
-  const deps: SessionDeps = { store, topology, settings: parseSettings({}), messenger, now: Date.now };
+  const deps: SessionDeps = {
+    store,
+    topology,
+    settings: parseSettings({}),
+    messenger,
+    now: Date.now,
+    features: new RecordingFeatures(),
+  };
   const developer = generateToken('developer');
   const cluster = generateToken('cluster');
   await registerToken(store, developer, { type: 'developer', id: 'local' });

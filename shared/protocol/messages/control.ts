@@ -27,6 +27,18 @@ export const HelloSchema = z.looseObject({
   version: z.string().max(64).optional(),
 });
 
+/**
+ * A connector replica leaving on purpose (a rollout, a scale-down): the router treats its
+ * connection as closed cleanly at once, without waiting for the socket's end or for API
+ * Gateway's best-effort `$disconnect`, so nothing new is sent to a replica that is going away.
+ */
+export const GoodbyeSchema = z.looseObject({
+  ...envelope,
+  type: z.literal('goodbye'),
+  /** Why it leaves, for logs (`shutdown`). */
+  reason: z.string().max(200).optional(),
+});
+
 /** Heartbeat. From the client it reaches every cluster of the session; each answers a `pong`. */
 export const PingSchema = z.looseObject({
   ...envelope,

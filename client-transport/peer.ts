@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
-import { encodeFrames, Reassembler } from '../../shared/protocol/chunking.ts';
-import { parseMessage } from '../../shared/protocol/codec.ts';
-import { DEFAULT_MAX_REASSEMBLED_BYTES } from '../../shared/protocol/limits.ts';
-import type { CarriedMessage, ChunkMessage, Message } from '../../shared/protocol/messages.ts';
+import { encodeFrames, Reassembler } from '../shared/protocol/chunking.ts';
+import { parseMessage } from '../shared/protocol/codec.ts';
+import { DEFAULT_MAX_REASSEMBLED_BYTES } from '../shared/protocol/limits.ts';
+import type { CarriedMessage, ChunkMessage, Message } from '../shared/protocol/messages.ts';
 import { ReconnectingSocket, type SocketOptions } from './reconnecting-socket.ts';
 
 /**
