@@ -118,11 +118,15 @@ export async function createSession(
           code: 'cluster_unavailable',
           message: `cluster '${clusterId}' is not connected`,
         });
-        // Settled children count towards readiness (with allowPartial a failed one is not awaited).
-        await store.update(keys.session(id), {}, { add: { failedChildren: 1 } });
       }
     }),
   );
+  // Settled children count towards readiness (with allowPartial a failed one is not awaited):
+  // one write for all of them, not one per cluster on the parent. An answer counted before it
+  // may not see the count complete; the settle below decides from the children themselves.
+  if (unavailable.length > 0) {
+    await store.update(keys.session(id), {}, { add: { failedChildren: unavailable.length } });
+  }
   const defaultId = Object.values(s.clusters).find((c) => c.roles.includes('default'))!.clusterId;
   if (unavailable.length > 0 && (!s.allowPartial || unavailable.includes(defaultId))) {
     unavailable.sort();
