@@ -136,6 +136,41 @@ describe('relay: the sender from the $connect authorizer, not from the table', (
     expect(w.posted).toHaveLength(2);
   });
 
+  it('routes 100 requests and their answers on a warm instance with 0 reads and one post per message', async () => {
+    // Prepare
+    const w = await world();
+    const body = Buffer.from('{"ok":true}').toString('base64');
+    w.store.reads = [];
+
+    // Act: what a steady stream of stolen requests is, both ways.
+    for (let i = 0; i < 100; i++) {
+      const req = JSON.parse(stolenRequest(w.sessionId));
+      await w.warm.message('east-1', JSON.stringify({ ...req, requestId: `r${i}` }), w.clusterIdentity);
+      await w.warm.message(
+        'cli-1',
+        JSON.stringify({ ...JSON.parse(response), requestId: `east:r${i}`, body }),
+        w.clientIdentity,
+      );
+    }
+
+    // Assess: nothing read, each message posted once to its one target, routing fields rewritten
+    // and the rest (the body) as it came.
+    expect(w.store.reads).toEqual([]);
+    expect(w.posted).toHaveLength(200);
+    const last = w.posted.slice(-2).map((p) => ({ to: p.connectionId, msg: JSON.parse(p.data) }));
+    expect(last).toEqual([
+      {
+        to: 'cli-1',
+        msg: expect.objectContaining({ type: 'request', requestId: 'east:r99', cluster: 'east' }),
+      },
+      {
+        to: 'east-1',
+        msg: expect.objectContaining({ type: 'response', requestId: 'r99', sessionId: w.sessionId, body }),
+      },
+    ]);
+    expect(last[1]!.msg.cluster).toBeUndefined();
+  });
+
   it("stamps a client's answer with the session of its connection, reading nothing when warm (request binding)", async () => {
     // Prepare
     const w = await world();
