@@ -287,7 +287,7 @@ ${r.dynamo
 
 Cold-relay round trip (every message on a fresh relay): p50 ${f2(r.cold.routed.p50)} ms, p99 ${f2(r.cold.routed.p99)} ms, ${f2(r.cold.cpu)} CPU ms per request, over ${r.cold.routed.n} requests (${r.cold.failed} not served by the local app).
 
-### 3. Session creation (POST -> \`ready\`, polled every ${r.sessions.pollMs} ms; with and without ${r.sessions.delayMs} ms on each child.ready, alternating in the same worlds)
+### 3. Session creation (POST -> the router decides \`ready\`, read from the session item; polled every ${r.sessions.pollMs} ms; with and without ${r.sessions.delayMs} ms on each child.ready, alternating in the same worlds)
 
 | workload clusters | cluster latency ms | sessions | median ms | min ms | max ms | median - latency (router time) | DynamoDB reads / session | writes / session | CPU ms / session |
 |---|---|---|---|---|---|---|---|---|---|
