@@ -75,12 +75,14 @@ const cpuCell = (n: number) => (Number.isNaN(n) ? '-' : f2(n));
 /**
  * Reads that come with time, not with messages: the cluster's lastSeen refresh (a GetItem and an
  * UpdateItem of CLUSTER#, at most once per 10 s per cluster) and the session heartbeat (an
- * UpdateItem and a Query of SESSION#, at most once per quarter session timeout). Each is a
+ * UpdateItem and a read of SESSION#, at most once per quarter session timeout). Each is a
  * read+write pair, so the pairs are counted off; whatever reads remain came with messages.
  */
 export function timeBasedReads(c: Counts): number {
-  const pair = (read: string, write: string) => Math.min(c[read] ?? 0, c[write] ?? 0);
-  return pair('GetItem CLUSTER', 'UpdateItem CLUSTER') + pair('Query SESSION', 'UpdateItem SESSION');
+  const pair = (read: number, write: string) => Math.min(read, c[write] ?? 0);
+  // The heartbeat reads the session item (GetItem) since it stopped querying its partition.
+  const sessionReads = (c['Query SESSION'] ?? 0) + (c['GetItem SESSION'] ?? 0);
+  return pair(c['GetItem CLUSTER'] ?? 0, 'UpdateItem CLUSTER') + pair(sessionReads, 'UpdateItem SESSION');
 }
 
 function breakdown(c: Counts): string {
