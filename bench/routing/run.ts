@@ -113,15 +113,18 @@ await sequentialPairs(direct, routed, num('warmup'), 20_000);
 const phases: PhaseCalls[] = [];
 async function metered<T extends { requests: number }>(phase: string, run: () => Promise<T>): Promise<T> {
   const before: Counts = world.meter.snapshot();
+  const pings0 = intercept.pings();
   const t0 = performance.now();
   const out = await run();
   const calls = diff(world.meter.snapshot(), before);
+  const pings = intercept.pings() - pings0;
   const seconds = (performance.now() - t0) / 1000;
   // One row per phase, summed over the rounds.
   const same = phases.find((p) => p.phase === phase);
-  if (!same) phases.push({ phase, requests: out.requests, seconds, calls });
+  if (!same) phases.push({ phase, requests: out.requests, pings, seconds, calls });
   else {
     same.requests += out.requests;
+    same.pings += pings;
     same.seconds += seconds;
     for (const [k, v] of Object.entries(calls)) same.calls[k] = (same.calls[k] ?? 0) + v;
   }
