@@ -166,7 +166,13 @@ export async function settleSession(deps: SessionDeps, sessionId: string): Promi
   const ready = failed.length === 0 || (s.allowPartial && defaultOk && workloadOk);
   const now = deps.now();
   if (ready) {
-    await setSessionState(deps.store, sessionId, 'ready', ['pending'], now);
+    if (await setSessionState(deps.store, sessionId, 'ready', ['pending'], now)) {
+      // This settler made it ready: it knows the result without reading the partition again
+      // (n + 1 items with n clusters, on the path every session waits for).
+      const after: SessionView = { ...s, state: 'ready', updatedAt: now, version: s.version + 1 };
+      await notifyClient(deps, after);
+      return after;
+    }
   } else {
     const first = failed[0]!;
     await setSessionState(deps.store, sessionId, 'failed', ['pending'], now, {
