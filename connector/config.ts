@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import * as z from 'zod';
+import { describeJsonError } from '../shared/config/json-position.ts';
 import { ValidationError } from '../shared/errors/errors.ts';
 import { DatabaseConfigSchema } from './branches/config.ts';
 
@@ -21,6 +22,14 @@ const ServiceConfigSchema = z
       .strict(),
     /** The real service, where unmatched (and mirrored) requests go. */
     upstream: z.url({ protocol: /^https?$/ }),
+    /**
+     * How the connector speaks to the upstream: `http1` (HTTP/1.1, keep-alive pool), or `h2c`
+     * (HTTP/2 by prior knowledge over cleartext, for a gRPC or other HTTP/2 server). Clients may
+     * use either protocol on the ingress whatever this says; upgrades always go over HTTP/1.1.
+     */
+    upstreamProtocol: z.enum(['http1', 'h2c']).default('http1'),
+    /** How long the upstream may take to start its answer (status and headers) before 504. */
+    upstreamTimeoutMs: z.number().int().min(100).max(3_600_000).default(60_000),
     /** Env vars a developer gets for this service (values, or `{fromEnv: NAME}` read from the connector's env). */
     env: z
       .record(
@@ -33,7 +42,11 @@ const ServiceConfigSchema = z
     /** Databases the developer may branch (see docs/database-branching.md). */
     databases: z.array(DatabaseConfigSchema).default([]),
   })
-  .strict();
+  .strict()
+  .refine((s) => s.upstreamProtocol !== 'h2c' || s.upstream.startsWith('http:'), {
+    message: "upstreamProtocol 'h2c' is cleartext HTTP/2: the upstream must be an http:// URL",
+    path: ['upstreamProtocol'],
+  });
 export type ServiceConfig = z.infer<typeof ServiceConfigSchema>;
 
 /** Where `/healthz` and `/readyz` are served when the config names no admin port. */
@@ -80,9 +93,26 @@ export const ConnectorConfigSchema = z
       })
       .strict()
       .default({ allow: [] }),
+    /**
+     * Names this connector resolves itself, before DNS, as a Pod's `hostAliases` do: for
+     * `switchyard resolve` and for outgoing connections (which `outgoing.allow` still checks by
+     * the name asked for).
+     */
+    hosts: z
+      .record(
+        z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/, 'a host name'),
+        z.union([z.ipv4(), z.ipv6()]),
+      )
+      .default({})
+      // Host names are case-insensitive; lookups use the lower-case form.
+      .transform((h) => Object.fromEntries(Object.entries(h).map(([k, v]) => [k.toLowerCase(), v]))),
     /** How long a stolen request waits for the developer before going to the upstream. */
     requestDeadlineMs: z.number().int().min(100).max(300_000).default(10_000),
-    /** Largest request body the connector buffers to forward (bigger bodies go to the upstream). */
+    /**
+     * Largest request body the connector buffers for a developer (a stolen request, a mirrored
+     * copy). Bigger stolen requests go to the upstream whole; bigger mirrored ones get no copy.
+     * Requests no session wants stream through with no limit.
+     */
     maxBodyBytes: z
       .number()
       .int()
@@ -134,7 +164,9 @@ export function loadConnectorConfig(file: string): ConnectorConfig {
     return parseConnectorConfig(JSON.parse(text), file);
   } catch (err) {
     if (err instanceof SyntaxError)
-      throw new ValidationError(`connector config ${file} is not valid JSON: ${err.message}`);
+      throw new ValidationError(
+        `connector config ${file} is not valid JSON, ${describeJsonError(text, err)}`,
+      );
     throw err;
   }
 }

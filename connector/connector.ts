@@ -5,10 +5,12 @@ import type { Message } from '../shared/protocol/messages.ts';
 import { type AnswerHead, type AnswerTarget, answerTarget, notYourRequest } from './answer-binding.ts';
 import { Answers } from './answers.ts';
 import type { ConnectorConfig } from './config.ts';
-import { type ForwardedRequest, type ForwardedResponse, Ingress, type TrafficRouter } from './ingress.ts';
+import { Ingress } from './ingress/ingress.ts';
+import type { ForwardedRequest, ForwardedResponse, TrafficRouter } from './ingress/types.ts';
 import { RouterLink } from './lifecycle/router-link.ts';
 import { OutgoingTunnels } from './outgoing.ts';
 import { PendingRequests } from './pending-requests.ts';
+import { randomReplicaId, sanitizeReplicaId } from './replica-id.ts';
 import { envOf, fileList, fileRead, fileStat, resolveHost } from './stateful.ts';
 
 export interface ConnectorOptions {
@@ -17,6 +19,11 @@ export interface ConnectorOptions {
   /** A function is called on every dial, so a token file rotated in place is picked up. */
   token: string | (() => string);
   config: ConnectorConfig;
+  /**
+   * This replica's id, stable across its reconnects (the pod name). Replicas of one cluster
+   * each hold every session; without one, the connector is a replica of its own (random id).
+   */
+  replicaId?: string;
   log?: (line: Record<string, unknown>) => void;
   /** Extra message handlers (database branching registers here). */
   extensions?: ConnectorExtension[];
@@ -65,12 +72,20 @@ export class Connector implements TrafficRouter {
   private readonly log: (line: Record<string, unknown>) => void;
   private readonly answers: Answers;
   readonly ports: Record<string, number> = {};
+  readonly replicaId: string;
 
   constructor(readonly opts: ConnectorOptions) {
     this.log =
-      opts.log ?? ((l) => process.stderr.write(`${JSON.stringify({ cluster: opts.cluster, ...l })}\n`));
+      opts.log ??
+      ((l) =>
+        process.stderr.write(
+          `${JSON.stringify({ cluster: opts.cluster, replica: this.replicaId, ...l })}\n`,
+        ));
+    this.replicaId = opts.replicaId ? sanitizeReplicaId(opts.replicaId) : randomReplicaId();
     const url = new URL(opts.router);
     url.searchParams.set('cluster', opts.cluster);
+    // The same replica id on a new connection makes the router drop the old connection.
+    url.searchParams.set('replica', this.replicaId);
     const token = opts.token;
     this.peer = new Peer({
       url: url.toString(),
@@ -87,6 +102,7 @@ export class Connector implements TrafficRouter {
         this.send({ type: 'outgoing.data', sessionId, connId, data: data.toString('base64') }),
       (sessionId, connId, reason) =>
         this.send({ type: 'outgoing.close', sessionId, connId, ...(reason ? { reason } : {}) }),
+      () => opts.config.hosts,
     );
   }
 
@@ -117,6 +133,7 @@ export class Connector implements TrafficRouter {
       this.send({
         type: 'hello',
         cluster: this.opts.cluster,
+        replica: this.replicaId,
         services: this.opts.config.services.map((s) => s.name),
       });
       for (const e of this.opts.extensions ?? []) e.onOpen?.(this);
@@ -410,7 +427,11 @@ export class Connector implements TrafficRouter {
         case 'dns.resolve':
           reply({
             type: 'dns.result',
-            addresses: await resolveHost(m.host as string, m.family as 4 | 6 | undefined),
+            addresses: await resolveHost(
+              m.host as string,
+              m.family as 4 | 6 | undefined,
+              this.opts.config.hosts,
+            ),
           });
           return;
         case 'outgoing.connect':
@@ -436,7 +457,14 @@ export class Connector implements TrafficRouter {
         case 'error':
           // The router could not deliver something of ours: a stolen request whose developer is gone.
           if (typeof m.requestId === 'string') this.pending.answer(m.requestId, sessionId, undefined);
-          else this.log({ level: 'WARN', message: 'router error', code: m.code, error: m.message });
+          else
+            this.log({
+              // Another process took this replica id: this one gets no sessions until it is fixed.
+              level: m.code === 'replica_replaced' ? 'ERROR' : 'WARN',
+              message: 'router error',
+              code: m.code,
+              error: m.message,
+            });
           return;
         default:
           this.log({ level: 'DEBUG', message: 'ignored message', type: m.type });

@@ -19,6 +19,8 @@ export class OutgoingTunnels {
     private readonly allow: () => string[],
     private readonly onData: (sessionId: string, connId: string, data: Buffer) => void,
     private readonly onClose: (sessionId: string, connId: string, reason?: string) => void,
+    /** The connector config's `hosts`: names it resolves itself. */
+    private readonly hosts: () => Record<string, string> = () => ({}),
   ) {}
 
   private key(sessionId: string, connId: string) {
@@ -41,7 +43,7 @@ export class OutgoingTunnels {
         new OperationError('duplicate_conn', `connection ${connId} is already open`, 409),
       );
     return new Promise((resolve, reject) => {
-      const socket = connect({ host, port });
+      const socket = connect({ host: this.hosts()[host.toLowerCase()] ?? host, port });
       let opened = false;
       socket.once('connect', () => {
         opened = true;

@@ -92,7 +92,13 @@ export async function fileList(config: ConnectorConfig, name: string, path: stri
   return entries.slice(0, MAX_LIST_ENTRIES).map((e) => ({ name: e.name, type: kind(e) }));
 }
 
-export async function resolveHost(host: string, family?: 4 | 6): Promise<string[]> {
+export async function resolveHost(
+  host: string,
+  family?: 4 | 6,
+  hosts: Record<string, string> = {},
+): Promise<string[]> {
+  const alias = hosts[host.toLowerCase()];
+  if (alias && (!family || (family === 6) === alias.includes(':'))) return [alias];
   try {
     const all = await lookup(host, { all: true, ...(family ? { family } : {}) });
     return [...new Set(all.map((a) => a.address))];

@@ -5,6 +5,7 @@ import { branchExtension } from '../../connector/branches/extension.ts';
 import { DEFAULT_ADMIN_PORT, loadConnectorConfig, parseConnectorConfig } from '../../connector/config.ts';
 import { Connector } from '../../connector/connector.ts';
 import { serveConnector } from '../../connector/lifecycle/lifecycle.ts';
+import { resolveReplicaId } from '../../connector/replica-id.ts';
 
 const whole =
   (what: string, min: number, max: number) =>
@@ -24,6 +25,7 @@ interface ConnectorFlags {
   adminPort?: number;
   drainMs?: number;
   graceMs?: number;
+  replicaId?: string;
 }
 
 /**
@@ -60,6 +62,10 @@ export function registerConnector(program: Command): void {
     .option(
       '--token-file <file>',
       'read the cluster token from this file (a mounted Secret; re-read on reconnect)',
+    )
+    .option(
+      '--replica-id <id>',
+      'this replica’s id, stable across reconnects (default: SWITCHYARD_REPLICA_ID, POD_NAME, HOSTNAME, else random)',
     )
     .addOption(
       new Option(
@@ -107,12 +113,15 @@ export function registerConnector(program: Command): void {
         token,
         config,
         log,
+        replicaId: resolveReplicaId(opts.replicaId),
         // Database branching, when the config declares databases (the default cluster's job).
         extensions: databases.length ? [branchExtension({ databases })] : [],
       });
       const served = await serveConnector(connector, config, log);
       for (const [service, port] of Object.entries(connector.ports)) {
-        process.stderr.write(`connector ${opts.cluster}: service ${service} ingress on port ${port}\n`);
+        process.stderr.write(
+          `connector ${opts.cluster} (replica ${connector.replicaId}): service ${service} ingress on port ${port}\n`,
+        );
       }
       process.stderr.write(
         `connector ${opts.cluster}: admin (/healthz, /readyz) on port ${served.adminPort}\n`,

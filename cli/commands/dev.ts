@@ -63,7 +63,11 @@ export function registerDev(program: Command): Command {
         `connectors per demo cluster, behind a balancer that stands for the Service (default ${DEMO_REPLICAS_PER_CLUSTER})`,
       ).argParser(integer('--demo-replicas', 1, 8)),
     )
-    .option('--state-file <file>', 'where to write endpoints and local tokens', DEFAULT_STATE_FILE)
+    .addOption(
+      new Option('--state-file <file>', 'where to write endpoints and local tokens')
+        .env('SWITCHYARD_STATE_FILE')
+        .default(DEFAULT_STATE_FILE),
+    )
     .addOption(
       new Option('--batch-size <n>', 'SQS records per splitter invocation (default 10)').argParser(
         integer('--batch-size', 1, 10_000),

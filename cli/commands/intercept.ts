@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { type Command, Option } from 'commander';
 import { SessionEnding } from '../session/ending.ts';
+import { watchLocalApp } from '../session/local-app-watch.ts';
 import { stderrProgress } from '../session/progress.ts';
 import { createSession, SessionConnection } from '../session/session-client.ts';
 import { resolveBranches } from './branch.ts';
@@ -125,6 +126,7 @@ export function registerIntercept(program: Command): void {
     const mode = opts.mirror ? 'mirror' : 'steal';
     const progress = stderrProgress();
     const api = apiFrom(opts);
+    watchLocalApp(port, progress);
     if (opts.split && !opts.splitFilter?.length)
       throw new Error('--split needs at least one --split-filter attribute=regex');
     const splits = opts.split

@@ -5,14 +5,15 @@ import type { Command } from 'commander';
 import type { RouterApi } from '../router/api-client.ts';
 import { SessionEnding } from '../session/ending.ts';
 import { stderrProgress } from '../session/progress.ts';
-import {
-  createSession,
-  SessionConnection,
-  type SessionResource,
-  waitReady,
-} from '../session/session-client.ts';
+import type { SessionConnection, SessionResource } from '../session/session-client.ts';
 import { resolveBranches } from './branch.ts';
 import { apiFrom, collect, parsePort, type RouterOpts, withRouterOptions } from './common.ts';
+
+/**
+ * The session client (WebSocket, protocol schemas, regex engine) is loaded by the commands that
+ * open a session, not by `sessions`, which only lists them: a third of its start-up otherwise.
+ */
+const sessionClient = () => import('../session/session-client.ts');
 
 interface SessionOpts extends RouterOpts {
   session?: string;
@@ -29,6 +30,7 @@ async function withSession<T>(
   body: Record<string, unknown>,
   work: (conn: SessionConnection, s: SessionResource, api: RouterApi) => Promise<T>,
 ): Promise<T> {
+  const { createSession, SessionConnection, waitReady } = await sessionClient();
   const api = apiFrom(opts);
   const progress = stderrProgress(opts.quiet);
   const branches = await resolveBranches(api, opts.branch, progress);
@@ -169,6 +171,7 @@ export function registerStateful(program: Command): void {
     const api = apiFrom(opts);
     const progress = stderrProgress(opts.quiet);
     const ending = SessionEnding.onInterrupt(api, progress);
+    const { createSession, SessionConnection } = await sessionClient();
     const s = await createSession(api, { label: `connect ${target}` }, progress, ending);
     const conn = new SessionConnection(api.target.wsUrl, api.target.token, s.id);
     ending.also(() => conn.stop());
@@ -176,12 +179,15 @@ export function registerStateful(program: Command): void {
     const sockets = new Map<string, import('node:net').Socket>();
     // A TCP stream cannot survive a gap: bytes sent while the router connection is down would be
     // lost, so open tunnels are closed and new local connections open new ones after the resume.
-    conn.on('dropped', () => {
+    const closeAll = (why: string) => {
       if (sockets.size === 0) return;
-      progress.warn(`router connection lost: ${sockets.size} open connection(s) to ${target} closed`);
+      progress.warn(`${why}: ${sockets.size} open connection(s) to ${target} closed`);
       for (const sock of sockets.values()) sock.destroy();
       sockets.clear();
-    });
+    };
+    conn.on('dropped', () => closeAll('router connection lost'));
+    // The connector replica holding the tunnels went away: new connections go to the next one.
+    conn.on('replica-gone', () => closeAll("the default cluster's connector replica went away"));
     conn.on('outgoing', (msg: { type: string; connId: string; data?: string; reason?: string }) => {
       const sock = sockets.get(msg.connId);
       if (!sock) return;

@@ -16,7 +16,7 @@ import { NotFoundError, SwitchyardError, ValidationError } from '../../shared/er
 import { DynamoDbStore } from '../../shared/store/dynamodb/dynamodb-store.ts';
 import { KINDS, keys } from '../../shared/store/keys.ts';
 import type { StoredItem } from '../../shared/store/store.ts';
-import { LOCAL_STATE_FILE } from '../router/local-state.ts';
+import { findStateFile, LOCAL_STATE_FILE } from '../router/local-state.ts';
 
 /**
  * `switchyard token create|revoke|list`: bearer tokens for developers and cluster connectors.
@@ -69,7 +69,7 @@ export function resolveTarget(flags: TargetFlags, env: NodeJS.ProcessEnv = proce
     });
     return { store: new DynamoDbStore(client, table), client, table, describe: `table ${table}` };
   }
-  const stateFile = resolve(env.SWITCHYARD_STATE_FILE ?? LOCAL_STATE_FILE);
+  const stateFile = findStateFile(process.cwd(), env) ?? resolve(LOCAL_STATE_FILE);
   if (!existsSync(stateFile)) {
     throw new TokenStoreError(
       'no_table',

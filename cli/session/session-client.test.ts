@@ -151,3 +151,42 @@ const replacedFrame = JSON.stringify({
   message: 'replaced by a newer connection',
   closeCode: 4001,
 });
+
+describe('session client when the stateful connector replica goes away', () => {
+  it('sends reads in flight again on replica_gone, takes one reply each, and fails a connect in flight', async () => {
+    let told = false;
+    const r = await router((f, ws) => {
+      // The replica that got the first frames dies without answering; the router says so once.
+      if (!told && f.type === 'outgoing.connect') {
+        told = true;
+        ws.send(
+          JSON.stringify({
+            v: 1,
+            type: 'error',
+            code: 'replica_gone',
+            message: "replica 'east-a' went away",
+          }),
+        );
+        return;
+      }
+      if (told && f.type === 'env.get') {
+        reply(ws, f, { type: 'env.result', env: { REPLICA: 'east-b' } });
+        reply(ws, f, { type: 'env.result', env: { REPLICA: 'duplicate' } });
+      }
+    });
+    const gone = new Promise((res) => r.conn.once('replica-gone', res));
+
+    const env = r.conn.request({ type: 'env.get', service: 'api' });
+    const connect = r.conn.request({ type: 'outgoing.connect', connId: 'c1', host: 'db', port: 5432 });
+
+    await expect(connect).rejects.toMatchObject({ code: 'connection_lost' });
+    expect(await env).toMatchObject({ type: 'env.result', seq: 1, env: { REPLICA: 'east-b' } });
+    expect(await gone).toMatchObject({ code: 'replica_gone' });
+    // The read went out twice (before and after), the connect once; all on the same connection.
+    expect(r.frames.map((x) => [x.connection, x.frame.type])).toEqual([
+      [1, 'env.get'],
+      [1, 'outgoing.connect'],
+      [1, 'env.get'],
+    ]);
+  });
+});

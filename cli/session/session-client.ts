@@ -8,7 +8,7 @@ import type { Message } from '../../shared/protocol/messages.ts';
 import { OrderedReleaser, type Sequenced } from '../../shared/protocol/ordering.ts';
 import type { RouterApi } from '../router/api-client.ts';
 import type { SessionEnding } from './ending.ts';
-import type { Progress } from './progress.ts';
+import { clusterProgressLine, type Progress, type ReplicaView } from './progress.ts';
 
 export interface SessionResource {
   id: string;
@@ -65,11 +65,13 @@ export async function waitReady(
   const deadline = Date.now() + timeoutMs;
   let polls = 0;
   let s = first;
+  let replicas: Map<string, ReplicaView[]> | undefined;
   for (;;) {
     for (const [id, c] of Object.entries(s.clusters)) {
       if (seen.get(id) === c.state) continue;
       seen.set(id, c.state);
-      const line = `${id} (${c.roles.join(', ')}): ${c.state}${c.error ? ` (${c.error.message})` : ''}`;
+      if (c.state === 'ready') replicas ??= await replicasOf(api);
+      const line = clusterProgressLine(id, c, c.state === 'ready' ? replicas?.get(id) : undefined);
       if (c.state === 'ready') progress.info(line);
       else if (c.state === 'failed' || c.state === 'disconnected') progress.warn(line);
       else progress.step(line);
@@ -96,6 +98,19 @@ export async function waitReady(
     // Quick at first (a local session is ready in tens of ms), gentler after.
     await new Promise((r) => setTimeout(r, ++polls < 40 ? 25 : 200));
     s = await api.call<SessionResource>('GET', `/v1/sessions/${s.id}`);
+  }
+}
+
+/** Each cluster's connector replicas, for the progress lines; none when the router cannot say. */
+async function replicasOf(api: RouterApi): Promise<Map<string, ReplicaView[]>> {
+  try {
+    const { clusters } = await api.call<{ clusters: { id: string; replicas?: ReplicaView[] }[] }>(
+      'GET',
+      '/v1/clusters',
+    );
+    return new Map(clusters.map((c) => [c.id, c.replicas ?? []]));
+  } catch {
+    return new Map();
   }
 }
 
@@ -240,19 +255,17 @@ export class SessionConnection extends EventEmitter {
     this.release(this.releaser.push(placeholder as Msg & Sequenced, Date.now()));
   }
 
-  /** After a resume: requests in flight are sent again, or failed when repeating them is not safe. */
-  private resumeRequests(): void {
+  /**
+   * After a resume, or when the replica answering stateful requests went away: requests in
+   * flight are sent again (the router picks the next replica), or failed when repeating them is
+   * not safe. A reply that still comes from the first attempt is released once (by `seq`).
+   */
+  private resumeRequests(
+    why = 'the connection to the router dropped while this request was in flight: try again',
+  ): void {
     for (const [seq, w] of [...this.waiting].sort(([a], [b]) => a - b)) {
       if (w.repeatable) this.send(w.frame);
-      else
-        this.abandon(
-          seq,
-          new SwitchyardError(
-            'connection_lost',
-            'the connection to the router dropped while this request was in flight: try again',
-            503,
-          ),
-        );
+      else this.abandon(seq, new SwitchyardError('connection_lost', why, 503));
     }
   }
 
@@ -336,7 +349,10 @@ export class SessionConnection extends EventEmitter {
         // Errors tied to an outgoing connection close it; others are shown.
         if (m.connId !== undefined)
           this.emit('outgoing', { ...m, type: 'outgoing.close', reason: m.message });
-        else this.emit('router-error', m);
+        else if (m.code === 'replica_gone') {
+          this.resumeRequests(`${String(m.message)}: this request could not be repeated safely, try again`);
+          this.emit('replica-gone', m);
+        } else this.emit('router-error', m);
         return;
       default:
         this.emit(m.type, m);

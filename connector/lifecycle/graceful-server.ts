@@ -26,7 +26,15 @@ export class GracefulServer {
   private sweeper?: NodeJS.Timeout;
   private readonly waiters: (() => void)[] = [];
 
-  constructor(private readonly server: NetServer | HttpServer | Http2Server) {
+  /**
+   * `server` is the one that listens and accepts; `handlers` are the HTTP servers that parse what
+   * it accepts (themselves, for a plain HTTP server; the HTTP/1.1 and HTTP/2 servers a sniffing
+   * net server hands its sockets to).
+   */
+  constructor(
+    private readonly server: NetServer | HttpServer | Http2Server,
+    private readonly handlers: (HttpServer | Http2Server)[] = [server as HttpServer],
+  ) {
     server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.once('close', () => {
@@ -34,15 +42,17 @@ export class GracefulServer {
         if (this.sockets.size === 0) this.wake();
       });
     });
-    // Ahead of the handler, which may write the head before it awaits anything.
-    server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => {
-      if (this.draining) res.shouldKeepAlive = false;
-    });
-    server.on('session', (session: Http2Session) => {
-      if (this.draining) session.close();
-      this.sessions.add(session);
-      session.once('close', () => this.sessions.delete(session));
-    });
+    for (const handler of handlers) {
+      // Ahead of the handler, which may write the head before it awaits anything.
+      handler.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => {
+        if (this.draining) res.shouldKeepAlive = false;
+      });
+      handler.on('session', (session: Http2Session) => {
+        if (this.draining) session.close();
+        this.sessions.add(session);
+        session.once('close', () => this.sessions.delete(session));
+      });
+    }
   }
 
   get connections(): number {
@@ -58,10 +68,15 @@ export class GracefulServer {
   stopAccepting(): void {
     if (!this.draining) this.drain();
     if (this.server.listening) this.server.close();
-    const http = this.server as Partial<HttpServer>;
-    if (typeof http.closeIdleConnections === 'function') {
-      http.closeIdleConnections.call(this.server);
-      this.sweeper ??= setInterval(() => http.closeIdleConnections!.call(this.server), IDLE_SWEEP_MS);
+    const idle = this.handlers.filter(
+      (h): h is HttpServer => typeof (h as Partial<HttpServer>).closeIdleConnections === 'function',
+    );
+    if (idle.length) {
+      const sweep = () => {
+        for (const h of idle) h.closeIdleConnections();
+      };
+      sweep();
+      this.sweeper ??= setInterval(sweep, IDLE_SWEEP_MS);
       this.sweeper.unref();
     }
     if (this.sockets.size === 0) this.wake();

@@ -56,6 +56,19 @@ registerBranchRoutes(app);
 app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
 app.doc31('/openapi.json', {
   openapi: '3.1.0',
-  info: { title: 'Switchyard router API', version: '1' },
+  info: {
+    title: 'Switchyard router API',
+    version: '1',
+    description:
+      'Sessions, clusters and database branches of a Switchyard router. Every operation takes a developer token (`Authorization: Bearer <token>`); every error has the one `Error` body with a stable `code`.',
+    license: { name: 'Apache-2.0', url: 'https://www.apache.org/licenses/LICENSE-2.0' },
+  },
+  servers: [
+    {
+      url: '{router}',
+      description: 'the router: the HttpApiUrl output of its stack on AWS, or what `npm start` prints',
+      variables: { router: { default: 'http://127.0.0.1:8787', description: 'the router’s HTTP URL' } },
+    },
+  ],
   security: [{ bearer: [] }],
 });

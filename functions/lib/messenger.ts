@@ -1,5 +1,5 @@
-import { getCluster, markDisconnected } from '../../shared/clusters/registry.ts';
-import type { Messenger } from '../../shared/messaging/messenger.ts';
+import type { Messenger, ReplicaGoneHandler } from '../../shared/messaging/messenger.ts';
+import { ReplicaFanout } from '../../shared/messaging/replica-fanout.ts';
 import type { CloseReason } from '../../shared/protocol/close-codes.ts';
 import type { Store } from '../../shared/store/store.ts';
 import { CLOSE_CODE_HEADER, CLOSE_REASON_HEADER } from './close-headers.ts';
@@ -11,52 +11,41 @@ const jsonFrames: FrameEncoder = (m) => [JSON.stringify(m)];
 
 /**
  * Messenger over API Gateway's management API (the real one on AWS, the emulated one locally).
- * A 410 means the connection is gone for good: it is never retried, and a cluster whose
- * connection is gone is marked disconnected.
+ * A 410 means the connection is gone for good: it is never retried, and a replica whose
+ * connection is gone is dropped from its cluster. Which connections a cluster has comes from
+ * the replica fan-out's per-instance cache, re-checked against the table within a short bound.
  */
 export class ApiGatewayMessenger implements Messenger {
-  /** Cluster id -> connection id, so steady-state routing reads nothing from the table. */
-  private readonly clusterConnections = new Map<string, string>();
+  private readonly fanout: ReplicaFanout;
 
   constructor(
     private readonly connections: ConnectionsApi,
-    private readonly store: Store,
-    private readonly now: () => number,
+    store: Store,
+    now: () => number,
     private readonly encode: FrameEncoder = jsonFrames,
-  ) {}
-
-  /** Forget a cached connection (on $disconnect, or when a newer connection replaced it). */
-  forgetCluster(clusterId: string): void {
-    this.clusterConnections.delete(clusterId);
+    replicaSetMaxAgeMs?: number,
+  ) {
+    this.fanout = new ReplicaFanout(store, now, (id, m) => this.toConnection(id, m), replicaSetMaxAgeMs);
   }
 
-  rememberCluster(clusterId: string, connectionId: string): void {
-    this.clusterConnections.set(clusterId, connectionId);
+  replicasChanged(clusterId: string): void {
+    this.fanout.forget(clusterId);
   }
 
-  async toCluster(clusterId: string, message: object): Promise<boolean> {
-    for (let attempt = 0; attempt < 2; attempt++) {
-      let connectionId = this.clusterConnections.get(clusterId);
-      if (!connectionId) {
-        const state = await getCluster(this.store, clusterId);
-        if (!state.connected || !state.connectionId) return false;
-        connectionId = state.connectionId;
-        this.clusterConnections.set(clusterId, connectionId);
-      }
-      if (await this.toConnection(connectionId, message)) return true;
-      // Gone: the cached id may be stale (the connector reconnected elsewhere); re-read once.
-      this.clusterConnections.delete(clusterId);
-      if (attempt === 1 || !(await this.connectionChanged(clusterId, connectionId))) {
-        await markDisconnected(this.store, clusterId, connectionId, this.now());
-        return false;
-      }
-    }
-    return false;
+  onReplicaGone(handler: ReplicaGoneHandler): void {
+    this.fanout.goneHandler = handler;
   }
 
-  private async connectionChanged(clusterId: string, staleId: string): Promise<boolean> {
-    const state = await getCluster(this.store, clusterId);
-    return state.connected && !!state.connectionId && state.connectionId !== staleId;
+  toCluster(clusterId: string, message: object, opts?: { cached?: boolean }): Promise<boolean> {
+    return this.fanout.toAll(clusterId, message, opts);
+  }
+
+  toStatefulReplica(clusterId: string, message: object): Promise<boolean> {
+    return this.fanout.toOne(clusterId, message);
+  }
+
+  toReplica(clusterId: string, replicaTag: string, message: object): Promise<boolean> {
+    return this.fanout.toTagged(clusterId, replicaTag, message);
   }
 
   async toConnection(connectionId: string, message: object): Promise<boolean> {

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { describeJsonError } from '../../shared/config/json-position.ts';
 import { parseSettings, type Settings } from '../../shared/config/settings.ts';
 import { loadTopology, parseTopology, type Topology } from '../../shared/config/topology.ts';
 import { SwitchyardError } from '../../shared/errors/errors.ts';
@@ -21,10 +22,19 @@ export function resolveSettings(opts: { settings?: unknown; settingsFile?: strin
   let input: unknown = opts.settings;
   const source = opts.settingsFile ?? 'the settings';
   if (input === undefined && opts.settingsFile) {
+    let text: string;
     try {
-      input = JSON.parse(readFileSync(opts.settingsFile, 'utf8'));
+      text = readFileSync(opts.settingsFile, 'utf8');
     } catch (err) {
-      throw new InvalidSettingsError(source, `cannot read it as JSON (${(err as Error).message})`);
+      throw new InvalidSettingsError(
+        source,
+        `cannot read it (${(err as NodeJS.ErrnoException).code ?? err})`,
+      );
+    }
+    try {
+      input = JSON.parse(text);
+    } catch (err) {
+      throw new InvalidSettingsError(source, `not valid JSON, ${describeJsonError(text, err)}`);
     }
   }
   try {

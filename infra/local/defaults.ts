@@ -9,10 +9,9 @@ export const WS_PATH = '/ws';
 export const GATEWAY_PREFIX = '/_gateway';
 
 /**
- * Connectors per `--demo` cluster, behind a balancer that stands for the Service. Two replicas
- * of a cluster need the router to keep every replica's connection (each session and
- * subscription sent to all of them); until it does, a second replica takes the cluster's one
- * connection and sessions see only that replica's traffic. Set to 2 once the router keeps
- * every replica; `--demo-replicas` overrides it.
+ * Connectors per `--demo` cluster, behind a balancer that stands for the Service, as a cluster
+ * runs them in production (`replicas: 2`): the router sends every session and subscription to
+ * each, so a request stolen through either replica reaches the developer. `--demo-replicas`
+ * overrides it.
  */
-export const DEMO_REPLICAS_PER_CLUSTER = 1;
+export const DEMO_REPLICAS_PER_CLUSTER = 2;

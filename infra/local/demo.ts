@@ -177,7 +177,10 @@ export async function startDemo(
           databases,
         },
       ],
-      outgoing: { allow: ['127.0.0.1:*', 'localhost:*'] },
+      // `db.internal` is the demo's database host, as a cluster's DNS would name it: the local
+      // PostgreSQL the walkthrough's `resolve` and `connect` reach.
+      hosts: { 'db.internal': '127.0.0.1' },
+      outgoing: { allow: ['127.0.0.1:*', 'localhost:*', 'db.internal:5432'] },
       admin: { port: 0, host: '127.0.0.1' },
       // The balancer polls every 500 ms: a second of drain covers it, as 5 s covers kube-proxy.
       shutdown: { drainMs: 1_000, graceMs: 5_000 },
@@ -205,6 +208,7 @@ export async function startDemo(
         config,
         extensions,
         log: connectorLog,
+        replicaId: name,
       });
       const replica = await serveConnector(connector, config, connectorLog);
       served.push(replica);

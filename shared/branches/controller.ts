@@ -20,14 +20,14 @@ export async function syncBranches(
   let created = 0;
   let dropped = 0;
   for (const spec of create) {
-    if (!(await deps.messenger.toCluster(target, { v: 1, type: 'branch.create', ...spec }))) {
+    if (!(await deps.messenger.toStatefulReplica(target, { v: 1, type: 'branch.create', ...spec }))) {
       return { created, dropped, unreachable: true };
     }
     await markPending(deps.store, spec.id, now);
     created++;
   }
   for (const spec of drop) {
-    if (!(await deps.messenger.toCluster(target, { v: 1, type: 'branch.delete', ...spec }))) {
+    if (!(await deps.messenger.toStatefulReplica(target, { v: 1, type: 'branch.delete', ...spec }))) {
       return { created, dropped, unreachable: true };
     }
     await markDropSent(deps.store, spec.id, now);

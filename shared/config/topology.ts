@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import * as z from 'zod';
 import { SwitchyardError } from '../errors/errors.ts';
+import { describeJsonError } from './json-position.ts';
 
 /**
  * The topology: which clusters exist and what each does. One schema gives the types and the
@@ -254,7 +255,9 @@ export function loadTopology(file: string): Topology {
   try {
     json = JSON.parse(text);
   } catch (err) {
-    throw new TopologyError(file, [{ rule: 'json', message: `not valid JSON: ${(err as Error).message}` }]);
+    throw new TopologyError(file, [
+      { rule: 'json', message: `not valid JSON, ${describeJsonError(text, err)}` },
+    ]);
   }
   return parseTopology(json, file);
 }

@@ -1,3 +1,4 @@
+import { isReplicaId, replicaIdOfConnection } from '../clusters/replica.ts';
 import { ConditionFailedError } from '../errors/errors.ts';
 import { KINDS, keys } from '../store/keys.ts';
 import type { Store } from '../store/store.ts';
@@ -5,7 +6,7 @@ import type { Store } from '../store/store.ts';
 /** Who is on a WebSocket connection: a developer's client for one session, or a cluster's connector. */
 export type ConnectionRecord =
   | { connectionId: string; role: 'client'; sessionId: string; owner: string }
-  | { connectionId: string; role: 'cluster'; clusterId: string };
+  | { connectionId: string; role: 'cluster'; clusterId: string; replicaId: string };
 
 export async function saveConnection(
   store: Store,
@@ -31,7 +32,13 @@ export async function loadConnection(
   if (!item) return undefined;
   return item.role === 'client'
     ? { connectionId, role: 'client', sessionId: item.sessionId as string, owner: item.owner as string }
-    : { connectionId, role: 'cluster', clusterId: item.clusterId as string };
+    : {
+        connectionId,
+        role: 'cluster',
+        clusterId: item.clusterId as string,
+        // Records written before replicas named none: the connection was its own replica.
+        replicaId: isReplicaId(item.replicaId) ? item.replicaId : replicaIdOfConnection(connectionId),
+      };
 }
 
 export async function deleteConnection(store: Store, connectionId: string): Promise<void> {

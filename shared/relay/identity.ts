@@ -1,3 +1,5 @@
+import { isReplicaId } from '../clusters/replica.ts';
+
 /**
  * Who is on a WebSocket connection, as the $connect authorizer tells API Gateway, which attaches
  * it to every later event of the connection (`requestContext.authorizer`). With it a router
@@ -5,7 +7,8 @@
  */
 export type ConnectionIdentity =
   | { role: 'client'; sessionId: string; owner: string }
-  | { role: 'cluster'; clusterId: string };
+  /** `replicaId`: the connector replica (`?replica=`); without one the connection is its own replica. */
+  | { role: 'cluster'; clusterId: string; replicaId?: string };
 
 /** The header the authorizer's identity source names: without it API Gateway answers 401 itself. */
 export const AUTHORIZER_IDENTITY_HEADER = 'Authorization';
@@ -18,7 +21,7 @@ const MAX_ID = 256;
 /** Keys API Gateway itself adds next to the authorizer's context. */
 const GATEWAY_KEYS = new Set(['principalId', 'integrationLatency']);
 const ROLE_KEYS = {
-  cluster: new Set(['role', 'clusterId']),
+  cluster: new Set(['role', 'clusterId', 'replicaId']),
   client: new Set(['role', 'sessionId', 'owner']),
 } as const;
 
@@ -26,7 +29,11 @@ const isId = (v: unknown): v is string => typeof v === 'string' && v.length > 0 
 
 export function identityContext(identity: ConnectionIdentity): AuthorizerContext {
   return identity.role === 'cluster'
-    ? { role: 'cluster', clusterId: identity.clusterId }
+    ? {
+        role: 'cluster',
+        clusterId: identity.clusterId,
+        ...(identity.replicaId ? { replicaId: identity.replicaId } : {}),
+      }
     : { role: 'client', sessionId: identity.sessionId, owner: identity.owner };
 }
 
@@ -40,8 +47,13 @@ export function identityFromContext(ctx: unknown): ConnectionIdentity | undefine
   if (c.role !== 'cluster' && c.role !== 'client') return undefined;
   const allowed = ROLE_KEYS[c.role];
   for (const k of Object.keys(c)) if (!allowed.has(k) && !GATEWAY_KEYS.has(k)) return undefined;
-  if (c.role === 'cluster')
-    return isId(c.clusterId) ? { role: 'cluster', clusterId: c.clusterId } : undefined;
+  if (c.role === 'cluster') {
+    if (!isId(c.clusterId)) return undefined;
+    if (c.replicaId === undefined) return { role: 'cluster', clusterId: c.clusterId };
+    return isReplicaId(c.replicaId)
+      ? { role: 'cluster', clusterId: c.clusterId, replicaId: c.replicaId }
+      : undefined;
+  }
   if (typeof c.sessionId !== 'string' || !SESSION_ID.test(c.sessionId) || !isId(c.owner)) return undefined;
   return { role: 'client', sessionId: c.sessionId, owner: c.owner };
 }

@@ -3,11 +3,13 @@ import { applyStatus, extendTtl } from '../branches/branches.ts';
 import { syncBranches } from '../branches/controller.ts';
 import {
   LAST_SEEN_WRITE_INTERVAL_MS,
-  markConnected,
-  markDisconnected,
+  readReplicas,
   recordHello,
-  touchCluster,
+  registerReplica,
+  removeReplica,
+  touchReplica,
 } from '../clusters/registry.ts';
+import { isReplicaId, replicaIdOfConnection, replicaTag, statefulReplica } from '../clusters/replica.ts';
 import { defaultCluster } from '../config/topology.ts';
 import {
   ConditionFailedError,
@@ -24,7 +26,7 @@ import type { Message } from '../protocol/messages.ts';
 import { ProtocolError } from '../protocol/protocol-error.ts';
 import { routingHeadOf } from '../protocol/routing-head.ts';
 import { splitNamespacedId } from '../routing/namespace.ts';
-import { clusterTargets, type From, route } from '../routing/route.ts';
+import { clusterTargets, type From, type RouteDecision, route } from '../routing/route.ts';
 import {
   addSubscribeAnswer,
   aggregatedSubscribed,
@@ -36,6 +38,7 @@ import {
   onChildAnswer,
   onClusterConnected,
   onClusterDisconnected,
+  onStatefulReplicaGone,
   type SessionDeps,
   statusMessage,
 } from '../sessions/lifecycle.ts';
@@ -59,7 +62,12 @@ export type AuthorizeResult =
 
 function recordOf(connectionId: string, identity: ConnectionIdentity): ConnectionRecord {
   return identity.role === 'cluster'
-    ? { connectionId, role: 'cluster', clusterId: identity.clusterId }
+    ? {
+        connectionId,
+        role: 'cluster',
+        clusterId: identity.clusterId,
+        replicaId: identity.replicaId ?? replicaIdOfConnection(connectionId),
+      }
     : { connectionId, role: 'client', sessionId: identity.sessionId, owner: identity.owner };
 }
 
@@ -81,7 +89,10 @@ export class Relay {
   private readonly heartbeatWritten = new Map<string, number>();
   private readonly clusterSeenWritten = new Map<string, number>();
 
-  constructor(readonly deps: SessionDeps) {}
+  constructor(readonly deps: SessionDeps) {
+    // A replica found gone by a post leaves as if its $disconnect came (it may never come).
+    deps.messenger.onReplicaGone?.((r) => this.replicaLeft({ role: 'cluster', ...r }));
+  }
 
   // ---- $connect / $disconnect ----------------------------------------------------------------
 
@@ -117,7 +128,16 @@ export class Relay {
           error: new ForbiddenError(`cluster '${clusterId}' is not in the router's topology`),
         };
       }
-      return { ok: true, identity: { role: 'cluster', clusterId } };
+      const replicaId = req.query.replica;
+      if (replicaId !== undefined && !isReplicaId(replicaId)) {
+        return {
+          ok: false,
+          error: new ValidationError(
+            'replica: 1 to 63 letters, digits, ".", "_" or "-", starting with a letter or digit (a pod name)',
+          ),
+        };
+      }
+      return { ok: true, identity: { role: 'cluster', clusterId, ...(replicaId ? { replicaId } : {}) } };
     }
     const sessionId = req.query.session;
     if (!sessionId || !/^[a-z0-9]{1,40}$/.test(sessionId)) {
@@ -153,9 +173,11 @@ export class Relay {
     const record = recordOf(req.connectionId, identity);
     if (record.role === 'cluster') {
       await saveConnection(store, record, now, CONNECTION_TTL_MS);
-      await markConnected(store, record.clusterId, req.connectionId, now);
+      // The same replica id on a new connection replaces its old one; another id adds a replica.
+      await registerReplica(store, record.clusterId, record.replicaId, req.connectionId, now);
+      this.deps.messenger.replicasChanged?.(record.clusterId);
       this.connections.set(req.connectionId, record);
-      this.clusterSeenWritten.set(record.clusterId, now);
+      this.clusterSeenWritten.set(req.connectionId, now);
       return { ok: true, record };
     }
     const { sessionId } = record;
@@ -186,10 +208,7 @@ export class Relay {
     await deleteConnection(this.deps.store, connectionId);
     if (!rec) return;
     if (rec.role === 'cluster') {
-      // Only if this is still the cluster's connection (a late $disconnect of an old one is ignored).
-      if (await markDisconnected(this.deps.store, rec.clusterId, connectionId, this.deps.now())) {
-        await onClusterDisconnected(this.deps, rec.clusterId);
-      }
+      await this.replicaLeft(rec);
       return;
     }
     if (this.clientOf.get(rec.sessionId) === connectionId) this.clientOf.delete(rec.sessionId);
@@ -269,14 +288,18 @@ export class Relay {
       if (head.type === 'goodbye') {
         // A replica leaving on purpose: closed now, as its $disconnect would (which may come late
         // or never on API Gateway). The $disconnect that follows finds nothing left to do.
-        await this.disconnect(connectionId, { role: 'cluster', clusterId: rec.clusterId });
+        await this.disconnect(connectionId, {
+          role: 'cluster',
+          clusterId: rec.clusterId,
+          replicaId: rec.replicaId,
+        });
         return;
       }
     }
     const from: From =
       rec.role === 'client'
         ? { kind: 'client', sessionId: rec.sessionId }
-        : { kind: 'cluster', clusterId: rec.clusterId };
+        : { kind: 'cluster', clusterId: rec.clusterId, replicaId: rec.replicaId };
     const decision = route(msg, from, this.deps.topology);
     switch (decision.to) {
       case 'reject':
@@ -290,7 +313,7 @@ export class Relay {
         return;
       default: {
         const out = decision.message as unknown as Msg;
-        if (rec.role === 'client') await this.fromClient(rec, out, clusterTargets(decision));
+        if (rec.role === 'client') await this.fromClient(rec, out, decision);
         else for (const c of clusterTargets(decision)) await this.deps.messenger.toCluster(c, out);
       }
     }
@@ -316,9 +339,10 @@ export class Relay {
   private async fromClient(
     rec: Extract<ConnectionRecord, { role: 'client' }>,
     msg: Msg,
-    targets: string[],
+    decision: RouteDecision,
   ): Promise<void> {
     const { sessionId } = rec;
+    const targets = clusterTargets(decision);
     if (msg.type === 'ping') await this.beat(sessionId);
     if (msg.type === 'subscribe') {
       await this.startSubscribe(rec, msg, targets);
@@ -329,7 +353,7 @@ export class Relay {
       await editSubscriptions(this.deps.store, sessionId, (subs) => subs.filter((s) => s.subId !== subId));
     }
     const unreachable: string[] = [];
-    for (const c of targets) if (!(await this.deps.messenger.toCluster(c, msg))) unreachable.push(c);
+    for (const c of targets) if (!(await this.toReplicas(decision, c, msg))) unreachable.push(c);
     // A stateful request to an unreachable default cluster must not leave the client waiting.
     if (unreachable.length && (msg.reqId !== undefined || msg.type === 'outgoing.connect')) {
       await this.reply(rec.connectionId, {
@@ -341,6 +365,22 @@ export class Relay {
         message: `cluster ${unreachable.map((c) => `'${c}'`).join(', ')} is not connected`,
       });
     }
+  }
+
+  /**
+   * Which replicas of a cluster get a client's message: stateful operations (and pings, which
+   * ask whether the cluster answers) one replica; an answer about a cluster-assigned id the
+   * replica that assigned it; the rest (unsubscribe, an id without a replica) every replica.
+   */
+  private toReplicas(decision: RouteDecision, clusterId: string, msg: Msg): Promise<boolean> {
+    const { messenger } = this.deps;
+    if (decision.to === 'default' || msg.type === 'ping') return messenger.toStatefulReplica(clusterId, msg);
+    if (decision.to === 'cluster' && decision.replicaTag)
+      return messenger.toReplica(clusterId, decision.replicaTag, msg);
+    // An answer about a request that names no replica: traffic, so the cached set will do (a
+    // client must not buy a table read per frame); sessions and subscriptions read it fresh.
+    const traffic = decision.to === 'cluster' && msg.type !== 'unsubscribe';
+    return messenger.toCluster(clusterId, msg, traffic ? { cached: true } : {});
   }
 
   private async beat(sessionId: string): Promise<void> {
@@ -516,14 +556,20 @@ export class Relay {
     const services = Array.isArray(msg.services)
       ? (msg.services as unknown[]).filter((s): s is string => typeof s === 'string')
       : [];
-    await recordHello(
+    const current = await recordHello(
       this.deps.store,
       rec.clusterId,
+      rec.replicaId,
       rec.connectionId,
       services.slice(0, 200),
       this.deps.now(),
     );
-    await onClusterConnected(this.deps, rec.clusterId);
+    // A hello on a connection its replica has already left behind (a newer one replaced it).
+    if (!current) return;
+    // This replica gets every live session of its cluster (the others already hold them). The
+    // hello may reach an instance whose cached set predates the replica: read it again.
+    this.deps.messenger.replicasChanged?.(rec.clusterId);
+    await onClusterConnected(this.deps, rec.clusterId, replicaTag(rec.replicaId));
     // The default cluster came (back): everything unfinished about branches is sent again.
     if (rec.clusterId === defaultCluster(this.deps.topology).id) await syncBranches(this.deps);
   }
@@ -531,13 +577,63 @@ export class Relay {
   /** lastSeen, at most once per interval; conditional on this connection, so no read is needed first. */
   private async touchCluster(rec: Extract<ConnectionRecord, { role: 'cluster' }>): Promise<void> {
     const now = this.deps.now();
-    if (now - (this.clusterSeenWritten.get(rec.clusterId) ?? 0) < LAST_SEEN_WRITE_INTERVAL_MS) return;
-    this.clusterSeenWritten.set(rec.clusterId, now);
-    await touchCluster(
-      this.deps.store,
-      { id: rec.clusterId, connected: true, connectionId: rec.connectionId },
-      now,
-    );
+    if (now - (this.clusterSeenWritten.get(rec.connectionId) ?? 0) < LAST_SEEN_WRITE_INTERVAL_MS) return;
+    this.clusterSeenWritten.set(rec.connectionId, now);
+    if (await touchReplica(this.deps.store, rec.clusterId, rec.replicaId, rec.connectionId, now)) return;
+    // A connection that still talks but is no longer its replica's. One process holds one
+    // connection at a time, so another connection under the same id is another process: two
+    // pods given one replica id (a fixed SWITCHYARD_REPLICA_ID in a Deployment) would silently
+    // take the sessions from each other. Say so on the connection; the connector logs it.
+    const item = await this.deps.store.get(keys.clusterReplica(rec.clusterId, rec.replicaId));
+    // Absent: the connection closed ($disconnect) and this is one of its last frames.
+    if (!item) return;
+    await this.reply(rec.connectionId, {
+      type: 'error',
+      code: 'replica_replaced',
+      message: `replica id '${rec.replicaId}' of cluster '${rec.clusterId}' is now on another connection, which gets the sessions: give each connector replica its own id (the pod name)`,
+    });
+  }
+
+  /**
+   * A replica's connection closed. The cluster is down only when no replica is left; a late
+   * `$disconnect` of an old connection changes nothing (removeReplica is conditional on it). The
+   * same handling runs when a post finds the connection gone (410), since `$disconnect` is best
+   * effort; whichever comes second finds the replica absent and only re-checks the set.
+   *
+   * Without transactions, "remove, then find none left" races with another replica connecting:
+   *
+   *   A: remove A ... query: none left ........ mark children disconnected
+   *   B:                     $connect B, hello B, child.ready -> children ready   ^ now wrong
+   *
+   * So after marking, the set is read once more; a replica that came meanwhile gets every
+   * session again (child.create is idempotent on the connector), and its child.ready turns the
+   * children back to ready. Each step is conditional, so the two sides never undo each other.
+   */
+  private async replicaLeft(rec: Extract<ConnectionRecord, { role: 'cluster' }>): Promise<void> {
+    const { store, messenger } = this.deps;
+    this.clusterSeenWritten.delete(rec.connectionId);
+    const removal = await removeReplica(store, rec.clusterId, rec.replicaId, rec.connectionId);
+    // A late $disconnect: this replica is on a newer connection, nothing changed.
+    if ('replaced' in removal) return;
+    messenger.replicasChanged?.(rec.clusterId);
+    const left = await readReplicas(store, rec.clusterId);
+    if (left.length === 0) {
+      await onClusterDisconnected(this.deps, rec.clusterId);
+      const back = await readReplicas(store, rec.clusterId);
+      for (const r of back) await onClusterConnected(this.deps, rec.clusterId, replicaTag(r.replicaId));
+      return;
+    }
+    // The stateful replica of the default cluster left with requests in flight: they will get
+    // no answer from it. Clients are told, so they send reads again (to the next replica) and
+    // fail the rest with a clear error, instead of waiting for their timeout.
+    // (Already absent: whoever removed it told them.)
+    if (
+      'removed' in removal &&
+      rec.clusterId === defaultCluster(this.deps.topology).id &&
+      statefulReplica([removal.removed, ...left])?.replicaId === rec.replicaId
+    ) {
+      await onStatefulReplicaGone(this.deps, rec.clusterId, rec.replicaId);
+    }
   }
 
   /**
@@ -562,7 +658,8 @@ export class Relay {
     }
     if (from?.role === 'cluster' && msg.type === 'request' && msg.mode === 'steal') {
       const requestId = splitNamespacedId(msg.requestId as string)?.id ?? (msg.requestId as string);
-      await this.deps.messenger.toCluster(from.clusterId, {
+      // To the replica holding the request, not to every replica of its cluster.
+      await this.deps.messenger.toReplica(from.clusterId, replicaTag(from.replicaId), {
         v: 1,
         type: 'error',
         sessionId,

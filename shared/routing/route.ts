@@ -1,4 +1,6 @@
+import { replicaTag } from '../clusters/replica.ts';
 import { defaultCluster, type Topology, workloadClusters } from '../config/topology.ts';
+import { NAMESPACED_ID_MAX } from '../protocol/fields.ts';
 import type { RoutingHead } from '../protocol/messages/head.ts';
 import { type ErrorMessage, type Message, message } from '../protocol/messages.ts';
 import { routingHeadOf } from '../protocol/routing-head.ts';
@@ -7,7 +9,10 @@ import { RoutingError } from './routing-error.ts';
 import { checkClusterAssignedId, type Plan, ROUTES, type RouteContext } from './rules.ts';
 
 /** Who sent the message: a session's client, or a cluster's connector. */
-export type From = { kind: 'client'; sessionId: string } | { kind: 'cluster'; clusterId: string };
+export type From =
+  | { kind: 'client'; sessionId: string }
+  /** `replicaId`: the connector replica on the connection; its tag namespaces the ids it assigns. */
+  | { kind: 'cluster'; clusterId: string; replicaId?: string };
 
 /**
  * What the router does with one message. Cluster ids are resolved from the topology, so the
@@ -18,7 +23,7 @@ export type RouteDecision =
   | { to: 'default'; clusterId: string; message: Message }
   | { to: 'workloads'; clusterIds: string[]; message: Message }
   | { to: 'all-clusters'; clusterIds: string[]; message: Message }
-  | { to: 'cluster'; clusterId: string; message: Message }
+  | { to: 'cluster'; clusterId: string; replicaTag?: string; message: Message }
   | { to: 'client'; sessionId: string; message: Message }
   | { to: 'router'; message: Message }
   | { to: 'reject'; error: RoutingError; reply: ErrorMessage };
@@ -84,8 +89,21 @@ export function route(msg: Message, from: From, topology: Topology): RouteDecisi
       const tooLong = checkClusterAssignedId(field, value);
       if (tooLong) return reject(tooLong, head, from);
     }
-    if (head.requestId !== undefined) changes.requestId = namespaceId(from.clusterId, head.requestId);
-    if (msgId !== undefined) msgId = namespaceId(from.clusterId, msgId);
+    const tag = from.replicaId === undefined ? undefined : replicaTag(from.replicaId);
+    if (head.requestId !== undefined) changes.requestId = namespaceId(from.clusterId, head.requestId, tag);
+    if (msgId !== undefined) msgId = namespaceId(from.clusterId, msgId, tag);
+    const long = [changes.requestId, msgId].find((v) => v !== undefined && v.length > NAMESPACED_ID_MAX);
+    if (long !== undefined) {
+      return reject(
+        new RoutingError(
+          'invalid_id',
+          `an id with its namespace must fit in ${NAMESPACED_ID_MAX} characters: use shorter ids`,
+          { field: 'requestId' },
+        ),
+        head,
+        from,
+      );
+    }
   }
 
   const out: Message =
@@ -107,7 +125,12 @@ export function route(msg: Message, from: From, topology: Topology): RouteDecisi
         message: out,
       };
     case 'cluster':
-      return { to: 'cluster', clusterId: target.clusterId, message: out };
+      return {
+        to: 'cluster',
+        clusterId: target.clusterId,
+        ...(target.replicaTag ? { replicaTag: target.replicaTag } : {}),
+        message: out,
+      };
     case 'client':
       return { to: 'client', sessionId: target.sessionId, message: out };
     case 'router':

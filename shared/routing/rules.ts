@@ -1,7 +1,7 @@
 import { ID_MAX } from '../protocol/fields.ts';
 import type { RoutingHead } from '../protocol/messages/head.ts';
 import type { CarriedType } from '../protocol/types.ts';
-import { isNamespaced, splitNamespacedId } from './namespace.ts';
+import { isNamespaced, type NamespacedId, splitNamespacedId } from './namespace.ts';
 import { RoutingError } from './routing-error.ts';
 
 /**
@@ -20,7 +20,7 @@ export type Target =
   | { to: 'default' }
   | { to: 'workloads' }
   | { to: 'all-clusters' }
-  | { to: 'cluster'; clusterId: string }
+  | { to: 'cluster'; clusterId: string; replicaTag?: string }
   | { to: 'client'; sessionId: string }
   | { to: 'router' };
 
@@ -101,11 +101,7 @@ const fromWorkloadToClient: ClusterRule = (head, ctx, clusterId) =>
   requireWorkload(head, ctx, clusterId) ?? toClient(head);
 
 /** Split `<clusterId>:<id>` and check that cluster can own it. */
-function owner(
-  field: 'requestId' | 'subId',
-  value: string,
-  ctx: RouteContext,
-): { clusterId: string; id: string } | RoutingError {
+function owner(field: 'requestId' | 'subId', value: string, ctx: RouteContext): NamespacedId | RoutingError {
   const split = splitNamespacedId(value);
   if (!split) {
     return new RoutingError(
@@ -129,7 +125,15 @@ const toOwnerOfRequest: ClientRule = (head, ctx) => {
   if (head.requestId === undefined) return missingField(head, 'requestId');
   const found = owner('requestId', head.requestId, ctx);
   if (found instanceof RoutingError) return found;
-  return plan({ to: 'cluster', clusterId: found.clusterId }, { requestId: found.id });
+  // The replica that assigned the id holds the request; an id without a replica tag goes to them all.
+  return plan(
+    {
+      to: 'cluster',
+      clusterId: found.clusterId,
+      ...(found.replicaTag ? { replicaTag: found.replicaTag } : {}),
+    },
+    { requestId: found.id },
+  );
 };
 
 /** Only a chunk head can lack a field its type requires (whole messages passed their schema). */

@@ -52,7 +52,8 @@ export const expireSessionsDuty: Duty = {
 
 /**
  * A child still pending (its child.create was lost: a connector that dropped between the
- * router's send and its answer) is asked again. Connectors treat a repeated create as the same.
+ * router's send and its answer) is asked again, and a young session's child is sent once more
+ * to every connector replica. Connectors treat a repeated create as the same.
  */
 export const resendChildrenDuty: Duty = {
   name: 'resend-children',
@@ -65,10 +66,12 @@ export const resendChildrenDuty: Duty = {
       for (const c of Object.values(s.clusters)) {
         if (!ctx.isLeader()) return { resent, stopped: true };
         // Give a fresh child its first answer time before asking again.
-        if (
-          (c.state === 'pending' || c.state === 'disconnected') &&
-          now - c.updatedAt > ctx.settings.renewMs
-        ) {
+        const unanswered =
+          (c.state === 'pending' || c.state === 'disconnected') && now - c.updatedAt > ctx.settings.renewMs;
+        // A young session once more to every replica: one that registered while the session was
+        // created may have missed it (its hello lists children through the lagging kind index).
+        const young = c.state === 'ready' && now - s.createdAt < 2 * ctx.settings.reconcileEveryMs;
+        if (unanswered || young) {
           const sent = await deps.messenger.toCluster(c.clusterId, {
             v: 1,
             type: 'child.create',

@@ -45,14 +45,23 @@ export async function childSpec(deps: SessionDeps, s: SessionView, clusterId: st
   };
 }
 
-async function sendChildCreate(deps: SessionDeps, s: SessionView, clusterId: string): Promise<boolean> {
-  return deps.messenger.toCluster(clusterId, {
+/** To every replica of the cluster, or (`replicaTag`) to the one replica that just said hello. */
+async function sendChildCreate(
+  deps: SessionDeps,
+  s: SessionView,
+  clusterId: string,
+  replicaTag?: string,
+): Promise<boolean> {
+  const msg = {
     v: 1,
     type: 'child.create',
     sessionId: s.id,
     childId: s.clusters[clusterId]!.childId,
     spec: await childSpec(deps, s, clusterId),
-  });
+  };
+  return replicaTag
+    ? deps.messenger.toReplica(clusterId, replicaTag, msg)
+    : deps.messenger.toCluster(clusterId, msg);
 }
 
 export function statusMessage(s: SessionView) {
@@ -324,8 +333,15 @@ async function forgetClient(store: Store, sessionId: string, connectionId: strin
   }
 }
 
-/** A connector said hello (after connecting or reconnecting): re-send what it missed. */
-export async function onClusterConnected(deps: SessionDeps, clusterId: string): Promise<number> {
+/**
+ * A connector said hello (after connecting or reconnecting): re-send what it missed. With
+ * `replicaTag`, to that replica alone (another replica of the cluster already serves them).
+ */
+export async function onClusterConnected(
+  deps: SessionDeps,
+  clusterId: string,
+  replicaTag?: string,
+): Promise<number> {
   const children = await childrenOfCluster(deps.store, clusterId);
   let resent = 0;
   for (const child of children) {
@@ -333,7 +349,7 @@ export async function onClusterConnected(deps: SessionDeps, clusterId: string): 
       const s = await readSession(deps.store, child.sessionId);
       if (!s || s.state === 'closed' || s.state === 'failed') continue;
       // `ready` too: a connector that restarted lost its in-memory children; re-creating is idempotent.
-      if (await sendChildCreate(deps, s, clusterId)) resent++;
+      if (await sendChildCreate(deps, s, clusterId, replicaTag)) resent++;
     } else if (child.state === 'closing') {
       await endSession(deps, child.sessionId, 'cleanup resumed');
       resent++;
@@ -362,6 +378,32 @@ export async function onClusterDisconnected(deps: SessionDeps, clusterId: string
     if (!changed) continue;
     const s = await readSession(deps.store, child.sessionId);
     if (s && s.state !== 'closed') await notifyClient(deps, s);
+  }
+}
+
+/**
+ * The replica answering a cluster's stateful operations left while others stay: what it had in
+ * flight gets no answer. Each live session's client is told (`replica_gone`), so it sends its
+ * reads again, now to the next replica, and fails what cannot be repeated (an outgoing connect)
+ * with a clear error; the reply order (`seq`) drops a second copy, so nothing is answered twice.
+ */
+export async function onStatefulReplicaGone(
+  deps: SessionDeps,
+  clusterId: string,
+  replicaId: string,
+): Promise<void> {
+  for (const child of await childrenOfCluster(deps.store, clusterId)) {
+    if (child.state !== 'ready' && child.state !== 'pending') continue;
+    const s = await readSession(deps.store, child.sessionId);
+    if (!s?.clientConnectionId || (s.state !== 'ready' && s.state !== 'pending')) continue;
+    await deps.messenger.toConnection(s.clientConnectionId, {
+      v: 1,
+      type: 'error',
+      sessionId: s.id,
+      code: 'replica_gone',
+      message: `the replica '${replicaId}' of cluster '${clusterId}' that answered this session's stateful requests went away; reads in flight are sent again to another replica`,
+      cluster: clusterId,
+    });
   }
 }
 

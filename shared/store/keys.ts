@@ -20,6 +20,11 @@ export const keys = {
     sk: `${String(createdAt).padStart(15, '0')}#${sessionId}`,
   }),
   cluster: (id: string): Key => ({ pk: `CLUSTER#${id}`, sk: 'CLUSTER' }),
+  /** One connector replica of a cluster, in the cluster's partition: one query reads the live set. */
+  clusterReplica: (clusterId: string, replicaId: string): Key => ({
+    pk: `CLUSTER#${clusterId}`,
+    sk: `REPLICA#${replicaId}`,
+  }),
   connection: (id: string): Key => ({ pk: `CONN#${id}`, sk: 'CONN' }),
   branch: (id: string): Key => ({ pk: `BRANCH#${id}`, sk: 'BRANCH' }),
   lease: (name: string): Key => ({ pk: `LEASE#${name}`, sk: 'LEASE' }),
@@ -34,6 +39,7 @@ export const KINDS = {
   sessionSplit: 'SESSION_SPLIT',
   queueSplit: 'QUEUE_SPLIT',
   cluster: 'CLUSTER',
+  clusterReplica: 'CLUSTER_REPLICA',
   connection: 'CONN',
   branch: 'BRANCH',
   lease: 'LEASE',

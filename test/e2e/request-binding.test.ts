@@ -134,10 +134,12 @@ describe('requests are bound to the session they were delivered to', () => {
     const requestId = stolen.requestId as string;
     expect(stolen).toMatchObject({ mode: 'steal', cluster: 'east' });
     expect(copy).toMatchObject({ mode: 'mirror', requestId });
-    expect(requestId).toMatch(/^east:[A-Za-z0-9_-]{22}$/);
+    // `<cluster>.<replica tag>:<id>`: the replica that holds the request is named in its id.
+    expect(requestId).toMatch(/^east\.[0-9a-f]{8}:[A-Za-z0-9_-]{22}$/);
 
     // Act: Bob answers Alice's request every way he can, and tries ids he guessed.
-    const guessed = `east:${randomBytes(16).toString('base64url')}`;
+    // Bob knows the replica's tag (his own requests carry it); only the random part is a guess.
+    const guessed = `${requestId.split(':')[0]}:${randomBytes(16).toString('base64url')}`;
     const forged = Buffer.from('forged-by-B').toString('base64');
     bob.send({ type: 'response', requestId, status: 299, headers: {}, body: forged });
     bob.send({ type: 'error', requestId, code: 'cut_off', message: 'fall back to the upstream' });
@@ -159,7 +161,7 @@ describe('requests are bound to the session they were delivered to', () => {
     );
     for (const r of refusals) expect(r).toMatchObject({ type: 'error', cluster: 'east' });
     // Word for word the same but for the id: a refusal does not tell a live id from a guess.
-    const shape = (r: Frame) => String(r.message).replace(String(r.requestId).slice('east:'.length), '<id>');
+    const shape = (r: Frame) => String(r.message).replace(String(r.requestId).replace(/^[^:]*:/, ''), '<id>');
     expect(new Set(refusals.map(shape)).size).toBe(1);
     expect(east().connector.refusedAnswers - refusedBefore).toBe(5);
     expect(settled).toBe(false);

@@ -3,7 +3,7 @@ import type { CloseReason } from '../../shared/protocol/close-codes.ts';
 
 /** A Messenger for unit tests: records what was sent; clusters not in `connected` are unreachable. */
 export class RecordingMessenger implements Messenger {
-  readonly toClusters: { clusterId: string; message: Record<string, unknown> }[] = [];
+  readonly toClusters: { clusterId: string; message: Record<string, unknown>; via?: string }[] = [];
   readonly toConnections: { connectionId: string; message: Record<string, unknown> }[] = [];
   readonly closed: string[] = [];
 
@@ -15,6 +15,19 @@ export class RecordingMessenger implements Messenger {
   async toCluster(clusterId: string, message: object): Promise<boolean> {
     if (!this.connected.has(clusterId)) return false;
     this.toClusters.push({ clusterId, message: message as Record<string, unknown> });
+    return true;
+  }
+
+  /** One replica per cluster here: recorded like a send to the cluster, with `via`. */
+  async toStatefulReplica(clusterId: string, message: object): Promise<boolean> {
+    if (!this.connected.has(clusterId)) return false;
+    this.toClusters.push({ clusterId, message: message as Record<string, unknown>, via: 'stateful' });
+    return true;
+  }
+
+  async toReplica(clusterId: string, replicaTag: string, message: object): Promise<boolean> {
+    if (!this.connected.has(clusterId)) return false;
+    this.toClusters.push({ clusterId, message: message as Record<string, unknown>, via: replicaTag });
     return true;
   }
 

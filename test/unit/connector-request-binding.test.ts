@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { answerTarget, notYourRequest } from '../../connector/answer-binding.ts';
 import { parseConnectorConfig } from '../../connector/config.ts';
 import { Connector } from '../../connector/connector.ts';
-import type { ForwardedResponse } from '../../connector/ingress.ts';
+import type { ForwardedResponse } from '../../connector/ingress/types.ts';
 import { OutgoingTunnels } from '../../connector/outgoing.ts';
 import { PendingRequests } from '../../connector/pending-requests.ts';
 import { RecentlyEnded } from '../../connector/recently-ended.ts';

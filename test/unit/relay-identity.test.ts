@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { ConnectionsApi } from '../../functions/lib/connections-client.ts';
 import { ApiGatewayMessenger } from '../../functions/lib/messenger.ts';
 import { generateToken, registerToken } from '../../shared/auth/tokens.ts';
+import { getCluster } from '../../shared/clusters/registry.ts';
 import { parseSettings } from '../../shared/config/settings.ts';
 import { parseTopology } from '../../shared/config/topology.ts';
 import { type ConnectionIdentity, identityFromContext } from '../../shared/relay/identity.ts';
@@ -127,12 +128,12 @@ describe('relay: the sender from the $connect authorizer, not from the table', (
     const w = await world();
     w.store.reads = [];
     await w.fresh().message('cli-1', response, w.clientIdentity);
-    expect(w.store.reads).toEqual(['CLUSTER#east']);
+    expect(w.store.reads).toEqual(['query:CLUSTER#east']);
     expect(w.posted.map((p) => [p.connectionId, JSON.parse(p.data).type])).toEqual([['east-1', 'response']]);
 
     w.store.reads = [];
     await w.fresh().message('cli-1', response);
-    expect(w.store.reads).toEqual(['CONN#cli-1', 'CLUSTER#east']);
+    expect(w.store.reads).toEqual(['CONN#cli-1', 'query:CLUSTER#east']);
     expect(w.posted).toHaveLength(2);
   });
 
@@ -142,13 +143,15 @@ describe('relay: the sender from the $connect authorizer, not from the table', (
     const body = Buffer.from('{"ok":true}').toString('base64');
     w.store.reads = [];
 
-    // Act: what a steady stream of stolen requests is, both ways.
+    // Act: what a steady stream of stolen requests is, both ways; each answer names the request
+    // as the client got it (namespaced by the router).
     for (let i = 0; i < 100; i++) {
       const req = JSON.parse(stolenRequest(w.sessionId));
       await w.warm.message('east-1', JSON.stringify({ ...req, requestId: `r${i}` }), w.clusterIdentity);
+      const delivered = JSON.parse(w.posted.at(-1)!.data) as { requestId: string };
       await w.warm.message(
         'cli-1',
-        JSON.stringify({ ...JSON.parse(response), requestId: `east:r${i}`, body }),
+        JSON.stringify({ ...JSON.parse(response), requestId: delivered.requestId, body }),
         w.clientIdentity,
       );
     }
@@ -161,7 +164,11 @@ describe('relay: the sender from the $connect authorizer, not from the table', (
     expect(last).toEqual([
       {
         to: 'cli-1',
-        msg: expect.objectContaining({ type: 'request', requestId: 'east:r99', cluster: 'east' }),
+        msg: expect.objectContaining({
+          type: 'request',
+          requestId: expect.stringMatching(/^east[.:].*r99$/),
+          cluster: 'east',
+        }),
       },
       {
         to: 'east-1',
@@ -240,8 +247,7 @@ describe('relay: the sender from the $connect authorizer, not from the table', (
     await w.fresh().disconnect('east-1', w.clusterIdentity);
     expect(w.store.reads).not.toContain('CONN#east-1');
     expect(await w.store.get({ pk: 'CONN#east-1', sk: 'CONN' })).toBeUndefined();
-    const east = await w.store.get({ pk: 'CLUSTER#east', sk: 'CLUSTER' });
-    expect(east?.connected).toBe(false);
+    expect((await getCluster(w.store, 'east')).connected).toBe(false);
   });
 });
 

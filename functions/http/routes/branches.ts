@@ -4,7 +4,7 @@ import { syncBranches } from '../../../shared/branches/controller.ts';
 import { CreateBranchSchema } from '../../../shared/branches/schemas.ts';
 import { sessionDeps } from '../../lib/session-deps.ts';
 import type { AppEnv } from '../types.ts';
-import { ErrorSchema, idParam, json } from './openapi.ts';
+import { errors, idParam, json } from './openapi.ts';
 
 const BranchSchema = z
   .object({
@@ -26,41 +26,52 @@ const IdParam = idParam(/^[a-z0-9-]{1,40}$/);
 const create = createRoute({
   method: 'post',
   path: '/v1/branches',
+  operationId: 'createBranch',
   summary:
     'Request a private copy of a database on the default cluster (reuses a live branch with the same id)',
   security: [{ bearer: [] }],
   request: { body: { content: { 'application/json': { schema: CreateBranchSchema } }, required: true } },
   responses: {
     202: json(BranchSchema, 'accepted: poll it until its phase is ready or failed'),
-    400: json(ErrorSchema, 'invalid request'),
-    409: json(ErrorSchema, 'the id is taken or being deleted'),
+    ...errors([400, 409], {
+      409: 'the id is taken (by someone else, or for another database) or being deleted',
+    }),
   },
 });
 const get = createRoute({
   method: 'get',
   path: '/v1/branches/{id}',
+  operationId: 'getBranch',
   summary: 'One of your branches',
   security: [{ bearer: [] }],
   request: { params: IdParam },
-  responses: { 200: json(BranchSchema, 'the branch'), 404: json(ErrorSchema, 'no such branch of yours') },
+  responses: {
+    200: json(BranchSchema, 'the branch'),
+    ...errors([400, 404], { 404: 'no such branch of yours' }),
+  },
 });
 const list = createRoute({
   method: 'get',
   path: '/v1/branches',
+  operationId: 'listBranches',
   summary: 'Your branches',
   security: [{ bearer: [] }],
   request: { query: z.object({ deleted: z.enum(['true', 'false']).optional() }) },
-  responses: { 200: json(z.object({ branches: z.array(BranchSchema) }), 'branches') },
+  responses: { 200: json(z.object({ branches: z.array(BranchSchema) }), 'branches'), ...errors([400]) },
 });
 const remove = createRoute({
   method: 'delete',
   path: '/v1/branches/{id}',
+  operationId: 'deleteBranch',
   summary: 'Drop a branch (idempotent)',
   security: [{ bearer: [] }],
   request: { params: IdParam },
   responses: {
     202: json(BranchSchema, 'the branch, deleting'),
-    404: json(ErrorSchema, 'no such branch of yours'),
+    ...errors([400, 404, 409], {
+      404: 'no such branch of yours',
+      409: 'the branch kept changing while it was being marked for deletion: retry',
+    }),
   },
 });
 

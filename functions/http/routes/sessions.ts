@@ -9,7 +9,7 @@ import { CreateSessionSchema, type SessionView } from '../../../shared/sessions/
 import { listSessions } from '../../../shared/sessions/sessions.ts';
 import { sessionDeps } from '../../lib/session-deps.ts';
 import type { AppEnv } from '../types.ts';
-import { ErrorSchema, idParam, json } from './openapi.ts';
+import { errors, idParam, json } from './openapi.ts';
 
 const ChildSchema = z.object({
   childId: z.string(),
@@ -78,58 +78,70 @@ export function present(s: SessionView) {
 const create = createRoute({
   method: 'post',
   path: '/v1/sessions',
+  operationId: 'createSession',
   summary: 'Create a session spanning every workload cluster and the default cluster',
   security: [{ bearer: [] }],
   request: { body: { content: { 'application/json': { schema: CreateSessionSchema } }, required: true } },
   responses: {
     201: json(SessionSchema, 'created (pending until every cluster is ready)'),
-    400: json(ErrorSchema, 'invalid request'),
-    503: json(ErrorSchema, 'a cluster is not connected'),
+    ...errors([400, 409, 503], {
+      409: 'a split conflicts with another session’s split of the same queue',
+      503: 'a cluster the session needs is not connected (pass allowPartial to go on without workload clusters)',
+    }),
   },
 });
 
 const get = createRoute({
   method: 'get',
   path: '/v1/sessions/{id}',
+  operationId: 'getSession',
   summary: 'One of your sessions, with each cluster’s child state',
   security: [{ bearer: [] }],
   request: { params: IdParam },
-  responses: { 200: json(SessionSchema, 'the session'), 404: json(ErrorSchema, 'no such session of yours') },
+  responses: {
+    200: json(SessionSchema, 'the session'),
+    ...errors([400, 404], { 404: 'no such session of yours' }),
+  },
 });
 
 const list = createRoute({
   method: 'get',
   path: '/v1/sessions',
+  operationId: 'listSessions',
   summary: 'Your sessions, newest first',
   security: [{ bearer: [] }],
   request: {
     query: z.object({ state: z.enum(['pending', 'ready', 'failed', 'closed', 'live']).optional() }),
   },
-  responses: { 200: json(z.object({ sessions: z.array(SessionSchema) }), 'sessions') },
+  responses: { 200: json(z.object({ sessions: z.array(SessionSchema) }), 'sessions'), ...errors([400]) },
 });
 
 const remove = createRoute({
   method: 'delete',
   path: '/v1/sessions/{id}',
+  operationId: 'endSession',
   summary: 'End a session (idempotent): its clusters drop it, its splits drain, its connection closes',
   security: [{ bearer: [] }],
   request: { params: IdParam },
   responses: {
     200: json(SessionSchema, 'the ended session'),
-    404: json(ErrorSchema, 'no such session of yours'),
+    ...errors([400, 404], { 404: 'no such session of yours' }),
   },
 });
 
 const resume = createRoute({
   method: 'get',
   path: '/v1/sessions/{id}/resume',
+  operationId: 'checkSessionResumable',
   summary: 'Check that a session can be resumed (410 when it cannot)',
   security: [{ bearer: [] }],
   request: { params: IdParam },
   responses: {
     200: json(SessionSchema, 'resumable'),
-    404: json(ErrorSchema, 'no such session of yours'),
-    410: json(ErrorSchema, 'the session is over: start a new one'),
+    ...errors([400, 404, 410], {
+      404: 'no such session of yours',
+      410: 'the session is over: start a new one',
+    }),
   },
 });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { generateToken, registerToken } from '../../../shared/auth/tokens.ts';
+import { replicaTag } from '../../../shared/clusters/replica.ts';
 import { parseSettings } from '../../../shared/config/settings.ts';
 import { parseTopology } from '../../../shared/config/topology.ts';
 import { Relay } from '../../../shared/relay/relay.ts';
@@ -93,7 +94,11 @@ describe('relay state across router workers', () => {
 
   it('drops a cached client connection that answers 410 and reads the resumed one from the store', async () => {
     const w = await twoWorkers();
-    await w.a.connect({ connectionId: 'east-a', token: w.cluster, query: { cluster: 'east' } });
+    await w.a.connect({
+      connectionId: 'east-a',
+      token: w.cluster,
+      query: { cluster: 'east', replica: 'east-pod-1' },
+    });
     // The CLI first connected through worker A (which caches it) ...
     await w.a.connect({ connectionId: 'cli-1', token: w.developer, query: { session: w.sessionId } });
     w.messenger.liveConnections.add('cli-1');
@@ -106,8 +111,8 @@ describe('relay state across router workers', () => {
     await w.a.message('east-a', request(w.sessionId, 'r2'));
 
     expect(w.messenger.toConnections.map((m) => [m.connectionId, m.message.requestId])).toEqual([
-      ['cli-1', 'east:r1'],
-      ['cli-2', 'east:r2'],
+      ['cli-1', `east.${replicaTag('east-pod-1')}:r1`],
+      ['cli-2', `east.${replicaTag('east-pod-1')}:r2`],
     ]);
     // Delivered: the cluster was not told that the developer is gone.
     expect(w.messenger.toClusters.filter((m) => m.message.code === 'client_gone')).toEqual([]);

@@ -1,0 +1,137 @@
+import { newRequestId } from '../request-id.ts';
+import { decide } from './decide.ts';
+import { clientResponseHeaders, flattenHeaders, fromHeaderObject, toHttp2Headers } from './headers.ts';
+import { type InboundRequest, type InboundResponse, isHttp2 } from './inbound.ts';
+import { MirrorTap } from './mirror-tap.ts';
+import { type PassThroughContext, passThrough } from './pass-through.ts';
+import { readUpTo } from './replay-buffer.ts';
+import type { ForwardedRequest, ForwardedResponse, RequestHead, Target, TrafficRouter } from './types.ts';
+
+/** Counters an operator (and the benchmark) reads: what went where, and what was skipped. */
+export interface IngressStats {
+  passedThrough: number;
+  stolen: number;
+  mirrored: number;
+  /** Mirror copies not taken because the body was above `maxBodyBytes`. */
+  mirrorSkipped: number;
+  /** Matching requests served by the upstream because their body was above `maxBodyBytes`. */
+  tooLargeToSteal: number;
+}
+
+export function emptyStats(): IngressStats {
+  return { passedThrough: 0, stolen: 0, mirrored: 0, mirrorSkipped: 0, tooLargeToSteal: 0 };
+}
+
+export interface HandlerContext extends PassThroughContext {
+  router: TrafficRouter;
+  maxBodyBytes: number;
+  stats: IngressStats;
+  log: (line: Record<string, unknown>) => void;
+}
+
+/** One request, HTTP/1.1 or HTTP/2: routed by its head, then streamed, copied or stolen. */
+export function handleRequest(ctx: HandlerContext, req: InboundRequest, res: InboundResponse): void {
+  const head: RequestHead = { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers };
+  const decision = decide(ctx.router, ctx.service, head);
+  if (decision.unstolen) {
+    ctx.log({
+      level: 'INFO',
+      message: `a ${decision.kind} request cannot be stolen yet; the upstream serves it`,
+      service: ctx.service,
+      sessionId: decision.unstolen.sessionId,
+      path: head.path,
+    });
+  }
+  if (decision.steal) {
+    stealRequest(ctx, req, res, decision.steal, decision.mirrors).catch((err) => {
+      ctx.log({ level: 'ERROR', message: 'stolen request failed', service: ctx.service, error: String(err) });
+      res.destroy();
+    });
+    return;
+  }
+  ctx.stats.passedThrough++;
+  if (decision.mirrors.length === 0) {
+    passThrough(ctx, req, res);
+    return;
+  }
+  const tap = new MirrorTap(ctx.maxBodyBytes);
+  req.once('end', () => {
+    const body = tap.body();
+    if (body === undefined) {
+      ctx.stats.mirrorSkipped += decision.mirrors.length;
+      ctx.log({
+        level: 'WARN',
+        message: `request body above ${ctx.maxBodyBytes} bytes; mirror copy skipped`,
+        service: ctx.service,
+        path: head.path,
+      });
+      return;
+    }
+    sendCopies(ctx, decision.mirrors, forwarded(req, body));
+  });
+  passThrough(ctx, req, res, { tap: tap.push });
+}
+
+async function stealRequest(
+  ctx: HandlerContext,
+  req: InboundRequest,
+  res: InboundResponse,
+  target: Target,
+  mirrors: Target[],
+): Promise<void> {
+  // The developer gets the body whole, so the ingress itself asks the client for it.
+  if (req.headers.expect?.toLowerCase() === '100-continue') res.writeContinue();
+  const read = await readUpTo(req, ctx.maxBodyBytes);
+  if (!read.whole) {
+    // Replayed to the upstream, prefix first: a matching upload is served, never refused.
+    ctx.stats.tooLargeToSteal++;
+    ctx.stats.mirrorSkipped += mirrors.length;
+    ctx.log({
+      level: 'WARN',
+      message: `matching request body above ${ctx.maxBodyBytes} bytes; the upstream serves it`,
+      service: ctx.service,
+      sessionId: target.sessionId,
+      path: req.url,
+    });
+    passThrough(ctx, req, res, { prefix: read.prefix });
+    return;
+  }
+  const request = forwarded(req, read.body);
+  sendCopies(ctx, mirrors, request);
+  const answer = await ctx.router.steal(target, request);
+  if (answer) {
+    ctx.stats.stolen++;
+    writeAnswer(res, answer);
+    return;
+  }
+  ctx.stats.passedThrough++;
+  passThrough(ctx, req, res, { prefix: [read.body], bodyDone: true });
+}
+
+function forwarded(req: InboundRequest, body: Buffer): ForwardedRequest {
+  return {
+    // 128 random bits: an id a developer could guess would let them answer someone else's request.
+    requestId: newRequestId(),
+    method: req.method ?? 'GET',
+    path: req.url ?? '/',
+    headers: flattenHeaders(req.rawHeaders),
+    body,
+  };
+}
+
+function sendCopies(ctx: HandlerContext, mirrors: Target[], request: ForwardedRequest): void {
+  for (const m of mirrors) {
+    ctx.stats.mirrored++;
+    ctx.router.mirror(m, request);
+  }
+}
+
+function writeAnswer(res: InboundResponse, answer: ForwardedResponse): void {
+  const flat = clientResponseHeaders(fromHeaderObject(answer.headers)).filter(
+    (_, i, all) => all[i - (i % 2)]!.toLowerCase() !== 'content-length',
+  );
+  flat.push('content-length', String(answer.body.length));
+  if (isHttp2(res)) res.writeHead(answer.status, toHttp2Headers(flat));
+  else res.writeHead(answer.status, flat);
+  res.end(answer.body);
+}

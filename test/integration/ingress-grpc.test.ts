@@ -1,0 +1,125 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FakeTrafficRouter } from '../helpers/fake-traffic-router.ts';
+import { startIngress, type TestIngress } from '../helpers/ingress.ts';
+
+// gRPC through the ingress: h2c in from the client, h2c out to a gRPC server (upstreamProtocol).
+
+const PROTO = `syntax = "proto3";
+package echo;
+service Echo {
+  rpc Say (Msg) returns (Msg);
+  rpc Count (Msg) returns (stream Msg);
+}
+message Msg { string text = 1; int32 n = 2; }
+`;
+
+interface Msg {
+  text: string;
+  n: number;
+}
+type EchoClient = grpc.Client & {
+  Say(m: Partial<Msg>, md: grpc.Metadata, cb: (err: grpc.ServiceError | null, r?: Msg) => void): void;
+  Count(m: Partial<Msg>, md: grpc.Metadata): grpc.ClientReadableStream<Msg>;
+};
+
+let server: grpc.Server;
+let ingress: TestIngress;
+let client: EchoClient;
+const router = new FakeTrafficRouter();
+
+beforeAll(async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'echo-proto-'));
+  writeFileSync(join(dir, 'echo.proto'), PROTO);
+  const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(join(dir, 'echo.proto'))) as unknown as {
+    echo: { Echo: grpc.ServiceClientConstructor };
+  };
+  server = new grpc.Server();
+  server.addService(pkg.echo.Echo.service, {
+    Say: (call: grpc.ServerUnaryCall<Msg, Msg>, cb: grpc.sendUnaryData<Msg>) => {
+      const dev = call.metadata.get('x-dev')[0] ?? 'nobody';
+      cb(null, { text: `upstream says ${call.request.text} to ${dev}`, n: call.request.n + 1 });
+    },
+    Count: (call: grpc.ServerWritableStream<Msg, Msg>) => {
+      for (let i = 1; i <= call.request.n; i++) call.write({ text: `${call.request.text} ${i}`, n: i });
+      call.end();
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
+  );
+  router.subscribe('mirror', { headers: { 'x-dev': '^ann$' } }, 'ann');
+  ingress = await startIngress(`http://127.0.0.1:${port}`, { upstreamProtocol: 'h2c' }, 64 * 1024, router);
+  client = new pkg.echo.Echo(
+    `127.0.0.1:${ingress.port}`,
+    grpc.credentials.createInsecure(),
+  ) as unknown as EchoClient;
+});
+
+afterAll(async () => {
+  client?.close();
+  await ingress?.ingress.close();
+  server?.forceShutdown();
+});
+
+describe('gRPC through the ingress', () => {
+  it('passes a unary call through, metadata included', async () => {
+    const md = new grpc.Metadata();
+    md.set('x-dev', 'bea');
+
+    const reply = await new Promise<Msg>((resolve, reject) =>
+      client.Say({ text: 'hi', n: 41 }, md, (err, r) => (err ? reject(err) : resolve(r!))),
+    );
+
+    expect(reply).toEqual({ text: 'upstream says hi to bea', n: 42 });
+  });
+
+  it('streams a server-streaming call through, every message and the OK status', async () => {
+    const call = client.Count({ text: 'tick', n: 5 }, new grpc.Metadata());
+    const got: Msg[] = [];
+    call.on('data', (m: Msg) => got.push(m));
+    const status = await new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
+
+    expect(got.map((m) => m.text)).toEqual(['tick 1', 'tick 2', 'tick 3', 'tick 4', 'tick 5']);
+    expect(status.code).toBe(grpc.status.OK);
+  });
+
+  it('relays an error status from the upstream (trailers only)', async () => {
+    const err = await new Promise<grpc.ServiceError>((resolve) =>
+      (client as unknown as { makeUnaryRequest: grpc.Client['makeUnaryRequest'] }).makeUnaryRequest(
+        '/echo.Echo/Missing',
+        (x: Buffer) => x,
+        (x: Buffer) => x,
+        Buffer.alloc(0),
+        (e) => resolve(e as grpc.ServiceError),
+      ),
+    );
+
+    expect(err.code).toBe(grpc.status.UNIMPLEMENTED);
+  });
+
+  it('routes a call by its metadata like an HTTP header: a matching mirror gets a copy', async () => {
+    const md = new grpc.Metadata();
+    md.set('x-dev', 'ann');
+    router.mirrored.length = 0;
+
+    await new Promise<Msg>((resolve, reject) =>
+      client.Say({ text: 'copy me', n: 1 }, md, (err, r) => (err ? reject(err) : resolve(r!))),
+    );
+
+    expect(router.mirrored).toHaveLength(1);
+    expect(router.mirrored[0]).toMatchObject({
+      method: 'POST',
+      path: '/echo.Echo/Say',
+      headers: { 'x-dev': 'ann', 'content-type': 'application/grpc' },
+    });
+    // A gRPC message: 1 byte compressed flag, 4 bytes length, then the protobuf.
+    expect(router.mirrored[0]!.body.subarray(5).toString('latin1')).toContain('copy me');
+  });
+});
