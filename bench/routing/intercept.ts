@@ -14,7 +14,7 @@ const quiet = { step() {}, info() {}, warn() {} };
 export async function startIntercept(
   runtime: LocalRuntime,
   appPort: number,
-): Promise<{ sessionId: string; stop(): Promise<void> }> {
+): Promise<{ sessionId: string; pings(): number; stop(): Promise<void> }> {
   const api = new RouterApi({
     httpUrl: runtime.httpUrl,
     wsUrl: runtime.wsUrl,
@@ -24,6 +24,14 @@ export async function startIntercept(
   const ending = new SessionEnding(api, quiet);
   const session = await createSession(api, { service: 'api', label: 'bench' }, quiet, ending);
   const conn = new SessionConnection(runtime.wsUrl, runtime.developerToken, session.id);
+  // Keep-alive pings (every 20 s) are routed messages too: counted, so a phase they land in can
+  // count them as messages, not as reads that came with nothing.
+  let pings = 0;
+  const send = conn.send.bind(conn);
+  conn.send = (msg) => {
+    if (msg.type === 'ping') pings++;
+    return send(msg);
+  };
   // Exactly what `switchyard intercept` does per request, without printing a line.
   conn.on('request', (r: Req) => void answerRequest(conn, appPort, r));
   await conn.start();
@@ -35,6 +43,7 @@ export async function startIntercept(
   });
   return {
     sessionId: session.id,
+    pings: () => pings,
     async stop() {
       conn.stop();
       await ending.end().catch(() => {});

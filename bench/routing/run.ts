@@ -1,12 +1,15 @@
 /**
  * Routing benchmark: the added latency of a stolen request's round trip through the router, the
- * DynamoDB calls per routed message, and session creation time for 1 and 10 clusters.
+ * CPU it costs, throughput with requests in flight, the DynamoDB calls per routed message, and
+ * session creation time for 1 and 10 clusters. Every figure is taken in --rounds rounds (at least
+ * 5) and reported as the median with its spread (min to max), with the load average per round.
  *
  *   npx tsx bench/routing/run.ts [--append] [--out bench/results/routing.md]
  *
- * Sizes (defaults): --warmup 500 pairs, --pairs 3000 sequential pairs within --seq-seconds 40,
- * --in-flight 16 for --conc-rounds 3 rounds of --conc-seconds 2 per path, --cold 300 requests
- * (15 s at most), --session-rounds 4 of --sessions 6 per case, --delay-ms 50 of cluster latency.
+ * Sizes (defaults): --warmup 500 pairs, then per round: --pairs 600 sequential pairs within
+ * --seq-seconds 15, --cpu-requests 400 routed and direct requests for CPU per request,
+ * --in-flight 16 for --conc-seconds 2 per path; --cold 300 requests (15 s at most) once;
+ * --rounds session rounds of --sessions 4 per case, --delay-ms 50 of cluster latency.
  * --append adds the run as a new section to the results file instead of rewriting it.
  *
  * Bounded: every phase stops at its count or its time limit, and a watchdog ends the process
@@ -14,6 +17,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { loadavg } from 'node:os';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Counts, diff } from './dynamo-meter.ts';
@@ -28,9 +32,17 @@ import {
 } from './http-load.ts';
 import { startIntercept } from './intercept.ts';
 import { machine } from './machine.ts';
-import { type PhaseCalls, type RunResult, renderHeader, renderRun, type SessionCase } from './report.ts';
+import {
+  type PhaseCalls,
+  type RoundFigures,
+  type RunResult,
+  renderHeader,
+  renderRun,
+  type SessionCase,
+  type SessionRound,
+} from './report.ts';
 import { POLL_MS, type SessionTiming, timeSessionReady } from './session-timing.ts';
-import { summarize } from './stats.ts';
+import { median, summarize } from './stats.ts';
 import { listen, startWorld } from './world.ts';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -38,16 +50,18 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const { values: args } = parseArgs({
   options: {
     warmup: { type: 'string', default: '500' },
-    pairs: { type: 'string', default: '3000' },
-    'seq-seconds': { type: 'string', default: '40' },
+    rounds: { type: 'string', default: '5' },
+    pairs: { type: 'string', default: '600' },
+    'seq-seconds': { type: 'string', default: '15' },
+    'cpu-requests': { type: 'string', default: '400' },
     'in-flight': { type: 'string', default: '16' },
     'conc-seconds': { type: 'string', default: '2' },
-    'conc-rounds': { type: 'string', default: '3' },
     cold: { type: 'string', default: '300' },
-    'session-rounds': { type: 'string', default: '4' },
-    sessions: { type: 'string', default: '6' },
+    sessions: { type: 'string', default: '4' },
     'delay-ms': { type: 'string', default: '50' },
-    'max-seconds': { type: 'string', default: '180' },
+    /** CPU ms per routed request measured the same way on the code before the cuts (the goal is half). */
+    'baseline-cpu': { type: 'string' },
+    'max-seconds': { type: 'string', default: '420' },
     out: { type: 'string', default: 'bench/results/routing.md' },
     append: { type: 'boolean', default: false },
     title: { type: 'string' },
@@ -99,51 +113,97 @@ await sequentialPairs(direct, routed, num('warmup'), 20_000);
 const phases: PhaseCalls[] = [];
 async function metered<T extends { requests: number }>(phase: string, run: () => Promise<T>): Promise<T> {
   const before: Counts = world.meter.snapshot();
+  const pings0 = intercept.pings();
   const t0 = performance.now();
   const out = await run();
-  phases.push({
-    phase,
-    requests: out.requests,
-    seconds: (performance.now() - t0) / 1000,
-    calls: diff(world.meter.snapshot(), before),
-    // The warm phases run on the runtime's long-lived router: it refreshes the one cluster's set.
-    ...(phase.startsWith('warm') ? { refreshedClusters: 1 } : {}),
-  });
+  const calls = diff(world.meter.snapshot(), before);
+  const pings = intercept.pings() - pings0;
+  const seconds = (performance.now() - t0) / 1000;
+  // One row per phase, summed over the rounds.
+  const same = phases.find((p) => p.phase === phase);
+  if (!same) {
+    phases.push({
+      phase,
+      requests: out.requests,
+      pings,
+      seconds,
+      calls,
+      // The warm phases run on the runtime's long-lived router: it refreshes the one cluster's set.
+      ...(phase.startsWith('warm') ? { refreshedClusters: 1 } : {}),
+    });
+  } else {
+    same.requests += out.requests;
+    same.pings += pings;
+    same.seconds += seconds;
+    for (const [k, v] of Object.entries(calls)) same.calls[k] = (same.calls[k] ?? 0) + v;
+  }
   return out;
 }
 
-log('sequential pairs');
-const seq = await metered('warm, sequential', async () => {
-  const r = await sequentialPairs(direct, routed, num('pairs'), num('seq-seconds') * 1000);
-  return { ...r, requests: r.b.ms.length + r.b.failed };
-});
-log(`${seq.pairs} pairs`);
-
-log(`${args['in-flight']} in flight`);
+const rounds = Math.max(1, num('rounds'));
 const inFlight = num('in-flight');
-const conc = await metered(`warm, ${inFlight} in flight`, async () => {
-  const all = { direct: [] as Samples[], routed: [] as Samples[] };
-  const roundRatios: number[] = [];
-  for (let round = 0; round < num('conc-rounds'); round++) {
-    const order = round % 2 === 0 ? (['direct', 'routed'] as const) : (['routed', 'direct'] as const);
-    const rps = { direct: 0, routed: 0 };
+const perRequest = (x: Samples) => x.cpuMs / Math.max(1, x.ms.length + x.failed);
+const all = {
+  seqDirect: [] as Samples[],
+  seqRouted: [] as Samples[],
+  concDirect: [] as Samples[],
+  concRouted: [] as Samples[],
+};
+const roundFigures: RoundFigures[] = [];
+let pairs = 0;
+let seqMs = 0;
+for (let round = 0; round < rounds; round++) {
+  const load1 = loadavg()[0]!;
+  const seq = await metered('warm, sequential', async () => {
+    const r = await sequentialPairs(direct, routed, num('pairs'), num('seq-seconds') * 1000);
+    return { ...r, requests: r.b.ms.length + r.b.failed };
+  });
+  pairs += seq.pairs;
+  seqMs += seq.ms;
+  all.seqDirect.push(seq.a);
+  all.seqRouted.push(seq.b);
+  // CPU per request: the process's CPU time around a run of one path alone (order alternating).
+  const cpu = { direct: 0, routed: 0 };
+  await metered('warm, sequential', async () => {
+    const order = round % 2 === 0 ? (['routed', 'direct'] as const) : (['direct', 'routed'] as const);
+    let requests = 0;
     for (const k of order) {
-      const r = await concurrent(k === 'direct' ? direct : routed, inFlight, num('conc-seconds') * 1000);
-      all[k].push(r);
-      rps[k] = (r.ms.length / r.wallMs) * 1000;
+      const r = await sequential(k === 'direct' ? direct : routed, num('cpu-requests'), 20_000);
+      cpu[k] = perRequest(r);
+      if (k === 'routed') requests = r.ms.length + r.failed;
     }
-    roundRatios.push(rps.routed / rps.direct);
-  }
-  const d = mergeSamples(all.direct);
-  const r = mergeSamples(all.routed);
-  return {
-    d,
-    r,
-    roundRatios,
-    rps: { direct: (d.ms.length / d.wallMs) * 1000, routed: (r.ms.length / r.wallMs) * 1000 },
-    requests: r.ms.length + r.failed,
-  };
-});
+    return { requests };
+  });
+  const conc = await metered(`warm, ${inFlight} in flight`, async () => {
+    const order = round % 2 === 0 ? (['direct', 'routed'] as const) : (['routed', 'direct'] as const);
+    const out = {} as Record<'direct' | 'routed', Samples>;
+    for (const k of order)
+      out[k] = await concurrent(k === 'direct' ? direct : routed, inFlight, num('conc-seconds') * 1000);
+    return { ...out, requests: out.routed.ms.length + out.routed.failed };
+  });
+  all.concDirect.push(conc.direct);
+  all.concRouted.push(conc.routed);
+  const d = summarize(seq.a.ms);
+  const r = summarize(seq.b.ms);
+  const rps = (x: Samples) => (x.ms.length / x.wallMs) * 1000;
+  roundFigures.push({
+    load1,
+    addedP50: r.p50 - d.p50,
+    addedP99: r.p99 - d.p99,
+    cpuRouted: cpu.routed,
+    cpuDirect: cpu.direct,
+    rpsRatio: rps(conc.routed) / rps(conc.direct),
+    failed: seq.b.failed + conc.routed.failed,
+  });
+  const f = roundFigures.at(-1)!;
+  log(
+    `round ${round + 1}: load ${load1.toFixed(2)}, added p50 ${f.addedP50.toFixed(2)} / p99 ${f.addedP99.toFixed(2)} ms, CPU ${f.cpuRouted.toFixed(2)} ms routed / ${f.cpuDirect.toFixed(2)} direct, x${f.rpsRatio.toFixed(3)} with ${inFlight} in flight`,
+  );
+}
+const seqD = mergeSamples(all.seqDirect);
+const seqR = mergeSamples(all.seqRouted);
+const concD = mergeSamples(all.concDirect);
+const concR = mergeSamples(all.concRouted);
 
 log('cold relay');
 world.setColdRelay(true);
@@ -168,19 +228,26 @@ const sessions: SessionCase[] = [1, 10].flatMap((clusters) =>
 );
 const caseOf = (clusters: number, latencyMs: number) =>
   sessions.find((c) => c.clusters === clusters && c.latencyMs === latencyMs)!;
-for (let round = 0; round < num('session-rounds'); round++) {
+const sessionRounds: SessionRound[] = [];
+for (let round = 0; round < rounds; round++) {
+  const load1 = loadavg()[0]!;
+  const medians: Record<string, number> = {};
   const order = round % 2 === 0 ? [1, 10] : [10, 1];
   for (const n of order) {
     const w = await startWorld({ clusters: n, readyDelayMs: delayMs });
     try {
       await timeSessionReady(w.runtime, w.meter); // unmeasured: first-call costs of a fresh world
       // With and without the cluster latency in turn, in the same world.
+      const mine: Record<number, number[]> = { [delayMs]: [], 0: [] };
       for (let i = 0; i < num('sessions'); i++) {
         for (const latency of [delayMs, 0]) {
           w.setReadyDelay(latency);
-          caseOf(n, latency).runs.push(await timeSessionReady(w.runtime, w.meter));
+          const t = await timeSessionReady(w.runtime, w.meter);
+          caseOf(n, latency).runs.push(t);
+          mine[latency]!.push(t.ms);
         }
       }
+      for (const latency of [delayMs, 0]) medians[`${n}/${latency}`] = median(mine[latency]!);
     } finally {
       await w.stop();
     }
@@ -191,32 +258,42 @@ for (let round = 0; round < num('session-rounds'); round++) {
         .join(' ');
     log(`sessions, round ${round + 1}, ${n} cluster(s): ${last(delayMs)} ms (no latency: ${last(0)} ms)`);
   }
+  sessionRounds.push({
+    load1,
+    ratio: medians[`10/${delayMs}`]! / medians[`1/${delayMs}`]!,
+    ratioNoDelay: medians['10/0']! / medians['1/0']!,
+  });
 }
 
 // ---- report ------------------------------------------------------------------------------------
 
-const perRequest = (x: Samples) => x.cpuMs / Math.max(1, x.ms.length + x.failed);
 const result: RunResult = {
   startedAt,
   seconds: (performance.now() - began) / 1000,
   machine: host,
   command: `npx tsx bench/routing/run.ts ${process.argv.slice(2).join(' ')}`.trim(),
+  loadAtEnd: loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' / '),
+  rounds: roundFigures,
+  sessionRounds,
+  ...(args['baseline-cpu'] ? { baselineCpu: Number(args['baseline-cpu']) } : {}),
   sequential: {
-    direct: summarize(seq.a.ms),
-    routed: summarize(seq.b.ms),
-    failed: { direct: seq.a.failed, routed: seq.b.failed },
-    cpu: { direct: perRequest(seq.a), routed: perRequest(seq.b) },
-    pairs: seq.pairs,
-    seconds: seq.ms / 1000,
+    direct: summarize(seqD.ms),
+    routed: summarize(seqR.ms),
+    failed: { direct: seqD.failed, routed: seqR.failed },
+    cpu: { direct: Number.NaN, routed: Number.NaN },
+    pairs,
+    seconds: seqMs / 1000,
   },
   concurrent: {
-    direct: summarize(conc.d.ms),
-    routed: summarize(conc.r.ms),
-    failed: { direct: conc.d.failed, routed: conc.r.failed },
-    cpu: { direct: perRequest(conc.d), routed: perRequest(conc.r) },
+    direct: summarize(concD.ms),
+    routed: summarize(concR.ms),
+    failed: { direct: concD.failed, routed: concR.failed },
+    cpu: { direct: perRequest(concD), routed: perRequest(concR) },
     inFlight,
-    rps: conc.rps,
-    roundRatios: conc.roundRatios,
+    rps: { direct: (concD.ms.length / concD.wallMs) * 1000, routed: (concR.ms.length / concR.wallMs) * 1000 },
+    roundRatios: roundFigures.map((f) => f.rpsRatio),
   },
   cold: { routed: summarize(cold.ms), failed: cold.failed, cpu: perRequest(cold) },
   dynamo: phases,

@@ -1,14 +1,9 @@
-import {
-  type ApiGatewayManagementApiClient,
-  DeleteConnectionCommand,
-  GoneException,
-  PostToConnectionCommand,
-} from '@aws-sdk/client-apigatewaymanagementapi';
 import type { Messenger, ReplicaGoneHandler } from '../../shared/messaging/messenger.ts';
 import { ReplicaFanout } from '../../shared/messaging/replica-fanout.ts';
 import type { CloseReason } from '../../shared/protocol/close-codes.ts';
 import type { Store } from '../../shared/store/store.ts';
 import { CLOSE_CODE_HEADER, CLOSE_REASON_HEADER } from './close-headers.ts';
+import type { ConnectionsApi } from './connections-client.ts';
 
 export type FrameEncoder = (message: object) => string[];
 
@@ -24,7 +19,7 @@ export class ApiGatewayMessenger implements Messenger {
   private readonly fanout: ReplicaFanout;
 
   constructor(
-    private readonly client: ApiGatewayManagementApiClient,
+    private readonly connections: ConnectionsApi,
     store: Store,
     now: () => number,
     private readonly encode: FrameEncoder = jsonFrames,
@@ -54,17 +49,10 @@ export class ApiGatewayMessenger implements Messenger {
   }
 
   async toConnection(connectionId: string, message: object): Promise<boolean> {
-    try {
-      for (const frame of this.encode(message)) {
-        await this.client.send(
-          new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(frame) }),
-        );
-      }
-      return true;
-    } catch (err) {
-      if (err instanceof GoneException || (err as { name?: string }).name === 'GoneException') return false;
-      throw err;
+    for (const frame of this.encode(message)) {
+      if (!(await this.connections.post(connectionId, Buffer.from(frame, 'utf8')))) return false;
     }
+    return true;
   }
 
   /**
@@ -84,25 +72,12 @@ export class ApiGatewayMessenger implements Messenger {
       });
       if (!told) return; // gone already
     }
-    const command = new DeleteConnectionCommand({ ConnectionId: connectionId });
-    if (why) {
-      command.middlewareStack.add(
-        (next) => (args) => {
-          const headers = (args.request as { headers?: Record<string, string> }).headers;
-          if (headers) {
-            headers[CLOSE_CODE_HEADER] = String(why.code);
-            headers[CLOSE_REASON_HEADER] = encodeURIComponent(why.reason);
-          }
-          return next(args);
-        },
-        { step: 'build', name: 'switchyardCloseCode' },
-      );
-    }
-    try {
-      await this.client.send(command);
-    } catch (err) {
-      if (err instanceof GoneException || (err as { name?: string }).name === 'GoneException') return;
-      throw err;
-    }
+    // Unsigned extras: API Gateway checks the signed headers only.
+    await this.connections.remove(
+      connectionId,
+      why
+        ? { [CLOSE_CODE_HEADER]: String(why.code), [CLOSE_REASON_HEADER]: encodeURIComponent(why.reason) }
+        : undefined,
+    );
   }
 }

@@ -3,13 +3,20 @@ import { encodeFrames } from '../../shared/protocol/chunking.ts';
 import type { CarriedMessage } from '../../shared/protocol/messages.ts';
 import { sessionFeatures } from '../../shared/sessions/feature-set.ts';
 import type { SessionDeps } from '../../shared/sessions/lifecycle.ts';
+import { signedConnections } from './connections-client.ts';
 import { type Deps, deps, onResetDeps } from './deps.ts';
 import { ENV } from './env.ts';
 import { ApiGatewayMessenger } from './messenger.ts';
 
-/** Frames for one message: a chunk passes as it is (it was routed by its head); larger messages are chunked. */
+/**
+ * Frames for one message: a chunk passes as it is (it was routed by its head); larger messages are
+ * chunked. Not validated again: what the router forwards it validated when the frame came in (and
+ * changed only routing fields it checked), and every receiver validates each frame itself.
+ */
 const frames = (m: object): string[] =>
-  (m as { type?: string }).type === 'chunk' ? [JSON.stringify(m)] : encodeFrames(m as CarriedMessage);
+  (m as { type?: string }).type === 'chunk'
+    ? [JSON.stringify(m)]
+    : encodeFrames(m as CarriedMessage, { validate: false });
 
 let cached: { deps: SessionDeps; messenger: ApiGatewayMessenger } | undefined;
 
@@ -19,9 +26,13 @@ export function buildSessionDeps(d: Deps): { deps: SessionDeps; messenger: ApiGa
       `environment variable ${ENV.wsManagementEndpoint} is not set: the http, ws and reconciler functions post to WebSocket connections through it. The router stack sets it from its WebSocket stage (redeploy the stack); the local runtime sets it itself`,
     );
   }
-  const connections = new ApiGatewayManagementApiClient({
-    region: d.region,
+  // The SDK client only resolves credentials (its provider chain, memoized and refreshed before
+  // expiry); posting goes through the lean signed client, set up once per instance.
+  const sdk = new ApiGatewayManagementApiClient({ region: d.region, endpoint: d.wsManagementEndpoint });
+  const connections = signedConnections({
     endpoint: d.wsManagementEndpoint,
+    region: d.region,
+    credentials: () => sdk.config.credentials(),
   });
   const messenger = new ApiGatewayMessenger(connections, d.store, d.now, frames);
   return {

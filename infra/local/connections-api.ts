@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Hono } from 'hono';
 import { CLOSE_CODE_HEADER, CLOSE_REASON_HEADER } from '../../functions/lib/close-headers.ts';
 import type { ConnectionRegistry } from './connection-registry.ts';
@@ -68,6 +69,70 @@ export function connectionsApi(registry: ConnectionRegistry, basePath: string): 
 
   api.notFound(() => awsError(404, 'NotFoundException', 'Not Found'));
   return api;
+}
+
+/**
+ * `POST @connections/<id>` straight on Node's request and response, ahead of the fetch adaptor:
+ * the one call the router makes per routed frame, answered as the Hono route above answers it,
+ * without building a `Request` and a `Response` for it. Anything else returns false and goes on
+ * to the full API. For a single process only: a replica must forward posts to other workers.
+ */
+export function fastConnectionsPost(
+  registry: ConnectionRegistry,
+  basePath: string,
+): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const prefix = `${basePath}/@connections/`;
+  const answer = (res: ServerResponse, status: number, type?: string, message?: string): void => {
+    if (!type) {
+      res.writeHead(status, { 'content-length': '0' }).end();
+      return;
+    }
+    const body = JSON.stringify({ message });
+    res
+      .writeHead(status, {
+        'content-type': 'application/json',
+        'content-length': String(Buffer.byteLength(body)),
+        'x-amzn-errortype': type,
+      })
+      .end(body);
+  };
+  return (req, res) => {
+    const url = req.url ?? '';
+    if (req.method !== 'POST' || !url.startsWith(prefix)) return false;
+    const raw = url.slice(prefix.length);
+    if (!raw || raw.includes('/') || raw.includes('?')) return false;
+    let id: string;
+    try {
+      id = decodeURIComponent(raw);
+    } catch {
+      return false;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= MAX_POST_BYTES) chunks.push(c);
+    });
+    req.on('end', () => {
+      if (size > MAX_POST_BYTES) {
+        answer(
+          res,
+          413,
+          'PayloadTooLargeException',
+          `Message of ${size} bytes is above the ${MAX_POST_BYTES} byte limit`,
+        );
+        return;
+      }
+      const connection = registry.open(id);
+      if (!connection) {
+        answer(res, 410, 'GoneException', `connection ${id} is gone`);
+        return;
+      }
+      registry.post(connection, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), Date.now());
+      answer(res, 200);
+    });
+    return true;
+  };
 }
 
 function safeDecode(text: string): string {

@@ -1,6 +1,6 @@
-import type { Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createAdaptorServer } from '@hono/node-server';
+import { getRequestListener } from '@hono/node-server';
 import { SwitchyardError } from '../../shared/errors/errors.ts';
 
 export class PortInUseError extends SwitchyardError {
@@ -27,9 +27,16 @@ export type Fetch = (request: Request, env: unknown) => Response | Promise<Respo
 export async function listenHttp(
   fetch: Fetch,
   port: number,
-  opts: { exclusive?: boolean } = {},
+  opts: {
+    exclusive?: boolean;
+    /** Answers some requests on Node's own objects before the fetch adaptor (true: answered). */
+    raw?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  } = {},
 ): Promise<LocalHttpServer> {
-  const server = createAdaptorServer({ fetch }) as Server;
+  const { raw } = opts;
+  // The adaptor's own server is this, without the hook for `raw`.
+  const listener = getRequestListener(fetch);
+  const server = createServer(raw ? (req, res) => raw(req, res) || listener(req, res) : listener);
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void =>
       reject(err.code === 'EADDRINUSE' ? new PortInUseError(port) : err);

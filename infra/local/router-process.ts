@@ -9,7 +9,7 @@ import { RECONCILER_LEASE } from '../../shared/reconcile/reconciler.ts';
 import { DEFAULT_STAGE } from '../../shared/split/model.ts';
 import { keys } from '../../shared/store/keys.ts';
 import { ConnectionRegistry } from './connection-registry.ts';
-import { connectionsApi } from './connections-api.ts';
+import { connectionsApi, fastConnectionsPost } from './connections-api.ts';
 import { GATEWAY_PREFIX, WS_PATH } from './defaults.ts';
 import { setEnv } from './function-env.ts';
 import { type FunctionHandlers, loadHandlers } from './handlers.ts';
@@ -105,7 +105,12 @@ export async function startRouterProcess(opts: RouterProcessOptions): Promise<Ro
       if (!handlers || request.headers.get('upgrade')) return new Response('starting', { status: 503 });
       return handlers.http.fetch(request, env);
     };
-    const http = await listenHttp(opts.replica ? namedWorker(app) : app, opts.port);
+    const http = await listenHttp(
+      opts.replica ? namedWorker(app) : app,
+      opts.port,
+      // A replica's posts may be for another worker's connection: they take the routed API.
+      opts.replica ? {} : { raw: fastConnectionsPost(registry, GATEWAY_PREFIX) },
+    );
     const base = `127.0.0.1:${http.port}`;
     const managementEndpoint = `http://${base}${GATEWAY_PREFIX}`;
 

@@ -8,15 +8,34 @@ import type { APIGatewayEventWebsocketRequestContextV2 } from 'aws-lambda';
  */
 
 /** Ids in API Gateway's style: 11 random bytes, base64, padded (`L0SM9cOFvHcCIhw=`). */
+const ID_BYTES = 11;
+const POOL_IDS = 256;
+let pool = Buffer.alloc(0);
+let next = POOL_IDS;
+
+/** One random fill per 256 ids: every message event takes three of them. */
 export function apiGatewayId(): string {
-  return `${randomBytes(11).toString('base64url')}=`;
+  if (next >= POOL_IDS) {
+    pool = randomBytes(ID_BYTES * POOL_IDS);
+    next = 0;
+  }
+  const start = next++ * ID_BYTES;
+  return `${pool.toString('base64url', start, start + ID_BYTES)}=`;
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const pad = (n: number): string => String(n).padStart(2, '0');
 
 /** `requestTime` in API Gateway's format: `09/Feb/2024:10:00:00 +0000`. */
+let timeOf = { second: -1, text: '' };
+
 export function requestTime(epochMs: number): string {
+  const second = Math.floor(epochMs / 1000);
+  if (second !== timeOf.second) timeOf = { second, text: formatTime(epochMs) };
+  return timeOf.text;
+}
+
+function formatTime(epochMs: number): string {
   const d = new Date(epochMs);
   return `${pad(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000`;
 }

@@ -22,6 +22,8 @@ export interface EncodeFramesOptions {
   maxMessageBytes?: number;
   /** Id of the chunked message; unique per sender and session (default: a random UUID). */
   msgId?: string;
+  /** Check the message against its schema first (default true); see `encodeMessage`. */
+  validate?: boolean;
 }
 
 /** One frame when the message fits, else its chunks in order. Every frame fits `maxFrameBytes`. */
@@ -31,7 +33,9 @@ export function encodeFrames(msg: CarriedMessage, options: EncodeFramesOptions =
   if ((msg as { type: string }).type === 'chunk') {
     throw new TypeError('encodeFrames: a chunk is already a frame; pass the message it carries');
   }
-  const text = encodeMessage(msg);
+  const text = encodeMessage(msg, { validate: options.validate !== false });
+  // Most messages are far below a frame: no need to copy them into bytes to know it.
+  if (text.length * 3 <= maxFrameBytes) return [text];
   const bytes = Buffer.from(text, 'utf8');
   if (bytes.length > maxMessageBytes) {
     throw new ProtocolError(

@@ -127,11 +127,15 @@ export async function createSession(
           code: 'cluster_unavailable',
           message: `cluster '${clusterId}' is not connected`,
         });
-        // Settled children count towards readiness (with allowPartial a failed one is not awaited).
-        await store.update(keys.session(id), {}, { add: { failedChildren: 1 } });
       }
     }),
   );
+  // Settled children count towards readiness (with allowPartial a failed one is not awaited):
+  // one write for all of them, not one per cluster on the parent. An answer counted before it
+  // may not see the count complete; the settle below decides from the children themselves.
+  if (unavailable.length > 0) {
+    await store.update(keys.session(id), {}, { add: { failedChildren: unavailable.length } });
+  }
   const defaultId = Object.values(s.clusters).find((c) => c.roles.includes('default'))!.clusterId;
   if (unavailable.length > 0 && (!s.allowPartial || unavailable.includes(defaultId))) {
     unavailable.sort();
@@ -171,7 +175,13 @@ export async function settleSession(deps: SessionDeps, sessionId: string): Promi
   const ready = failed.length === 0 || (s.allowPartial && defaultOk && workloadOk);
   const now = deps.now();
   if (ready) {
-    await setSessionState(deps.store, sessionId, 'ready', ['pending'], now);
+    if (await setSessionState(deps.store, sessionId, 'ready', ['pending'], now)) {
+      // This settler made it ready: it knows the result without reading the partition again
+      // (n + 1 items with n clusters, on the path every session waits for).
+      const after: SessionView = { ...s, state: 'ready', updatedAt: now, version: s.version + 1 };
+      await notifyClient(deps, after);
+      return after;
+    }
   } else {
     const first = failed[0]!;
     await setSessionState(deps.store, sessionId, 'failed', ['pending'], now, {

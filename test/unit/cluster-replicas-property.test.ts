@@ -11,6 +11,7 @@ import { createSession, onChildAnswer } from '../../shared/sessions/lifecycle.ts
 import { readSession } from '../../shared/sessions/sessions.ts';
 import { MemoryStore } from '../../shared/store/memory/memory-store.ts';
 import { RecordingFeatures } from '../helpers/recording-features.ts';
+import { sdkConnections } from '../helpers/sdk-connections.ts';
 
 /**
  * The router's replica set under connect, hello and disconnect races. Every store call waits for
@@ -96,7 +97,7 @@ describe('router replica set (property, scheduled races)', () => {
           store,
           topology,
           settings: parseSettings({}),
-          messenger: new ApiGatewayMessenger(client, store, now),
+          messenger: new ApiGatewayMessenger(sdkConnections(client), store, now),
           now,
           features: new RecordingFeatures(),
         });

@@ -15,6 +15,7 @@ import { readSession } from '../../shared/sessions/sessions.ts';
 import { MemoryStore } from '../../shared/store/memory/memory-store.ts';
 import type { Key, StoredItem } from '../../shared/store/store.ts';
 import { RecordingFeatures } from '../helpers/recording-features.ts';
+import { sdkConnections } from '../helpers/sdk-connections.ts';
 
 const topology = parseTopology({
   region: 'us-east-1',
@@ -90,7 +91,7 @@ async function world() {
       store,
       topology,
       settings: parseSettings({}),
-      messenger: new ApiGatewayMessenger(gateway.client, store, now),
+      messenger: new ApiGatewayMessenger(sdkConnections(gateway.client), store, now),
       now,
       features: new RecordingFeatures(),
     };

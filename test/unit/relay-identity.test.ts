@@ -1,5 +1,5 @@
-import type { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { describe, expect, it } from 'vitest';
+import type { ConnectionsApi } from '../../functions/lib/connections-client.ts';
 import { ApiGatewayMessenger } from '../../functions/lib/messenger.ts';
 import { generateToken, registerToken } from '../../shared/auth/tokens.ts';
 import { getCluster } from '../../shared/clusters/registry.ts';
@@ -35,17 +35,17 @@ class CountingStore extends MemoryStore {
 }
 
 /** What the router's messenger posts (its table reads are the ones being counted). */
-function posting(posted: { connectionId: string; data: string }[]): ApiGatewayManagementApiClient {
+function posting(posted: { connectionId: string; data: string }[]): ConnectionsApi {
   return {
-    send: async (command: { input: { ConnectionId: string; Data: Uint8Array } }) => {
-      posted.push({
-        connectionId: command.input.ConnectionId,
-        // DeleteConnection has no Data.
-        data: command.input.Data ? Buffer.from(command.input.Data).toString() : '<deleted>',
-      });
-      return {};
+    post: async (connectionId, data) => {
+      posted.push({ connectionId, data: data.toString('utf8') });
+      return true;
     },
-  } as unknown as ApiGatewayManagementApiClient;
+    remove: async (connectionId) => {
+      posted.push({ connectionId, data: '<deleted>' });
+      return true;
+    },
+  };
 }
 
 /**
@@ -135,6 +135,47 @@ describe('relay: the sender from the $connect authorizer, not from the table', (
     await w.fresh().message('cli-1', response);
     expect(w.store.reads).toEqual(['CONN#cli-1', 'query:CLUSTER#east']);
     expect(w.posted).toHaveLength(2);
+  });
+
+  it('routes 100 requests and their answers on a warm instance with 0 reads and one post per message', async () => {
+    // Prepare
+    const w = await world();
+    const body = Buffer.from('{"ok":true}').toString('base64');
+    w.store.reads = [];
+
+    // Act: what a steady stream of stolen requests is, both ways; each answer names the request
+    // as the client got it (namespaced by the router).
+    for (let i = 0; i < 100; i++) {
+      const req = JSON.parse(stolenRequest(w.sessionId));
+      await w.warm.message('east-1', JSON.stringify({ ...req, requestId: `r${i}` }), w.clusterIdentity);
+      const delivered = JSON.parse(w.posted.at(-1)!.data) as { requestId: string };
+      await w.warm.message(
+        'cli-1',
+        JSON.stringify({ ...JSON.parse(response), requestId: delivered.requestId, body }),
+        w.clientIdentity,
+      );
+    }
+
+    // Assess: nothing read, each message posted once to its one target, routing fields rewritten
+    // and the rest (the body) as it came.
+    expect(w.store.reads).toEqual([]);
+    expect(w.posted).toHaveLength(200);
+    const last = w.posted.slice(-2).map((p) => ({ to: p.connectionId, msg: JSON.parse(p.data) }));
+    expect(last).toEqual([
+      {
+        to: 'cli-1',
+        msg: expect.objectContaining({
+          type: 'request',
+          requestId: expect.stringMatching(/^east[.:].*r99$/),
+          cluster: 'east',
+        }),
+      },
+      {
+        to: 'east-1',
+        msg: expect.objectContaining({ type: 'response', requestId: 'r99', sessionId: w.sessionId, body }),
+      },
+    ]);
+    expect(last[1]!.msg.cluster).toBeUndefined();
   });
 
   it("stamps a client's answer with the session of its connection, reading nothing when warm (request binding)", async () => {
