@@ -1,5 +1,10 @@
 import { EventEmitter } from 'node:events';
-import { encodeFrames, Reassembler, type ReassemblerOptions } from '../shared/protocol/chunking.ts';
+import {
+  encodeFrames,
+  Reassembler,
+  type ReassemblerOptions,
+  SINGLE_SENDER_REASSEMBLY,
+} from '../shared/protocol/chunking.ts';
 import { parseMessage } from '../shared/protocol/codec.ts';
 import { DEFAULT_MAX_REASSEMBLED_BYTES } from '../shared/protocol/limits.ts';
 import type { CarriedMessage, ChunkMessage, Message } from '../shared/protocol/messages.ts';
@@ -23,7 +28,11 @@ export class Peer extends EventEmitter {
    */
   screenChunk?: (chunk: ChunkMessage) => boolean;
 
-  constructor(opts: SocketOptions, reassembly: ReassemblerOptions = {}) {
+  /**
+   * `reassembly`: the bounds on incomplete chunked messages. By default one sender may use them
+   * all (the CLI); a receiver of many developers' chunks passes `SHARED_REASSEMBLY`.
+   */
+  constructor(opts: SocketOptions, reassembly: ReassemblerOptions = SINGLE_SENDER_REASSEMBLY) {
     super();
     this.reassembler = new Reassembler({ maxMessageBytes: DEFAULT_MAX_REASSEMBLED_BYTES, ...reassembly });
     this.socket = new ReconnectingSocket(opts);

@@ -104,6 +104,29 @@ export interface ReassemblerOptions {
 }
 
 /**
+ * For a receiver that hears many senders at once (a connector: every developer's chunks come on
+ * its one connection). Each sender's share is half the whole, so no one sender can crowd out
+ * another; see `Reassembler`. These are also the defaults.
+ */
+export const SHARED_REASSEMBLY = {
+  maxPartials: 16,
+  maxBufferedBytes: 32 * 1024 * 1024,
+  maxPartialsPerSender: 4,
+  maxBytesPerSender: 16 * 1024 * 1024,
+} as const satisfies ReassemblerOptions;
+
+/**
+ * For a receiver whose chunks all come from parties it trusts alike (the CLI hears only its own
+ * session's traffic, from the clusters via the router): one sender may use the whole.
+ */
+export const SINGLE_SENDER_REASSEMBLY = {
+  maxPartials: 16,
+  maxBufferedBytes: 32 * 1024 * 1024,
+  maxPartialsPerSender: 16,
+  maxBytesPerSender: 32 * 1024 * 1024,
+} as const satisfies ReassemblerOptions;
+
+/**
  * A message given up on before it was whole: by `expire` (too old) or evicted to make room
  * (`takeEvicted`). Its head names who waits for it (`reqId`, `requestId`...).
  */
@@ -162,10 +185,16 @@ export class Reassembler {
 
   constructor(options: ReassemblerOptions = {}) {
     this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_REASSEMBLED_BYTES;
-    this.maxPartials = options.maxPartials ?? 16;
-    this.maxBufferedBytes = options.maxBufferedBytes ?? 32 * 1024 * 1024;
-    this.maxPartialsPerSender = Math.min(options.maxPartialsPerSender ?? 4, this.maxPartials);
-    this.maxBytesPerSender = Math.min(options.maxBytesPerSender ?? 16 * 1024 * 1024, this.maxBufferedBytes);
+    this.maxPartials = options.maxPartials ?? SHARED_REASSEMBLY.maxPartials;
+    this.maxBufferedBytes = options.maxBufferedBytes ?? SHARED_REASSEMBLY.maxBufferedBytes;
+    this.maxPartialsPerSender = Math.min(
+      options.maxPartialsPerSender ?? SHARED_REASSEMBLY.maxPartialsPerSender,
+      this.maxPartials,
+    );
+    this.maxBytesPerSender = Math.min(
+      options.maxBytesPerSender ?? SHARED_REASSEMBLY.maxBytesPerSender,
+      this.maxBufferedBytes,
+    );
     this.expireAfterMs = options.expireAfterMs ?? 60_000;
   }
 
