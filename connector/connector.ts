@@ -1,4 +1,5 @@
 import { Peer } from '../client-transport/peer.ts';
+import { SHARED_REASSEMBLY } from '../shared/protocol/chunking.ts';
 import { replyIdsOf } from '../shared/protocol/error-frame.ts';
 import { compileFilter, type HttpFilter, type RequestMatcher } from '../shared/protocol/filter.ts';
 import type { Message } from '../shared/protocol/messages.ts';
@@ -87,12 +88,16 @@ export class Connector implements TrafficRouter {
     // The same replica id on a new connection makes the router drop the old connection.
     url.searchParams.set('replica', this.replicaId);
     const token = opts.token;
-    this.peer = new Peer({
-      url: url.toString(),
-      headers: () => ({ authorization: `Bearer ${typeof token === 'function' ? token() : token}` }),
-      // Fail-open: a refused token is retried (it may be rotated) while traffic passes through.
-      retryRefused: true,
-    });
+    this.peer = new Peer(
+      {
+        url: url.toString(),
+        headers: () => ({ authorization: `Bearer ${typeof token === 'function' ? token() : token}` }),
+        // Fail-open: a refused token is retried (it may be rotated) while traffic passes through.
+        retryRefused: true,
+      },
+      // Every developer's chunks share this one connection: each gets a fair share of the bounds.
+      SHARED_REASSEMBLY,
+    );
     this.link = new RouterLink(this.peer, this.log);
     this.peer.screenChunk = (chunk) => this.admit(chunk.head);
     this.answers = new Answers((msg) => this.send(msg), this.log);

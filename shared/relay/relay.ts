@@ -26,6 +26,7 @@ import type { Message } from '../protocol/messages.ts';
 import { ProtocolError } from '../protocol/protocol-error.ts';
 import { routingHeadOf } from '../protocol/routing-head.ts';
 import { splitNamespacedId } from '../routing/namespace.ts';
+import { ownerKey } from '../routing/owner-key.ts';
 import { clusterTargets, type From, type RouteDecision, route } from '../routing/route.ts';
 import {
   addSubscribeAnswer,
@@ -298,7 +299,12 @@ export class Relay {
     }
     const from: From =
       rec.role === 'client'
-        ? { kind: 'client', sessionId: rec.sessionId }
+        ? {
+            kind: 'client',
+            sessionId: rec.sessionId,
+            // Only chunks carry it (the connector budgets reassembly per developer): no hash otherwise.
+            ...(msg.type === 'chunk' && rec.owner ? { owner: ownerKey(rec.owner) } : {}),
+          }
         : { kind: 'cluster', clusterId: rec.clusterId, replicaId: rec.replicaId };
     const decision = route(msg, from, this.deps.topology);
     switch (decision.to) {

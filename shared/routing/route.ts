@@ -10,7 +10,8 @@ import { checkClusterAssignedId, type Plan, ROUTES, type RouteContext } from './
 
 /** Who sent the message: a session's client, or a cluster's connector. */
 export type From =
-  | { kind: 'client'; sessionId: string }
+  /** `owner`: the router's opaque key of the session's developer (`ownerKey`), stamped on chunks. */
+  | { kind: 'client'; sessionId: string; owner?: string }
   /** `replicaId`: the connector replica on the connection; its tag namespaces the ids it assigns. */
   | { kind: 'cluster'; clusterId: string; replicaId?: string };
 
@@ -106,10 +107,15 @@ export function route(msg: Message, from: From, topology: Topology): RouteDecisi
     }
   }
 
-  const out: Message =
+  let out: Message =
     msg.type === 'chunk'
       ? { ...msg, msgId: msgId!, head: withChanges(msg.head, changes) }
       : withChanges(msg, changes);
+  if (out.type === 'chunk') {
+    // Only the router names a chunk's owner: whatever a sender put there is replaced or removed.
+    const { owner: _claimed, ...rest } = out;
+    out = from.kind === 'client' && from.owner !== undefined ? { ...rest, owner: from.owner } : rest;
+  }
 
   switch (target.to) {
     case 'default':

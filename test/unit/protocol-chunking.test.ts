@@ -236,28 +236,45 @@ describe('Reassembler', () => {
     expect(r.bufferedBytes).toBe(0);
   });
 
-  it('refuses to hold more than maxBufferedBytes across messages', () => {
+  it('keeps a sender within its bytes by evicting its own oldest message, reported by takeEvicted', () => {
     const r = new Reassembler({ maxBufferedBytes: 5000 });
     const a = chunksOf(encodeFrames(bigRequest(9000), { maxFrameBytes: 4000, msgId: 'a' }));
     const b = chunksOf(encodeFrames(bigRequest(9000), { maxFrameBytes: 4000, msgId: 'b' }));
     r.add(a[0]!, 0);
-    const err = protocolError(() => r.add(b[0]!, 0));
-    expect(err.code).toBe('too_large');
-    expect(err.message).toMatch(/limit of 5000/);
+    expect(r.add(b[0]!, 0)).toBeUndefined();
+    const [evicted, ...more] = r.takeEvicted();
+    expect(more).toEqual([]);
+    expect(evicted).toMatchObject({ msgId: 'a', received: 1, total: a.length });
+    expect(evicted!.error.code).toBe('too_large');
+    expect(evicted!.error.message).toMatch(/would pass 5000 bytes \(the limit per sender\)/);
+    expect(r.partialCount).toBe(1);
+    // A late chunk of the evicted message is dropped, not the start of a new one.
+    expect(r.add(a[1]!, 0)).toBeUndefined();
     expect(r.partialCount).toBe(1);
   });
 
-  it('refuses a new message past maxPartials, until expiry makes room', () => {
+  it('refuses a message that alone would pass what its sender may hold', () => {
+    const r = new Reassembler({ maxBufferedBytes: 5000 });
+    const a = chunksOf(encodeFrames(bigRequest(9000), { maxFrameBytes: 4000, msgId: 'a' }));
+    r.add(a[0]!, 0);
+    const err = protocolError(() => r.add(a[1]!, 0));
+    expect(err.code).toBe('too_large');
+    expect(err.message).toMatch(/limit of 5000/);
+    expect(r.partialCount).toBe(0);
+    expect(r.bufferedBytes).toBe(0);
+  });
+
+  it('past maxPartialsPerSender, drops the sender’s own oldest incomplete message for its new one', () => {
     const r = new Reassembler({ maxPartials: 2, expireAfterMs: 1000 });
     const first = (id: string) =>
       chunksOf(encodeFrames(bigRequest(9000), { maxFrameBytes: 4000, msgId: id }))[0]!;
     r.add(first('a'), 0);
     r.add(first('b'), 500);
-    const err = protocolError(() => r.add(first('c'), 900));
-    expect(err.code).toBe('too_many_partials');
-    expect(err.message).toMatch(/limit 2/);
-    // At 1000 'a' is stale: adding 'c' sweeps it out and fits.
-    expect(r.add(first('c'), 1000)).toBeUndefined();
+    expect(r.add(first('c'), 900)).toBeUndefined();
+    const evicted = r.takeEvicted();
+    expect(evicted.map((e) => e.msgId)).toEqual(['a']);
+    expect(evicted[0]!.error.code).toBe('too_many_partials');
+    expect(evicted[0]!.error.message).toMatch(/limit 2 per sender/);
     expect(r.partialCount).toBe(2);
   });
 

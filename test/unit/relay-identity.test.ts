@@ -5,8 +5,10 @@ import { generateToken, registerToken } from '../../shared/auth/tokens.ts';
 import { getCluster } from '../../shared/clusters/registry.ts';
 import { parseSettings } from '../../shared/config/settings.ts';
 import { parseTopology } from '../../shared/config/topology.ts';
+import { encodeFrames } from '../../shared/protocol/chunking.ts';
 import { type ConnectionIdentity, identityFromContext } from '../../shared/relay/identity.ts';
 import { Relay } from '../../shared/relay/relay.ts';
+import { ownerKey } from '../../shared/routing/owner-key.ts';
 import { createSession, onChildAnswer, type SessionDeps } from '../../shared/sessions/lifecycle.ts';
 import { MemoryStore } from '../../shared/store/memory/memory-store.ts';
 import type { Key, StoredItem } from '../../shared/store/store.ts';
@@ -200,6 +202,29 @@ describe('relay: the sender from the $connect authorizer, not from the table', (
       msg: expect.objectContaining({ type: 'error', code: 'session_mismatch', requestId: 'east:41' }),
     });
     expect(w.posted).toHaveLength(2);
+  });
+
+  it("stamps a client's chunk with the opaque key of its owner, replacing a claimed one, reading nothing when warm", async () => {
+    // Prepare: a large answer cut into chunks; its sender claims to be someone else.
+    const w = await world();
+    const big = { ...JSON.parse(response), body: Buffer.alloc(60_000, 1).toString('base64') };
+    const frames = encodeFrames(big).map((f) => ({ ...JSON.parse(f), owner: ownerKey('developer:bob') }));
+    w.store.reads = [];
+
+    // Act
+    for (const f of frames) await w.warm.message('cli-1', JSON.stringify(f), w.clientIdentity);
+
+    // Assess: every chunk reaches the connector stamped with Alice's key, none with the claim.
+    expect(w.store.reads).toEqual([]);
+    const sent = w.posted.map((p) => JSON.parse(p.data));
+    expect(sent).toHaveLength(frames.length);
+    for (const c of sent) {
+      expect(c).toMatchObject({
+        type: 'chunk',
+        owner: ownerKey('developer:alice'),
+        head: { sessionId: w.sessionId },
+      });
+    }
   });
 
   it.each([
