@@ -1,3 +1,4 @@
+import { pipeline, type Writable } from 'node:stream';
 import { newRequestId } from '../request-id.ts';
 import { decide } from './decide.ts';
 import { clientResponseHeaders, flattenHeaders, fromHeaderObject, toHttp2Headers } from './headers.ts';
@@ -93,6 +94,11 @@ async function stealRequest(
       sessionId: target.sessionId,
       path: req.url,
     });
+    ctx.router.missed?.(
+      target,
+      { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers },
+      { code: 'request_too_large', limit: ctx.maxBodyBytes },
+    );
     passThrough(ctx, req, res, { prefix: read.prefix });
     return;
   }
@@ -130,8 +136,19 @@ function writeAnswer(res: InboundResponse, answer: ForwardedResponse): void {
   const flat = clientResponseHeaders(fromHeaderObject(answer.headers)).filter(
     (_, i, all) => all[i - (i % 2)]!.toLowerCase() !== 'content-length',
   );
-  flat.push('content-length', String(answer.body.length));
+  const body = answer.body;
+  // A streamed body's length is not known yet: HTTP/1.1 frames it chunked, HTTP/2 by its end.
+  if (Buffer.isBuffer(body)) flat.push('content-length', String(body.length));
   if (isHttp2(res)) res.writeHead(answer.status, toHttp2Headers(flat));
   else res.writeHead(answer.status, flat);
-  res.end(answer.body);
+  if (Buffer.isBuffer(body)) {
+    res.end(body);
+    return;
+  }
+  // Each chunk goes out as it comes. A cut stream cuts the client connection (never a clean end
+  // of a truncated body); a client gone early destroys the stream, which tells the developer.
+  if (!isHttp2(res)) res.flushHeaders();
+  pipeline(body, res as unknown as Writable, (err) => {
+    if (err) res.destroy();
+  });
 }

@@ -1,3 +1,5 @@
+import type { Readable } from 'node:stream';
+
 /** The head of a request: all a routing decision may read (filters never see the body). */
 export interface RequestHead {
   method: string;
@@ -24,6 +26,15 @@ export interface TrafficRouter {
   steal(target: Target, req: ForwardedRequest): Promise<ForwardedResponse | undefined>;
   /** Sends a copy; never waits. */
   mirror(target: Target, req: ForwardedRequest): void;
+  /** Tells the session that would have stolen a request that the upstream served it instead, and why. */
+  missed?(target: Target, head: RequestHead, why: MissedReason): void;
+}
+
+/** Why a matching request did not reach its developer. */
+export interface MissedReason {
+  code: 'request_too_large';
+  /** The connector's `maxBodyBytes`. */
+  limit: number;
 }
 
 /** A whole request as it travels to a developer (a stolen request, or a mirrored copy). */
@@ -35,8 +46,13 @@ export interface ForwardedRequest {
   body: Buffer;
 }
 
+/**
+ * The developer's answer: a whole body, or (`stream`) a body that goes on arriving after the
+ * head. A stream that errors was cut by the developer (a `close` with a reason, or the session
+ * gone): the client connection is cut too, so a truncated body never looks complete.
+ */
 export interface ForwardedResponse {
   status: number;
   headers: Record<string, string>;
-  body: Buffer;
+  body: Buffer | Readable;
 }
