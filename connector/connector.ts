@@ -54,6 +54,12 @@ interface Sub {
   order: number;
 }
 
+/**
+ * Raw bytes per `data` frame of a streamed request body: base64 makes 16 KB about 22 KB, under
+ * the 32 KB frame limit with room for the envelope, so a chunk is never re-chunked.
+ */
+const DATA_FRAME_BYTES = 16 * 1024;
+
 type AnyMsg = Record<string, unknown> & { type: string; sessionId?: string };
 
 /**
@@ -210,7 +216,21 @@ export class Connector implements TrafficRouter {
       path: req.path,
       headers: req.headers,
       ...(req.body.length ? { body: req.body.toString('base64') } : {}),
+      ...(req.stream ? { stream: true } : {}),
     };
+  }
+
+  requestBody(target: { sessionId: string }, requestId: string, chunk: Buffer): void {
+    for (let at = 0; at < chunk.length; at += DATA_FRAME_BYTES) {
+      const data = chunk.subarray(at, at + DATA_FRAME_BYTES).toString('base64');
+      this.send({ type: 'data', sessionId: target.sessionId, requestId, data });
+    }
+  }
+
+  endRequestBody(target: { sessionId: string }, requestId: string, reason?: string): void {
+    this.send({ type: 'close', sessionId: target.sessionId, requestId, ...(reason ? { reason } : {}) });
+    // No longer the developer's to answer: a request still waiting goes to the upstream.
+    if (reason !== undefined) this.pending.answer(requestId, target.sessionId, undefined);
   }
 
   steal(

@@ -103,9 +103,9 @@ export class LocalAnswers {
       body?.write(Buffer.from(f.data, 'base64'));
       return;
     }
-    if (f.reason === undefined && body) {
+    if (f.reason === undefined) {
       this.bodies.delete(f.requestId);
-      body.end();
+      body?.end();
       return;
     }
     // Cut (the client went away, or the cluster gave the request to its upstream): stop the app.

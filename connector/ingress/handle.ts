@@ -6,6 +6,7 @@ import { type InboundRequest, type InboundResponse, isHttp2 } from './inbound.ts
 import { MirrorTap } from './mirror-tap.ts';
 import { type PassThroughContext, passThrough } from './pass-through.ts';
 import { readUpTo } from './replay-buffer.ts';
+import { hasBody, stealStreaming } from './steal-stream.ts';
 import type { ForwardedRequest, ForwardedResponse, RequestHead, Target, TrafficRouter } from './types.ts';
 
 /** Counters an operator (and the benchmark) reads: what went where, and what was skipped. */
@@ -80,8 +81,12 @@ async function stealRequest(
   target: Target,
   mirrors: Target[],
 ): Promise<void> {
-  // The developer gets the body whole, so the ingress itself asks the client for it.
+  // The developer is sent the body as it comes, so the ingress itself asks the client for it.
   if (req.headers.expect?.toLowerCase() === '100-continue') res.writeContinue();
+  if (hasBody(req) && ctx.router.requestBody) {
+    await stealWithBody(ctx, req, res, target, mirrors);
+    return;
+  }
   const read = await readUpTo(req, ctx.maxBodyBytes);
   if (!read.whole) {
     // Replayed to the upstream, prefix first: a matching upload is served, never refused.
@@ -112,6 +117,49 @@ async function stealRequest(
   }
   ctx.stats.passedThrough++;
   passThrough(ctx, req, res, { prefix: [read.body], bodyDone: true });
+}
+
+/** A request with a body: the body streams to the developer, a replay buffer keeps the fallback. */
+async function stealWithBody(
+  ctx: HandlerContext,
+  req: InboundRequest,
+  res: InboundResponse,
+  target: Target,
+  mirrors: Target[],
+): Promise<void> {
+  const request = forwarded(req, Buffer.alloc(0));
+  if (mirrors.length) {
+    // Mirrored copies are whole requests: sent once the body is in, if it fits.
+    const tap = new MirrorTap(ctx.maxBodyBytes);
+    req.on('data', tap.push);
+    req.once('end', () => {
+      const body = tap.body();
+      if (body === undefined) ctx.stats.mirrorSkipped += mirrors.length;
+      else sendCopies(ctx, mirrors, { ...forwarded(req, body), requestId: request.requestId });
+    });
+  }
+  const result = await stealStreaming(ctx.router, req, target, request, ctx.maxBodyBytes);
+  if (result.answer) {
+    ctx.stats.stolen++;
+    writeAnswer(res, result.answer);
+    return;
+  }
+  if (result.tooLarge) {
+    ctx.stats.tooLargeToSteal++;
+    ctx.log({
+      level: 'WARN',
+      message: `matching request body above ${ctx.maxBodyBytes} bytes; the upstream serves it`,
+      service: ctx.service,
+      sessionId: target.sessionId,
+      path: req.url,
+    });
+    ctx.router.missed?.(
+      target,
+      { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers },
+      { code: 'request_too_large', limit: ctx.maxBodyBytes },
+    );
+  } else ctx.stats.passedThrough++;
+  passThrough(ctx, req, res, { prefix: result.prefix, bodyDone: result.bodyDone });
 }
 
 function forwarded(req: InboundRequest, body: Buffer): ForwardedRequest {

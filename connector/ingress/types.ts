@@ -26,6 +26,13 @@ export interface TrafficRouter {
   steal(target: Target, req: ForwardedRequest): Promise<ForwardedResponse | undefined>;
   /** Sends a copy; never waits. */
   mirror(target: Target, req: ForwardedRequest): void;
+  /** More of a streamed stolen request's body (`data`), in frames small enough to pass whole. */
+  requestBody?(target: Target, requestId: string, chunk: Buffer): void;
+  /**
+   * Its end (`close`); with a reason, the developer is told the request is no longer theirs and
+   * a request still waiting for its answer goes to the upstream.
+   */
+  endRequestBody?(target: Target, requestId: string, reason?: string): void;
   /** Tells the session that would have stolen a request that the upstream served it instead, and why. */
   missed?(target: Target, head: RequestHead, why: MissedReason): void;
 }
@@ -44,6 +51,8 @@ export interface ForwardedRequest {
   path: string;
   headers: Record<string, string>;
   body: Buffer;
+  /** The body follows in `requestBody` calls (a stolen request; a mirrored copy is always whole). */
+  stream?: boolean;
 }
 
 /**

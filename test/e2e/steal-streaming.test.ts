@@ -79,7 +79,7 @@ function collect(res: IncomingMessage) {
 describe('a stolen request streams', () => {
   let run: CliRun;
   let releaseSecond!: () => void;
-  const uploads: { chunks: number; bytes: number }[] = [];
+  const arrived: string[] = [];
 
   beforeAll(async () => {
     const second = new Promise<void>((r) => {
@@ -99,16 +99,12 @@ describe('a stolen request streams', () => {
         res.end(body);
         return;
       }
-      let chunks = 0;
       let bytes = 0;
       req.on('data', (c: Buffer) => {
-        chunks++;
+        arrived.push(c.toString());
         bytes += c.length;
       });
-      req.on('end', () => {
-        uploads.push({ chunks, bytes });
-        res.end(`local got ${bytes}`);
-      });
+      req.on('end', () => res.end(`local got ${bytes}`));
     });
     const port = await listen(app);
     run = cli(runtime, ['intercept', 'api', '--to', String(port), '--header', 'x-dev=^alice$']);
@@ -137,6 +133,32 @@ describe('a stolen request streams', () => {
     expect(res.status).toBe(200);
     expect(body.length).toBe(200 * 1024);
     expect(body.every((b) => b === 0x78)).toBe(true);
+  });
+
+  it('sends the request body to the local app as it arrives', async () => {
+    // Prepare: a chunked upload whose second part is only written once the app has the first.
+    const answered = new Promise<IncomingMessage>((resolve, reject) => {
+      const req = httpRequest(`${east.ingressUrl}/upload`, {
+        method: 'POST',
+        headers: { 'x-dev': 'alice', 'transfer-encoding': 'chunked' },
+      });
+      req.on('response', resolve).on('error', reject);
+      req.write('part-one;');
+      void eventually(() => arrived.includes('part-one;'), 10_000, 'the first part at the app').then(
+        () => req.end('part-two;'),
+        reject,
+      );
+    });
+
+    // Act
+    const res = await answered;
+    const body = collect(res);
+    await body.until((g) => g.ended || g.cut, 'the answer');
+
+    // Assess: the app had the first part before the client sent the second, and answered.
+    expect(arrived).toEqual(['part-one;', 'part-two;']);
+    expect(res.statusCode).toBe(200);
+    expect(body.got.text).toBe('local got 18');
   });
 
   it('serves a matching request too large to steal from the upstream, and the CLI says which one', async () => {
