@@ -32,8 +32,9 @@ export interface AnswerSink {
 
 /**
  * Forwards requests to the local app and streams its answers back: the `response` head as soon
- * as the app's head arrives (`stream: true`), then one `data` per chunk, then `close`. A
- * streamed request body goes to the app as its `data` frames arrive.
+ * as the app's head arrives (`stream: true`), then one `data` per chunk, then `close`. An
+ * answer of known length that fits one `data` goes whole in one `response`. A streamed
+ * request body goes to the app as its `data` frames arrive.
  */
 export class LocalAnswers {
   /** Local requests whose body still arrives from the cluster, by request id. */
@@ -124,6 +125,27 @@ export class LocalAnswers {
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(res.headers))
       if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+    const length = Number(res.headers['content-length'] ?? Number.NaN);
+    if (length <= DATA_FRAME_BYTES) {
+      // Small and of known length: nothing to gain from streaming, one frame instead of three.
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        done();
+        this.sink.sendOrHold({
+          type: 'response',
+          requestId: r.requestId,
+          status: res.statusCode ?? 502,
+          headers,
+          body: Buffer.concat(chunks).toString('base64'),
+        });
+      });
+      res.on('error', (err) => {
+        done();
+        this.sink.sendOrHold({ type: 'close', requestId: r.requestId, reason: reasonOf(err) });
+      });
+      return;
+    }
     this.sink.sendOrHold({
       type: 'response',
       requestId: r.requestId,

@@ -6,7 +6,7 @@ export type ReadResult =
   | { whole: false; prefix: Buffer[] };
 
 /**
- * Reads a request body for a developer, who gets requests whole, but never more than
+ * Reads a request body whole for a developer (a router that takes no streamed body), but never more than
  * `maxBytes`: past that the read stops and the caller replays the prefix to the upstream ahead
  * of the rest of the stream, so the request is never lost and memory stays bounded.
  */
