@@ -1,4 +1,5 @@
 import { createServer, request as httpRequest, type IncomingMessage } from 'node:http';
+import { connect } from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { eventually, startTestRuntime, type TestRuntime } from '../helpers/local-runtime.ts';
@@ -82,16 +83,18 @@ describe('a stolen request streams', () => {
   const arrived: string[] = [];
 
   beforeAll(async () => {
-    const second = new Promise<void>((r) => {
-      releaseSecond = r;
-    });
+    // Each request to /events waits for its own release.
+    const gate = () =>
+      new Promise<void>((r) => {
+        releaseSecond = r;
+      });
     const app = createServer((req, res) => {
       if (req.url === '/events') {
         // The second event (and the end) only after the client has seen the first: a buffered
         // answer would never reach the client, and the test would time out.
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         res.write('data: one\n\n');
-        void second.then(() => res.end('data: two\n\n'));
+        void gate().then(() => res.end('data: two\n\n'));
         return;
       }
       if (req.url === '/big') {
@@ -125,6 +128,28 @@ describe('a stolen request streams', () => {
     releaseSecond();
     await body.until((g) => g.ended || g.cut, 'the end of the stream');
     expect(body.got).toMatchObject({ text: 'data: one\n\ndata: two\n\n', complete: true, cut: false });
+  });
+
+  it('streams the events to an HTTP/2 client as well', async () => {
+    // Prepare: the app's second event waits for the first at this client, as above.
+    const client = connect(east.ingressUrl);
+    const stream = client.request({ ':path': '/events', 'x-dev': 'alice' });
+    let text = '';
+    let ended = false;
+    stream.on('data', (c: Buffer) => {
+      text += c.toString();
+    });
+    stream.on('end', () => {
+      ended = true;
+    });
+
+    // Act + Assess
+    await eventually(() => text.includes('data: one'), 10_000, 'the first event over HTTP/2');
+    expect(ended).toBe(false);
+    releaseSecond();
+    await eventually(() => ended, 10_000, 'the end of the HTTP/2 stream');
+    expect(text).toBe('data: one\n\ndata: two\n\n');
+    client.close();
   });
 
   it('streams an answer larger than one frame back whole', async () => {
