@@ -281,4 +281,45 @@ describe('a streaming answer is bound to its session', () => {
     expect(body.got).toMatchObject({ text: 'carol-1;carol-2;', cut: true, complete: false });
     expect(carol.frames.filter((f) => f.code === 'not_your_request')).toEqual([]);
   });
+
+  it('replays a streamed body to the upstream when the developer gives the request up before answering', async () => {
+    // Prepare
+    const dana = await rawSession(runtime.developerToken);
+    dana.send({
+      type: 'subscribe',
+      reqId: 'q-d',
+      subId: 'steal-d',
+      service: 'api',
+      mode: 'steal',
+      filter: { headers: { 'x-dev': '^dana$' } },
+    });
+    await dana.next((f) => f.type === 'subscribed' && f.subId === 'steal-d', 'subscribed steal-d');
+    const body = 'z'.repeat(40 * 1024);
+
+    // Act: the body streams to Dana, who gives the request up instead of answering.
+    const answered = fetch(`${east.ingressUrl}/give-up`, {
+      method: 'POST',
+      headers: { 'x-dev': 'dana' },
+      body,
+    });
+    const stolen = await dana.next(
+      (f) => f.type === 'request' && f.path === '/give-up',
+      'the stolen request',
+    );
+    const requestId = stolen.requestId as string;
+    await dana.next((f) => f.type === 'close' && f.requestId === requestId, 'the end of the body');
+    dana.send({ type: 'close', requestId, reason: 'not for me' });
+    const res = await answered;
+
+    // Assess: Dana got it in frames of at most 16 KB; the upstream served it with its whole body.
+    expect(stolen).toMatchObject({ stream: true, method: 'POST' });
+    expect(stolen.body).toBeUndefined();
+    const data = dana.frames
+      .filter((f) => f.type === 'data' && f.requestId === requestId)
+      .map((f) => Buffer.from(String(f.data), 'base64'));
+    expect(data.length).toBeGreaterThanOrEqual(3);
+    for (const d of data) expect(d.length).toBeLessThanOrEqual(16 * 1024);
+    expect(Buffer.concat(data).toString()).toBe(body);
+    expect(await res.text()).toBe(`upstream-east POST /give-up body=${body}`);
+  });
 });
