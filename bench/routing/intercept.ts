@@ -1,4 +1,4 @@
-import { answerLocally, type Req } from '../../cli/commands/intercept.ts';
+import { answerRequest, type Req } from '../../cli/commands/intercept.ts';
 import { RouterApi } from '../../cli/router/api-client.ts';
 import { SessionEnding } from '../../cli/session/ending.ts';
 import { createSession, SessionConnection } from '../../cli/session/session-client.ts';
@@ -25,8 +25,7 @@ export async function startIntercept(
   const session = await createSession(api, { service: 'api', label: 'bench' }, quiet, ending);
   const conn = new SessionConnection(runtime.wsUrl, runtime.developerToken, session.id);
   // Exactly what `switchyard intercept` does per request, without printing a line.
-  const answers = answerLocally(conn, appPort);
-  conn.on('request', (r: Req) => void answers.answer(r));
+  conn.on('request', (r: Req) => void answerRequest(conn, appPort, r));
   await conn.start();
   await conn.subscribe({
     subId: 'bench',

@@ -34,6 +34,21 @@ export function answerLocally(conn: SessionConnection, port: number): LocalAnswe
   return answers;
 }
 
+const answerersOf = new WeakMap<SessionConnection, LocalAnswers>();
+
+/**
+ * Forwards one request to the local app (one answerer per connection, so the request's streamed
+ * body finds it). Resolves with the app's status, or undefined when the app is not there.
+ */
+export function answerRequest(conn: SessionConnection, port: number, r: Req): Promise<number | undefined> {
+  let answers = answerersOf.get(conn);
+  if (!answers) {
+    answers = answerLocally(conn, port);
+    answerersOf.set(conn, answers);
+  }
+  return answers.answer(r);
+}
+
 export function registerIntercept(program: Command): void {
   withRouterOptions(
     program
