@@ -296,8 +296,8 @@ export class Connector implements TrafficRouter {
   // ---- streamed answers -----------------------------------------------------------------------
 
   /**
-   * A \`response\` with \`stream: true\`: the head goes to the client now, the body follows in
-   * \`data\` frames until \`close\`. Only the session whose answer was taken may go on with it.
+   * A `response` with `stream: true`: the head goes to the client now, the body follows in
+   * `data` frames until `close`. Only the session whose answer was taken may go on with it.
    */
   private startStream(requestId: string, sessionId: string, status: number, headers: Record<string, string>) {
     const body = new PassThrough();
@@ -320,14 +320,14 @@ export class Connector implements TrafficRouter {
       s.body.write(data);
       return;
     }
-    // Admitted but not streaming: the head has not come (a \`data\` may not precede its \`response\`).
+    // Admitted but not streaming: the head has not come (a `data` may not precede its `response`).
     this.log({ level: 'WARN', message: 'data before its response head; dropped', requestId });
   }
 
   private endStreamOf(requestId: string, sessionId: string, reason: string | undefined): void {
     const s = this.streams.get(requestId);
     if (!s) {
-      // A \`close\` before any head: the developer gives the request up, the upstream serves it.
+      // A `close` before any head: the developer gives the request up, the upstream serves it.
       this.pending.answer(requestId, sessionId, undefined);
       return;
     }
