@@ -1,3 +1,4 @@
+import { PassThrough } from 'node:stream';
 import { Peer } from '../client-transport/peer.ts';
 import { SHARED_REASSEMBLY } from '../shared/protocol/chunking.ts';
 import { replyIdsOf } from '../shared/protocol/error-frame.ts';
@@ -7,7 +8,13 @@ import { type AnswerHead, type AnswerTarget, answerTarget, notYourRequest } from
 import { Answers } from './answers.ts';
 import type { ConnectorConfig } from './config.ts';
 import { Ingress } from './ingress/ingress.ts';
-import type { ForwardedRequest, ForwardedResponse, TrafficRouter } from './ingress/types.ts';
+import type {
+  ForwardedRequest,
+  ForwardedResponse,
+  MissedReason,
+  RequestHead,
+  TrafficRouter,
+} from './ingress/types.ts';
 import { RouterLink } from './lifecycle/router-link.ts';
 import { OutgoingTunnels } from './outgoing.ts';
 import { PendingRequests } from './pending-requests.ts';
@@ -48,6 +55,12 @@ interface Sub {
   order: number;
 }
 
+/**
+ * Raw bytes per `data` frame of a streamed request body: base64 makes 16 KB about 22 KB, under
+ * the 32 KB frame limit with room for the envelope, so a chunk is never re-chunked.
+ */
+const DATA_FRAME_BYTES = 16 * 1024;
+
 type AnyMsg = Record<string, unknown> & { type: string; sessionId?: string };
 
 /**
@@ -62,6 +75,8 @@ export class Connector implements TrafficRouter {
   private readonly children = new Map<string, { childId: string; spec: Record<string, unknown> }>();
   private readonly subs = new Map<string, Sub>();
   private readonly pending = new PendingRequests<ForwardedResponse>();
+  /** Answers whose head went to the client and whose body still streams, by request id. */
+  private readonly streams = new Map<string, { sessionId: string; body: PassThrough }>();
   private refused = 0;
   /** Messages from the router still being handled (stateful operations take a while). */
   private readonly handling = new Set<Promise<void>>();
@@ -163,6 +178,7 @@ export class Connector implements TrafficRouter {
     this.send({ type: 'goodbye', reason: 'shutdown' });
     this.peer.stop();
     this.pending.stop();
+    for (const id of [...this.streams.keys()]) this.cutStream(id, 'the connector is shutting down');
     this.tunnels.closeAll();
     for (const e of this.opts.extensions ?? []) await e.stop?.();
     await Promise.all(this.ingresses.map((i) => i.close()));
@@ -205,7 +221,21 @@ export class Connector implements TrafficRouter {
       path: req.path,
       headers: req.headers,
       ...(req.body.length ? { body: req.body.toString('base64') } : {}),
+      ...(req.stream ? { stream: true } : {}),
     };
+  }
+
+  requestBody(target: { sessionId: string }, requestId: string, chunk: Buffer): void {
+    for (let at = 0; at < chunk.length; at += DATA_FRAME_BYTES) {
+      const data = chunk.subarray(at, at + DATA_FRAME_BYTES).toString('base64');
+      this.send({ type: 'data', sessionId: target.sessionId, requestId, data });
+    }
+  }
+
+  endRequestBody(target: { sessionId: string }, requestId: string, reason?: string): void {
+    this.send({ type: 'close', sessionId: target.sessionId, requestId, ...(reason ? { reason } : {}) });
+    // No longer the developer's to answer: a request still waiting goes to the upstream.
+    if (reason !== undefined) this.pending.answer(requestId, target.sessionId, undefined);
   }
 
   steal(
@@ -254,6 +284,75 @@ export class Connector implements TrafficRouter {
     this.send(this.requestMessage(target, req, 'mirror'));
   }
 
+  /** Sent to that one session only: another developer learns nothing about the request. */
+  missed(target: { sessionId: string; subId: string }, head: RequestHead, why: MissedReason): void {
+    const path = head.path.length > 200 ? `${head.path.slice(0, 200)}…` : head.path;
+    this.send({
+      type: 'error',
+      sessionId: target.sessionId,
+      code: why.code,
+      message: `${head.method} ${path}: its body is above the connector's limit of ${why.limit} bytes, so the cluster's own service answered it`,
+      method: head.method,
+      path,
+      limit: why.limit,
+    });
+  }
+
+  // ---- streamed answers -----------------------------------------------------------------------
+
+  /**
+   * A `response` with `stream: true`: the head goes to the client now, the body follows in
+   * `data` frames until `close`. Only the session whose answer was taken may go on with it.
+   */
+  private startStream(requestId: string, sessionId: string, status: number, headers: Record<string, string>) {
+    const body = new PassThrough();
+    if (this.pending.answer(requestId, sessionId, { status, headers, body }) !== 'bound') return;
+    this.pending.openStream(requestId, sessionId);
+    this.streams.set(requestId, { sessionId, body });
+    // Closed while still listed: the client went away (or the write failed). The developer is
+    // told, so the local app stops producing a body nobody reads.
+    body.once('close', () => {
+      if (this.streams.get(requestId)?.body !== body) return;
+      this.streams.delete(requestId);
+      this.pending.endStream(requestId);
+      this.send({ type: 'close', sessionId, requestId, reason: 'the client went away' });
+    });
+  }
+
+  private streamData(requestId: string, sessionId: string, data: Buffer): void {
+    const s = this.streams.get(requestId);
+    if (s?.sessionId === sessionId) {
+      s.body.write(data);
+      return;
+    }
+    // Admitted but not streaming: the head has not come (a `data` may not precede its `response`).
+    this.log({ level: 'WARN', message: 'data before its response head; dropped', requestId });
+  }
+
+  private endStreamOf(requestId: string, sessionId: string, reason: string | undefined): void {
+    const s = this.streams.get(requestId);
+    if (!s) {
+      // A `close` before any head: the developer gives the request up, the upstream serves it.
+      this.pending.answer(requestId, sessionId, undefined);
+      return;
+    }
+    if (s.sessionId !== sessionId) return;
+    if (reason === undefined) {
+      this.streams.delete(requestId);
+      this.pending.endStream(requestId);
+      s.body.end();
+    } else this.cutStream(requestId, reason);
+  }
+
+  /** Cuts a streaming answer: the client connection is cut, never ended as if complete. */
+  private cutStream(requestId: string, reason: string): void {
+    const s = this.streams.get(requestId);
+    if (!s) return;
+    this.streams.delete(requestId);
+    this.pending.endStream(requestId);
+    s.body.destroy(new Error(reason));
+  }
+
   /**
    * Whether a message that answers a stolen request or a tunnel may be taken: only from the
    * session it was delivered to. `sessionId` is what the router stamped from the sender's
@@ -296,6 +395,8 @@ export class Connector implements TrafficRouter {
     this.children.delete(sessionId);
     for (const [k, s] of this.subs) if (s.sessionId === sessionId) this.subs.delete(k);
     this.pending.endSession(sessionId);
+    for (const [id, s] of [...this.streams])
+      if (s.sessionId === sessionId) this.cutStream(id, 'session ended');
     this.tunnels.closeSession(sessionId);
   }
 
@@ -386,7 +487,12 @@ export class Connector implements TrafficRouter {
             headers: Record<string, string>;
             body?: string;
             fallback?: boolean;
+            stream?: boolean;
           };
+          if (r.stream && !r.fallback) {
+            this.startStream(r.requestId, sessionId, r.status, r.headers);
+            return;
+          }
           this.pending.answer(
             r.requestId,
             sessionId,
@@ -396,6 +502,12 @@ export class Connector implements TrafficRouter {
           );
           return;
         }
+        case 'data':
+          this.streamData(m.requestId as string, sessionId, Buffer.from(m.data as string, 'base64'));
+          return;
+        case 'close':
+          this.endStreamOf(m.requestId as string, sessionId, m.reason as string | undefined);
+          return;
         case 'env.get': {
           const spec = this.children.get(sessionId)?.spec ?? {};
           const extra = (this.opts.extensions ?? []).map((e) => e.sessionEnv?.(spec) ?? {});
@@ -461,8 +573,12 @@ export class Connector implements TrafficRouter {
           return;
         case 'error':
           // The router could not deliver something of ours: a stolen request whose developer is gone.
-          if (typeof m.requestId === 'string') this.pending.answer(m.requestId, sessionId, undefined);
-          else
+          if (typeof m.requestId === 'string') {
+            this.pending.answer(m.requestId, sessionId, undefined);
+            // Undeliverable mid-stream (the developer is gone): the client must not wait forever.
+            if (this.streams.get(m.requestId)?.sessionId === sessionId)
+              this.cutStream(m.requestId, 'the developer is gone');
+          } else
             this.log({
               // Another process took this replica id: this one gets no sessions until it is fixed.
               level: m.code === 'replica_replaced' ? 'ERROR' : 'WARN',

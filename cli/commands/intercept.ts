@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { request as httpRequest } from 'node:http';
 import { type Command, Option } from 'commander';
 import { SessionEnding } from '../session/ending.ts';
+import { LocalAnswers, type Req, type StreamFrame } from '../session/local-answer.ts';
 import { watchLocalApp } from '../session/local-app-watch.ts';
 import { stderrProgress } from '../session/progress.ts';
 import { createSession, heartbeatEvery, SessionConnection } from '../session/session-client.ts';
@@ -22,72 +22,31 @@ interface InterceptOpts extends RouterOpts {
   readyTimeout: string;
 }
 
-export type Req = {
-  requestId: string;
-  mode: 'steal' | 'mirror';
-  method: string;
-  path: string;
-  headers: Record<string, string>;
-  body?: string;
-  cluster?: string;
-};
-
-/** Sends one request to the local app; resolves undefined when the app is not there. */
-export function callLocal(
-  port: number,
-  r: Req,
-): Promise<{ status: number; headers: Record<string, string>; body: Buffer } | undefined> {
-  return new Promise((resolve) => {
-    const body = Buffer.from(r.body ?? '', 'base64');
-    const req = httpRequest(
-      {
-        host: '127.0.0.1',
-        port,
-        method: r.method,
-        path: r.path,
-        headers: { ...r.headers, 'content-length': String(body.length) },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const headers: Record<string, string> = {};
-          for (const [k, v] of Object.entries(res.headers))
-            if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
-          resolve({ status: res.statusCode ?? 502, headers, body: Buffer.concat(chunks) });
-        });
-        res.on('error', () => resolve(undefined));
-      },
-    );
-    req.on('error', () => resolve(undefined));
-    req.end(body);
-  });
-}
+export type { Req };
 
 /**
- * Forwards one intercepted request to the local app and, when stolen, sends its answer back (held
- * over a drop: the cluster waits for it until its deadline). Returns the app's status, or
- * undefined when the app is not there: the cluster then serves the request from its upstream.
+ * Answers the session's requests from the local app on `port`, streaming both ways; the
+ * cluster's `data`/`close` for a request reach the local request they belong to.
  */
-export async function answerRequest(
-  conn: SessionConnection,
-  port: number,
-  r: Req,
-): Promise<number | undefined> {
-  const answer = await callLocal(port, r);
-  if (r.mode !== 'steal') return answer?.status;
-  conn.sendOrHold(
-    answer
-      ? {
-          type: 'response',
-          requestId: r.requestId,
-          status: answer.status,
-          headers: answer.headers,
-          body: answer.body.toString('base64'),
-        }
-      : { type: 'response', requestId: r.requestId, status: 502, headers: {}, fallback: true },
-  );
-  return answer?.status;
+export function answerLocally(conn: SessionConnection, port: number): LocalAnswers {
+  const answers = new LocalAnswers(conn, port);
+  conn.on('request-stream', (f: StreamFrame) => answers.onStream(f));
+  return answers;
+}
+
+const answerersOf = new WeakMap<SessionConnection, LocalAnswers>();
+
+/**
+ * Forwards one request to the local app (one answerer per connection, so the request's streamed
+ * body finds it). Resolves with the app's status, or undefined when the app is not there.
+ */
+export function answerRequest(conn: SessionConnection, port: number, r: Req): Promise<number | undefined> {
+  let answers = answerersOf.get(conn);
+  if (!answers) {
+    answers = answerLocally(conn, port);
+    answerersOf.set(conn, answers);
+  }
+  return answers.answer(r);
 }
 
 export function registerIntercept(program: Command): void {
@@ -193,8 +152,15 @@ export function registerIntercept(program: Command): void {
         }
       },
     );
+    conn.on('router-error', (e: { code?: string; message?: string; cluster?: string }) => {
+      // A request this session would have stolen, served by the cluster instead: say which and why.
+      if (e.code === 'request_too_large')
+        process.stdout.write(`${e.cluster ?? '?'} missed: ${e.message ?? 'a request too large to steal'}\n`);
+      else progress.warn(`${e.cluster ? `${e.cluster}: ` : ''}${e.message ?? e.code ?? 'router error'}`);
+    });
+    const answers = answerLocally(conn, port);
     conn.on('request', async (r: Req) => {
-      const status = await answerRequest(conn, port, r);
+      const status = await answers.answer(r);
       process.stdout.write(
         `${r.cluster ?? '?'} ${r.method} ${r.path} → ${status ?? 'local app unreachable, served by the cluster'}\n`,
       );

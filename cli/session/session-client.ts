@@ -135,7 +135,7 @@ async function replicasOf(api: RouterApi): Promise<Map<string, ReplicaView[]>> {
  * heartbeats, and resume after a drop (same URL, same session). A session that cannot be resumed
  * ends with a `gone` event instead of a hang.
  *
- * Events: `request` (stolen or mirrored), `status`, `subscribed`, `outgoing` (data/close),
+ * Events: `request` (stolen or mirrored), `request-stream` (its `data`/`close`), `status`, `subscribed`, `outgoing` (data/close),
  * `connected` (each open), `dropped`, `gone` (FatalReason).
  */
 export class SessionConnection extends EventEmitter {
@@ -350,6 +350,11 @@ export class SessionConnection extends EventEmitter {
       case 'outgoing.data':
       case 'outgoing.close':
         this.emit('outgoing', m);
+        return;
+      case 'data':
+      case 'close':
+        // A stolen request's body streaming in, or the cluster cutting it (the client went away).
+        this.emit('request-stream', m);
         return;
       case 'error':
         // Replaced by a newer connection: on AWS this frame is all that says so (the close that

@@ -1,3 +1,4 @@
+import { pipeline, type Writable } from 'node:stream';
 import { newRequestId } from '../request-id.ts';
 import { decide } from './decide.ts';
 import { clientResponseHeaders, flattenHeaders, fromHeaderObject, toHttp2Headers } from './headers.ts';
@@ -5,6 +6,7 @@ import { type InboundRequest, type InboundResponse, isHttp2 } from './inbound.ts
 import { MirrorTap } from './mirror-tap.ts';
 import { type PassThroughContext, passThrough } from './pass-through.ts';
 import { readUpTo } from './replay-buffer.ts';
+import { hasBody, stealStreaming } from './steal-stream.ts';
 import type { ForwardedRequest, ForwardedResponse, RequestHead, Target, TrafficRouter } from './types.ts';
 
 /** Counters an operator (and the benchmark) reads: what went where, and what was skipped. */
@@ -79,8 +81,12 @@ async function stealRequest(
   target: Target,
   mirrors: Target[],
 ): Promise<void> {
-  // The developer gets the body whole, so the ingress itself asks the client for it.
+  // The developer is sent the body as it comes, so the ingress itself asks the client for it.
   if (req.headers.expect?.toLowerCase() === '100-continue') res.writeContinue();
+  if (hasBody(req) && ctx.router.requestBody) {
+    await stealWithBody(ctx, req, res, target, mirrors);
+    return;
+  }
   const read = await readUpTo(req, ctx.maxBodyBytes);
   if (!read.whole) {
     // Replayed to the upstream, prefix first: a matching upload is served, never refused.
@@ -93,6 +99,11 @@ async function stealRequest(
       sessionId: target.sessionId,
       path: req.url,
     });
+    ctx.router.missed?.(
+      target,
+      { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers },
+      { code: 'request_too_large', limit: ctx.maxBodyBytes },
+    );
     passThrough(ctx, req, res, { prefix: read.prefix });
     return;
   }
@@ -106,6 +117,49 @@ async function stealRequest(
   }
   ctx.stats.passedThrough++;
   passThrough(ctx, req, res, { prefix: [read.body], bodyDone: true });
+}
+
+/** A request with a body: the body streams to the developer, a replay buffer keeps the fallback. */
+async function stealWithBody(
+  ctx: HandlerContext,
+  req: InboundRequest,
+  res: InboundResponse,
+  target: Target,
+  mirrors: Target[],
+): Promise<void> {
+  const request = forwarded(req, Buffer.alloc(0));
+  if (mirrors.length) {
+    // Mirrored copies are whole requests: sent once the body is in, if it fits.
+    const tap = new MirrorTap(ctx.maxBodyBytes);
+    req.on('data', tap.push);
+    req.once('end', () => {
+      const body = tap.body();
+      if (body === undefined) ctx.stats.mirrorSkipped += mirrors.length;
+      else sendCopies(ctx, mirrors, { ...forwarded(req, body), requestId: request.requestId });
+    });
+  }
+  const result = await stealStreaming(ctx.router, req, target, request, ctx.maxBodyBytes);
+  if (result.answer) {
+    ctx.stats.stolen++;
+    writeAnswer(res, result.answer);
+    return;
+  }
+  if (result.tooLarge) {
+    ctx.stats.tooLargeToSteal++;
+    ctx.log({
+      level: 'WARN',
+      message: `matching request body above ${ctx.maxBodyBytes} bytes; the upstream serves it`,
+      service: ctx.service,
+      sessionId: target.sessionId,
+      path: req.url,
+    });
+    ctx.router.missed?.(
+      target,
+      { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers },
+      { code: 'request_too_large', limit: ctx.maxBodyBytes },
+    );
+  } else ctx.stats.passedThrough++;
+  passThrough(ctx, req, res, { prefix: result.prefix, bodyDone: result.bodyDone });
 }
 
 function forwarded(req: InboundRequest, body: Buffer): ForwardedRequest {
@@ -130,8 +184,19 @@ function writeAnswer(res: InboundResponse, answer: ForwardedResponse): void {
   const flat = clientResponseHeaders(fromHeaderObject(answer.headers)).filter(
     (_, i, all) => all[i - (i % 2)]!.toLowerCase() !== 'content-length',
   );
-  flat.push('content-length', String(answer.body.length));
+  const body = answer.body;
+  // A streamed body's length is not known yet: HTTP/1.1 frames it chunked, HTTP/2 by its end.
+  if (Buffer.isBuffer(body)) flat.push('content-length', String(body.length));
   if (isHttp2(res)) res.writeHead(answer.status, toHttp2Headers(flat));
   else res.writeHead(answer.status, flat);
-  res.end(answer.body);
+  if (Buffer.isBuffer(body)) {
+    res.end(body);
+    return;
+  }
+  // Each chunk goes out as it comes. A cut stream cuts the client connection (never a clean end
+  // of a truncated body); a client gone early destroys the stream, which tells the developer.
+  if (!isHttp2(res)) res.flushHeaders();
+  pipeline(body, res as unknown as Writable, (err) => {
+    if (err) res.destroy();
+  });
 }

@@ -6,7 +6,7 @@ export type ReadResult =
   | { whole: false; prefix: Buffer[] };
 
 /**
- * Reads a request body for a developer, who gets requests whole, but never more than
+ * Reads a request body whole for a developer (a router that takes no streamed body), but never more than
  * `maxBytes`: past that the read stops and the caller replays the prefix to the upstream ahead
  * of the rest of the stream, so the request is never lost and memory stays bounded.
  */
@@ -40,4 +40,37 @@ export function readUpTo(req: InboundRequest, maxBytes: number): Promise<ReadRes
     req.on('end', onEnd);
     req.on('error', onError);
   });
+}
+
+/**
+ * What a streamed request body keeps for its fallback: every chunk sent to the developer, up to
+ * `maxBytes`, so that if the developer gives no answer the upstream gets the body whole (the
+ * kept part, then the rest of the stream). Once the developer's answer is taken it is dropped.
+ */
+export class ReplayBuffer {
+  private kept: Buffer[] = [];
+  private size = 0;
+
+  constructor(private readonly maxBytes: number) {}
+
+  /** Keeps `chunk`; false once the body is above the limit (the chunk is still kept, to replay). */
+  push(chunk: Buffer): boolean {
+    this.kept.push(chunk);
+    this.size += chunk.length;
+    return this.size <= this.maxBytes;
+  }
+
+  get chunks(): Buffer[] {
+    return this.kept;
+  }
+
+  get bytes(): number {
+    return this.size;
+  }
+
+  /** No fallback any more (the developer answered): stop holding memory for it. */
+  drop(): void {
+    this.kept = [];
+    this.size = 0;
+  }
 }

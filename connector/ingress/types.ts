@@ -1,3 +1,5 @@
+import type { Readable } from 'node:stream';
+
 /** The head of a request: all a routing decision may read (filters never see the body). */
 export interface RequestHead {
   method: string;
@@ -24,6 +26,22 @@ export interface TrafficRouter {
   steal(target: Target, req: ForwardedRequest): Promise<ForwardedResponse | undefined>;
   /** Sends a copy; never waits. */
   mirror(target: Target, req: ForwardedRequest): void;
+  /** More of a streamed stolen request's body (`data`), in frames small enough to pass whole. */
+  requestBody?(target: Target, requestId: string, chunk: Buffer): void;
+  /**
+   * Its end (`close`); with a reason, the developer is told the request is no longer theirs and
+   * a request still waiting for its answer goes to the upstream.
+   */
+  endRequestBody?(target: Target, requestId: string, reason?: string): void;
+  /** Tells the session that would have stolen a request that the upstream served it instead, and why. */
+  missed?(target: Target, head: RequestHead, why: MissedReason): void;
+}
+
+/** Why a matching request did not reach its developer. */
+export interface MissedReason {
+  code: 'request_too_large';
+  /** The connector's `maxBodyBytes`. */
+  limit: number;
 }
 
 /** A whole request as it travels to a developer (a stolen request, or a mirrored copy). */
@@ -33,10 +51,17 @@ export interface ForwardedRequest {
   path: string;
   headers: Record<string, string>;
   body: Buffer;
+  /** The body follows in `requestBody` calls (a stolen request; a mirrored copy is always whole). */
+  stream?: boolean;
 }
 
+/**
+ * The developer's answer: a whole body, or (`stream`) a body that goes on arriving after the
+ * head. A stream that errors was cut by the developer (a `close` with a reason, or the session
+ * gone): the client connection is cut too, so a truncated body never looks complete.
+ */
 export interface ForwardedResponse {
   status: number;
   headers: Record<string, string>;
-  body: Buffer;
+  body: Buffer | Readable;
 }

@@ -10,6 +10,8 @@ export const ANSWER_ERROR_CODES = {
   cluster_unavailable: 'the cluster the message is for is not connected',
   client_gone:
     'the developer of a stolen request’s session is not connected; the cluster serves it from the upstream',
+  request_too_large:
+    'a request the session would have stolen had a body above the connector’s `maxBodyBytes`; the cluster’s own service answered it (sent to that session only, naming method and path)',
   timeout: 'a cluster did not answer a `subscribe` in time (in an aggregated `subscribed`)',
   unknown_service: 'the cluster fronts no service of that name',
   invalid_path: 'the path is not absolute, or longer than the file system allows',
