@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { encodeFrames } from '../../shared/protocol/chunking.ts';
 import type { CarriedMessage } from '../../shared/protocol/messages.ts';
 import { eventually, startTestRuntime, type TestRuntime } from '../helpers/local-runtime.ts';
-import { addDeveloper, api, startCluster, type TestCluster } from './harness.ts';
+import { addDeveloper, startCluster, type TestCluster } from './harness.ts';
+import { type Frame, openRawSession, type RawSession } from './raw-session.ts';
 
 /**
  * One connector rebuilds every developer's chunked messages. Bob, on two sessions, starts many
@@ -18,52 +19,13 @@ const TOPOLOGY = {
 };
 const BOB_PARTIALS = 24; // more than the connector's whole bound of 16 incomplete messages
 
-type Frame = Record<string, unknown>;
-
-interface Dev {
-  id: string;
-  frames: Frame[];
-  sendText(text: string): void;
-  send(m: Frame): void;
-  all(pred: (f: Frame) => boolean, count: number, what: string): Promise<Frame[]>;
-}
+type Dev = RawSession;
 
 let runtime: TestRuntime;
 let east: TestCluster;
 const open: WebSocket[] = [];
 
-async function session(token: string): Promise<Dev> {
-  const { status, body } = await api(runtime, 'POST', '/v1/sessions', { service: 'api' }, token);
-  expect(status).toBe(201);
-  const id = body.id as string;
-  await eventually(
-    async () => (await api(runtime, 'GET', `/v1/sessions/${id}`, undefined, token)).body.state === 'ready',
-    10_000,
-    `session ${id} to be ready`,
-  );
-  const ws = new WebSocket(`${runtime.wsUrl}?session=${id}`, {
-    headers: { authorization: `Bearer ${token}` },
-  });
-  open.push(ws);
-  const frames: Frame[] = [];
-  ws.on('message', (d) => frames.push(JSON.parse(d.toString())));
-  await new Promise((r, j) => ws.once('open', r).once('error', j));
-  return {
-    id,
-    frames,
-    sendText: (text) => ws.send(text),
-    send: (m) => ws.send(JSON.stringify({ v: 1, ...m })),
-    all: (pred, count, what) =>
-      eventually(
-        () => {
-          const found = frames.filter(pred);
-          return found.length >= count && found;
-        },
-        10_000,
-        what,
-      ),
-  };
-}
+const session = (token: string): Promise<Dev> => openRawSession(runtime, token, open);
 
 beforeAll(async () => {
   runtime = await startTestRuntime({ topology: TOPOLOGY });

@@ -2,9 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
-import { eventually, startTestRuntime, type TestRuntime } from '../helpers/local-runtime.ts';
-import { addDeveloper, api, type CliRun, cli, listen, startCluster, type TestCluster } from './harness.ts';
+import type WebSocket from 'ws';
+import { startTestRuntime, type TestRuntime } from '../helpers/local-runtime.ts';
+import { addDeveloper, type CliRun, cli, listen, startCluster, type TestCluster } from './harness.ts';
+import { type Frame, openRawSession, type RawSession } from './raw-session.ts';
 
 /**
  * Two developers on one router: Alice steals requests, Bob (another developer, with a session
@@ -20,17 +21,7 @@ const TOPOLOGY = {
   ],
 };
 
-type Frame = Record<string, unknown>;
-
-/** A developer's session, spoken to over its own WebSocket as the CLI would. */
-interface Dev {
-  id: string;
-  ws: WebSocket;
-  frames: Frame[];
-  send(m: Frame): void;
-  next(pred: (f: Frame) => boolean, what: string): Promise<Frame>;
-  all(pred: (f: Frame) => boolean, count: number, what: string): Promise<Frame[]>;
-}
+type Dev = RawSession;
 
 let runtime: TestRuntime;
 let clusters: TestCluster[];
@@ -39,40 +30,7 @@ let bobToken: string;
 const open: WebSocket[] = [];
 const running: CliRun[] = [];
 
-async function session(token: string): Promise<Dev> {
-  const { status, body } = await api(runtime, 'POST', '/v1/sessions', { service: 'api' }, token);
-  expect(status).toBe(201);
-  const id = body.id as string;
-  await eventually(
-    async () => (await api(runtime, 'GET', `/v1/sessions/${id}`, undefined, token)).body.state === 'ready',
-    10_000,
-    `session ${id} to be ready`,
-  );
-  const ws = new WebSocket(`${runtime.wsUrl}?session=${id}`, {
-    headers: { authorization: `Bearer ${token}` },
-  });
-  open.push(ws);
-  const frames: Frame[] = [];
-  ws.on('message', (d) => frames.push(JSON.parse(d.toString())));
-  await new Promise((r, j) => ws.once('open', r).once('error', j));
-  const all = (pred: (f: Frame) => boolean, count: number, what: string) =>
-    eventually(
-      () => {
-        const found = frames.filter(pred);
-        return found.length >= count && found;
-      },
-      10_000,
-      what,
-    );
-  return {
-    id,
-    ws,
-    frames,
-    send: (m) => ws.send(JSON.stringify({ v: 1, ...m })),
-    all,
-    next: async (pred, what) => (await all(pred, 1, what))[0]!,
-  };
-}
+const session = (token: string): Promise<Dev> => openRawSession(runtime, token, open);
 
 async function subscribe(dev: Dev, subId: string, mode: 'steal' | 'mirror', who: string): Promise<void> {
   dev.send({

@@ -1,9 +1,10 @@
 import { createServer, request as httpRequest, type IncomingMessage } from 'node:http';
 import { connect } from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { eventually, startTestRuntime, type TestRuntime } from '../helpers/local-runtime.ts';
-import { addDeveloper, api, type CliRun, cli, listen, startCluster, type TestCluster } from './harness.ts';
+import { addDeveloper, type CliRun, cli, listen, startCluster, type TestCluster } from './harness.ts';
+import { openRawSession } from './raw-session.ts';
 
 /**
  * A stolen request answered by a local app that streams: through the real local runtime, a
@@ -17,8 +18,6 @@ const TOPOLOGY = {
   clusters: [{ id: 'east', roles: ['primary', 'workload', 'default'] }],
 };
 const MAX_BODY = 64 * 1024;
-
-type Frame = Record<string, unknown>;
 
 let runtime: TestRuntime;
 let east: TestCluster;
@@ -205,29 +204,7 @@ describe('a stolen request streams', () => {
 });
 
 /** A developer's session over its own WebSocket, as the CLI would speak it. */
-async function rawSession(token: string) {
-  const { status, body } = await api(runtime, 'POST', '/v1/sessions', { service: 'api' }, token);
-  expect(status).toBe(201);
-  const id = body.id as string;
-  await eventually(
-    async () => (await api(runtime, 'GET', `/v1/sessions/${id}`, undefined, token)).body.state === 'ready',
-    10_000,
-    `session ${id} to be ready`,
-  );
-  const ws = new WebSocket(`${runtime.wsUrl}?session=${id}`, {
-    headers: { authorization: `Bearer ${token}` },
-  });
-  sockets.push(ws);
-  const frames: Frame[] = [];
-  ws.on('message', (d) => frames.push(JSON.parse(d.toString())));
-  await new Promise((r, j) => ws.once('open', r).once('error', j));
-  return {
-    frames,
-    send: (m: Frame) => ws.send(JSON.stringify({ v: 1, ...m })),
-    next: (pred: (f: Frame) => boolean, what: string) =>
-      eventually(() => frames.find(pred), 10_000, what) as Promise<Frame>,
-  };
-}
+const rawSession = (token: string) => openRawSession(runtime, token, sockets);
 
 describe('a streaming answer is bound to its session', () => {
   it('refuses another session’s data and close, and a close with a reason cuts the client', async () => {
