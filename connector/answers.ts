@@ -29,7 +29,17 @@ export class Answers {
       this.failure(err, {});
       return;
     }
-    this.log({ level: 'WARN', message: 'invalid frame from the router', code: err.code, error: err.message });
+    // The reassembler gives up on a sender's incomplete chunked message (evicted to make room for
+    // others, or too old): that is a budget at work, not a bad frame, and the log says so.
+    const givenUp = err.code === 'too_many_partials' || err.code === 'chunk_expired';
+    this.log({
+      level: 'WARN',
+      message: givenUp
+        ? 'a chunked message was given up before it was whole'
+        : 'invalid frame from the router',
+      code: err.code,
+      error: err.message,
+    });
     const replyTo = (err.details?.replyTo ?? {}) as ErrorIds;
     this.answer(errorFrame(err.code, err.message, replyTo), replyTo);
   }
