@@ -92,18 +92,7 @@ async function stealRequest(
     // Replayed to the upstream, prefix first: a matching upload is served, never refused.
     ctx.stats.tooLargeToSteal++;
     ctx.stats.mirrorSkipped += mirrors.length;
-    ctx.log({
-      level: 'WARN',
-      message: `matching request body above ${ctx.maxBodyBytes} bytes; the upstream serves it`,
-      service: ctx.service,
-      sessionId: target.sessionId,
-      path: req.url,
-    });
-    ctx.router.missed?.(
-      target,
-      { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers },
-      { code: 'request_too_large', limit: ctx.maxBodyBytes },
-    );
+    reportTooLarge(ctx, req, target);
     passThrough(ctx, req, res, { prefix: read.prefix });
     return;
   }
@@ -146,20 +135,25 @@ async function stealWithBody(
   }
   if (result.tooLarge) {
     ctx.stats.tooLargeToSteal++;
-    ctx.log({
-      level: 'WARN',
-      message: `matching request body above ${ctx.maxBodyBytes} bytes; the upstream serves it`,
-      service: ctx.service,
-      sessionId: target.sessionId,
-      path: req.url,
-    });
-    ctx.router.missed?.(
-      target,
-      { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers },
-      { code: 'request_too_large', limit: ctx.maxBodyBytes },
-    );
+    reportTooLarge(ctx, req, target);
   } else ctx.stats.passedThrough++;
   passThrough(ctx, req, res, { prefix: result.prefix, bodyDone: result.bodyDone });
+}
+
+/** A matching request too large to steal: logged, and its session told which request it missed. */
+function reportTooLarge(ctx: HandlerContext, req: InboundRequest, target: Target): void {
+  ctx.log({
+    level: 'WARN',
+    message: `matching request body above ${ctx.maxBodyBytes} bytes; the upstream serves it`,
+    service: ctx.service,
+    sessionId: target.sessionId,
+    path: req.url,
+  });
+  ctx.router.missed?.(
+    target,
+    { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers },
+    { code: 'request_too_large', limit: ctx.maxBodyBytes },
+  );
 }
 
 function forwarded(req: InboundRequest, body: Buffer): ForwardedRequest {
