@@ -23,6 +23,8 @@ export interface Report {
   paths: PathResult[];
   stream: { bytes: number; seconds: number; rssBefore: number; rssPeak: number };
   nginxMissing?: string;
+  /** The connector ran from its TypeScript sources through tsx (`--source`), not bundled. */
+  fromSource?: boolean;
   /** Busy CPU samples of the pass-through connector by category (`--profile`). */
   profile?: { category: string; share: number }[];
 }
@@ -85,7 +87,8 @@ export function renderReport(r: Report): string {
 Machine: ${m.os}, ${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB, Node ${m.node}; load average at start ${m.loadAtStart} (shared with other work).
 
 The same small service (a short JSON answer, its own process) reached directly, through the
-connector (the real \`Connector\`, its own process, no router reachable: pass-through), through a
+connector (the real \`Connector\`, ${r.fromSource ? 'run from its TypeScript sources through tsx' : "bundled as it ships (`npm run build`'s esbuild options) and run by plain Node"}, its own process, no router
+reachable: pass-through), through a
 second connector holding 100 live sessions whose filters match none of the requests, and
 through nginx (one worker, upstream keepalive). ${r.rounds} rounds of ${r.secondsPerRun} s per path and client count,
 interleaved (each round starts with another path); figures are medians over rounds. Load from

@@ -2,7 +2,10 @@
  * The connector as a reverse proxy, against the same small service reached directly and through
  * nginx, interleaved in one run (the machine is shared: ratios within a run are the figures).
  *
- *   npm run bench:connector [-- --rounds 3 --seconds 4 --profile --out bench/results/connector.md]
+ *   npm run bench:connector [-- --rounds 3 --seconds 4 --profile --source --out bench/results/connector.md]
+ *
+ * The connector runs as it ships (the package's bundle, plain Node); `--source` runs its
+ * TypeScript through tsx instead.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { once } from 'node:events';
@@ -12,6 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { build } from 'esbuild';
+import { cliBuildOptions } from '../../infra/bundle/cli.ts';
 import { machine } from '../routing/machine.ts';
 import { type CannonResult, cannon, sequentialMicros } from './load.ts';
 import { NGINX_INSTALL, startNginx } from './nginx.ts';
@@ -28,6 +33,8 @@ const { values: args } = parseArgs({
     out: { type: 'string', default: 'bench/results/connector.md' },
     /** Also record a CPU profile of the pass-through connector and break it down in the report. */
     profile: { type: 'boolean', default: false },
+    /** Run the connector from its TypeScript sources (through tsx) instead of as it ships, bundled. */
+    source: { type: 'boolean', default: false },
   },
 });
 const ROUNDS = Number(args.rounds);
@@ -36,15 +43,34 @@ const SEQUENTIAL = Number(args.sequential);
 const STREAM_BYTES = Number(args.stream);
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
 
+const fromSource = args.source || args.profile;
 const profileDir = args.profile ? mkdtempSync(join(tmpdir(), 'bench-connector-prof-')) : undefined;
+
+/**
+ * The connector's process as it ships: bundled and minified with the options of the package's
+ * build (`npm run build`), run by plain Node with no TypeScript loader.
+ */
+async function bundledConnector(): Promise<string> {
+  const outdir = mkdtempSync(join(tmpdir(), 'bench-connector-bundle-'));
+  const options = cliBuildOptions(outdir);
+  await build({
+    ...options,
+    entryPoints: { 'connector-process': here('connector-process.ts') },
+    splitting: false,
+    metafile: false,
+    sourcemap: false,
+  });
+  return join(outdir, 'connector-process.mjs');
+}
 
 async function child(
   file: string,
   argv: string[],
   extraExecArgv: string[] = [],
 ): Promise<{ proc: ChildProcess; msg: Record<string, unknown> }> {
-  const proc = fork(here(file), argv, {
-    execArgv: ['--import', 'tsx', ...extraExecArgv],
+  const bundled = file.endsWith('.mjs');
+  const proc = fork(bundled ? file : here(file), argv, {
+    execArgv: [...(bundled ? [] : ['--import', 'tsx']), ...extraExecArgv],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const [msg] = (await once(proc, 'message')) as [Record<string, unknown>];
@@ -63,12 +89,14 @@ async function main(): Promise<void> {
   const m = machine();
   const service = await child('service.ts', []);
   const serviceUrl = `http://127.0.0.1:${service.msg.port}`;
+  // A profile names functions by their source file, which a bundle would hide: it runs from sources.
+  const connectorFile = fromSource ? 'connector-process.ts' : await bundledConnector();
   const plain = await child(
-    'connector-process.ts',
+    connectorFile,
     [serviceUrl, '0'],
     profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
   );
-  const busy = await child('connector-process.ts', [serviceUrl, '100']);
+  const busy = await child(connectorFile, [serviceUrl, '100']);
   if (busy.msg.matchedByBenchRequest) throw new Error('a benchmark session matches the benchmark request');
   const nginx = await startNginx(Number(service.msg.port));
   if (!nginx)
@@ -149,6 +177,7 @@ async function main(): Promise<void> {
     stream,
     nginxMissing: nginx ? undefined : NGINX_INSTALL,
     ...(profileDir ? { profile: profileBreakdown(profileDir) } : {}),
+    ...(fromSource ? { fromSource: true } : {}),
   };
   const markdown = renderReport(report);
   writeFileSync(args.out!, markdown);

@@ -33,7 +33,12 @@ export interface HandlerContext extends PassThroughContext {
 
 /** One request, HTTP/1.1 or HTTP/2: routed by its head, then streamed, copied or stolen. */
 export function handleRequest(ctx: HandlerContext, req: InboundRequest, res: InboundResponse): void {
-  const head: RequestHead = { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers };
+  const head: RequestHead = {
+    method: req.method ?? 'GET',
+    path: req.url ?? '/',
+    headers: req.headers,
+    namesLowerCase: true,
+  };
   const decision = decide(ctx.router, ctx.service, head);
   if (decision.unstolen) {
     ctx.log({

@@ -31,7 +31,9 @@ export interface ClientSide {
 function connectionListed(raw: string[]): Set<string> | undefined {
   let listed: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.toLowerCase() !== 'connection') continue;
+    const name = raw[i]!;
+    // Length first: most heads have a dozen headers and one or no `Connection`.
+    if (name.length !== 10 || name.toLowerCase() !== 'connection') continue;
     listed ??= new Set();
     for (const t of raw[i + 1]!.split(',')) {
       const name = t.trim().toLowerCase();

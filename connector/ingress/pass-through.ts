@@ -105,8 +105,15 @@ function relayResponse(up: UpstreamResponse, res: InboundResponse): void {
   if (isHttp2(res) && up.headOnly) {
     // Relayed as a head-only answer too: a gRPC client reads a trailers-only reply's status
     // from it, and would take headers followed by an empty body as a broken call.
-    up.body.resume();
+    if (!Buffer.isBuffer(up.body)) up.body.resume();
     res.stream.respond({ ...toHttp2Headers(headers), ':status': up.status }, { endStream: true });
+    return;
+  }
+  if (Buffer.isBuffer(up.body)) {
+    // The whole answer at once: head and body leave in one write.
+    if (isHttp2(res)) res.writeHead(up.status, toHttp2Headers(headers));
+    else res.writeHead(up.status, headers);
+    res.end(up.body);
     return;
   }
   if (isHttp2(res)) res.writeHead(up.status, toHttp2Headers(headers));

@@ -12,9 +12,13 @@ interface Parsed {
 function parse(pieces: Buffer[], headRequest = false, closeAfter = false): Parsed {
   const out: Parsed = { interim: [], body: '' };
   const p = new ResponseParser(headRequest, {
-    head: (h, interim) => {
+    head: (h, interim, whole) => {
       if (interim) out.interim.push(h.status);
       else out.head = h;
+      if (whole) {
+        out.body += whole.toString('latin1');
+        out.trailers = [];
+      }
     },
     body: (c) => {
       out.body += c.toString('latin1');

@@ -16,8 +16,11 @@ export interface ResponseHead {
 }
 
 export interface ParserEvents {
-  /** A final (>= 200) head, or an interim 1xx one (`interim` true); `false` from a final head's handler is ignored. */
-  head(head: ResponseHead, interim: boolean): void;
+  /**
+   * A final (>= 200) head, or an interim 1xx one (`interim` true). `whole` is the complete body
+   * when it arrived with the head (empty for a response without one): no `body` or `end` follow.
+   */
+  head(head: ResponseHead, interim: boolean, whole?: Buffer): void;
   body(chunk: Buffer): void;
   /** The response is complete; `trailers` as a flat list. */
   end(trailers: string[]): void;
@@ -75,6 +78,17 @@ export class ResponseParser {
             break;
           }
           this.framing = this.framingOf(head);
+          const f = this.framing;
+          if (f.kind === 'none' || (f.kind === 'length' && buf.length - at >= f.left)) {
+            // The whole answer is in hand (most small API answers come in one read): handed over
+            // as one buffer, so the proxy writes it out with no stream in between.
+            const n = f.kind === 'length' ? f.left : 0;
+            const whole = buf.subarray(at, at + n);
+            at += n;
+            this.state = 'done';
+            this.events.head(head, false, whole);
+            break;
+          }
           this.events.head(head, false);
           this.state =
             this.framing.kind === 'none' ? 'done' : this.framing.kind === 'chunked' ? 'chunk-size' : 'body';

@@ -5,6 +5,8 @@ export interface RequestHead {
   method: string;
   path: string;
   headers: Record<string, string | string[] | undefined>;
+  /** Header names are all lower case (as Node gives them): filters read values directly. */
+  namesLowerCase?: boolean;
 }
 
 export interface Target {

@@ -196,7 +196,7 @@ class Http1Exchange implements Exchange {
     this.conn = conn;
     this.reused = reused;
     this.parser = new ResponseParser(this.req.method === 'HEAD', {
-      head: (head, interim) => this.onHead(head, interim),
+      head: (head, interim, whole) => this.onHead(head, interim, whole),
       body: (chunk) => {
         if (this.body && !this.body.push(chunk)) conn.socket.pause();
       },
@@ -261,12 +261,25 @@ class Http1Exchange implements Exchange {
     this.settle();
   }
 
-  private onHead(head: ResponseHead, interim: boolean): void {
+  private onHead(head: ResponseHead, interim: boolean, whole?: Buffer): void {
     if (interim) {
       if (head.status === 100) this.events.continue();
       return;
     }
     this.head = head;
+    if (whole) {
+      // Complete already: no stream to make, and the connection can go back to the pool now.
+      this.responseDone = true;
+      this.events.response({
+        status: head.status,
+        headers: head.headers,
+        body: whole,
+        headOnly: false,
+        trailers: () => [],
+      });
+      this.settle();
+      return;
+    }
     const socket = this.conn.socket;
     this.body = new Readable({ read: () => socket.resume() });
     this.events.response({

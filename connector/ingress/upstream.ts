@@ -14,7 +14,8 @@ export interface UpstreamResponse {
   status: number;
   /** Flat `[name, value, ...]`, hop-by-hop and pseudo-headers still in. */
   headers: string[];
-  body: Readable;
+  /** The body as it streams, or the whole body when it came with the head. */
+  body: Readable | Buffer;
   /** The head was the whole answer (HTTP/2 END_STREAM on HEADERS: a gRPC trailers-only reply). */
   headOnly: boolean;
   /** Trailers, known once `body` has ended (flat). */

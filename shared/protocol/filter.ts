@@ -74,6 +74,11 @@ export interface FilterableRequest {
   method: string;
   path: string;
   headers: Record<string, string | string[] | undefined>;
+  /**
+   * Every header name is lower case already (Node's `IncomingMessage.headers`, HTTP/2): values
+   * are then read as they are, without building a lower-cased copy per request.
+   */
+  namesLowerCase?: boolean;
 }
 
 export type RequestMatcher = (request: FilterableRequest) => boolean;
@@ -81,20 +86,73 @@ export type RequestMatcher = (request: FilterableRequest) => boolean;
 /** Compile a validated filter once; the matcher is then called per request. */
 export function compileFilter(filter: HttpFilter): RequestMatcher {
   const method = filter.method?.toUpperCase();
-  const path = filter.path === undefined ? undefined : mustCompile(filter.path);
+  const path = filter.path === undefined ? undefined : compilePattern(filter.path);
   const headers = Object.entries(filter.headers ?? {}).map(
-    ([name, pattern]) => [name.toLowerCase(), mustCompile(pattern)] as const,
+    ([name, pattern]) => [name.toLowerCase(), compilePattern(pattern)] as const,
   );
   return (request) => {
     if (method !== undefined && request.method.toUpperCase() !== method) return false;
-    if (path !== undefined && !path.test(request.path)) return false;
+    if (path !== undefined && !path(request.path)) return false;
     if (headers.length === 0) return true;
+    if (request.namesLowerCase) {
+      const h = request.headers;
+      return headers.every(([name, test]) => {
+        const value = h[name];
+        if (value === undefined) return false;
+        return test(typeof value === 'string' ? value : value.join(', '));
+      });
+    }
     const values = lowerCaseHeaders(request.headers);
-    return headers.every(([name, regex]) => {
+    return headers.every(([name, test]) => {
       const value = values.get(name);
-      return value !== undefined && regex.test(value);
+      return value !== undefined && test(value);
     });
   };
+}
+
+/**
+ * A pattern as a test: its anchored literal prefix first (a string comparison), then RE2. With
+ * many sessions on one service most filters fail on their first characters (`^/team-a/`,
+ * `^alice$`), and a failed prefix costs nothing like a regex run.
+ */
+function compilePattern(pattern: string): (value: string) => boolean {
+  const regex = mustCompile(pattern);
+  const prefix = anchoredLiteralPrefix(pattern);
+  if (prefix === '') return (value) => regex.test(value);
+  return (value) => value.startsWith(prefix) && regex.test(value);
+}
+
+const META = '\\.^$|?*+()[]{}';
+/** Characters that stand for themselves after a backslash. */
+const ESCAPED_LITERAL = /[\\.^$|?*+()[\]{}/-]/;
+
+/**
+ * The text every match of `pattern` starts with: what follows a leading `^` up to the first
+ * operator, for a pattern without alternation (`^/api/v1/` gives `/api/v1/`; `^/a|/b`, `(?i)^x`
+ * and `api` give ''). A character made optional by `?`, `*` or `{` is left out. Never longer than
+ * what a match must start with, so a value without it cannot match.
+ */
+export function anchoredLiteralPrefix(pattern: string): string {
+  if (pattern[0] !== '^' || pattern.includes('|')) return '';
+  // By code point: a quantifier after an astral character applies to all of it.
+  const chars = Array.from(pattern);
+  const out: string[] = [];
+  for (let i = 1; i < chars.length; i++) {
+    const c = chars[i]!;
+    if (c === '\\') {
+      const next = chars[i + 1];
+      if (next === undefined || !ESCAPED_LITERAL.test(next)) break;
+      out.push(next);
+      i++;
+      continue;
+    }
+    if (META.includes(c)) {
+      if (c === '?' || c === '*' || c === '{') out.pop();
+      break;
+    }
+    out.push(c);
+  }
+  return out.join('');
 }
 
 function mustCompile(pattern: string): RE2JS {

@@ -1,5 +1,7 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  anchoredLiteralPrefix,
   checkPattern,
   compileFilter,
   type FilterableRequest,
@@ -128,5 +130,74 @@ describe('compileFilter', () => {
 
   it('throws on a pattern that did not pass validation, naming it', () => {
     expect(() => compileFilter({ path: '(a)\\1' })).toThrow(/filter pattern "\(a\)\\\\1"/);
+  });
+});
+
+describe('anchoredLiteralPrefix', () => {
+  it.each([
+    ['^/api/v1/', '/api/v1/'],
+    ['^alice$', 'alice'],
+    ['^/orders/\\d+$', '/orders/'],
+    ['^/a\\.b', '/a.b'],
+    ['^/ab?', '/a'],
+    ['^/ab*', '/a'],
+    ['^/ab{0,2}', '/a'],
+    ['^/ab+', '/ab'],
+    ['^/a|/b', ''],
+    ['(?i)^alice', ''],
+    ['alice', ''],
+    ['^(a)', ''],
+    ['^😀?x', ''],
+  ])('%j starts every match with %j', (pattern, prefix) => {
+    expect(anchoredLiteralPrefix(pattern)).toBe(prefix);
+  });
+
+  it('never rejects a value the pattern matches (property)', () => {
+    const alphabet = ['a', 'b', '/', '.', '😀'];
+    const patternPart = fc.constantFrom(
+      ...alphabet,
+      '\\.',
+      '?',
+      '*',
+      '+',
+      '{0,2}',
+      '(',
+      ')',
+      '|',
+      '[ab]',
+      '$',
+      '.*',
+    );
+    fc.assert(
+      fc.property(
+        fc.array(patternPart, { maxLength: 8 }),
+        fc.array(fc.constantFrom(...alphabet), { maxLength: 8 }),
+        (parts, valueChars) => {
+          const pattern = `^${parts.join('')}`;
+          const check = checkPattern(pattern);
+          fc.pre(check.ok);
+          if (!check.ok) return;
+          const value = valueChars.join('');
+          if (check.regex.test(value)) expect(value.startsWith(anchoredLiteralPrefix(pattern))).toBe(true);
+          // The compiled filter agrees with RE2 alone.
+          expect(compileFilter({ path: pattern })(request({ path: value }))).toBe(check.regex.test(value));
+        },
+      ),
+      { seed: 1302, numRuns: 3000 },
+    );
+  });
+});
+
+describe('compileFilter on lower-case header names', () => {
+  it('reads values directly and agrees with the general path', () => {
+    const match = compileFilter({ headers: { 'X-User': '^alice$', accept: 'json' } });
+    const lower = { 'x-user': 'alice', accept: ['text/html', 'application/json'] };
+    expect(match({ method: 'GET', path: '/', headers: lower, namesLowerCase: true })).toBe(true);
+    expect(match({ method: 'GET', path: '/', headers: lower })).toBe(true);
+    const other = { 'x-user': 'bob', accept: 'application/json' };
+    expect(match({ method: 'GET', path: '/', headers: other, namesLowerCase: true })).toBe(false);
+    expect(match({ method: 'GET', path: '/', headers: { accept: 'json' }, namesLowerCase: true })).toBe(
+      false,
+    );
   });
 });
