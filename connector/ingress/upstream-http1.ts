@@ -205,7 +205,8 @@ class Http1Exchange implements Exchange {
     // The head and a small body (written in the same tick) leave in one write.
     const socket = conn.socket;
     socket.cork();
-    socket.write(this.headBytes);
+    // Header bytes as Node read them (one char per byte): latin1 gives back each byte unchanged.
+    socket.write(this.headBytes, 'latin1');
     queueMicrotask(() => socket.uncork());
   }
 
@@ -256,7 +257,7 @@ class Http1Exchange implements Exchange {
       let end = '0\r\n';
       const t = this.requestTrailers;
       for (let i = 0; i < t.length; i += 2) end += `${t[i]}: ${t[i + 1]}\r\n`;
-      this.conn.socket.write(`${end}\r\n`);
+      this.conn.socket.write(`${end}\r\n`, 'latin1');
     }
     this.settle();
   }

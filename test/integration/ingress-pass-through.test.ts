@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { request as httpRequest, type IncomingMessage, type Server } from 'node:http';
 import { connect as http2Connect } from 'node:http2';
-import { createServer as createNetServer } from 'node:net';
+import { createServer as createNetServer, connect as netConnect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { listen, startIngress, type TestIngress, upstreamServer } from '../helpers/ingress.ts';
@@ -156,6 +156,33 @@ describe('ingress pass-through (no session)', () => {
       'x-forwarded-proto': 'https',
       'x-forwarded-host': 'shop.example',
     });
+  });
+
+  it('passes header bytes above 0x7f through unchanged, both ways (no re-encoding)', async () => {
+    let seen: Buffer | undefined;
+    const { port } = await setup((req, res) => {
+      // Node reads header bytes one to one (latin1); this recovers exactly what arrived.
+      seen = Buffer.from(String(req.headers['x-name']), 'latin1');
+      res.setHeader('x-reply', Buffer.from([0x63, 0x61, 0x66, 0xe9]).toString('latin1'));
+      // A Buffer body: with a string one Node would write its own head as UTF-8.
+      res.end(Buffer.from('ok'));
+    });
+    const socket = netConnect(port, '127.0.0.1');
+    await once(socket, 'connect');
+    socket.write(
+      Buffer.concat([
+        Buffer.from('GET /bytes HTTP/1.1\r\nhost: x\r\nx-name: caf'),
+        Buffer.from([0xe9]),
+        Buffer.from('\r\nconnection: close\r\n\r\n'),
+      ]),
+    );
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    await once(socket, 'end');
+    const answer = Buffer.concat(chunks);
+    expect(seen).toEqual(Buffer.from([0x63, 0x61, 0x66, 0xe9]));
+    expect(answer.indexOf(Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x0d, 0x0a]))).toBeGreaterThan(0);
+    socket.destroy();
   });
 
   it('relays response trailers and a chunked request body', async () => {
