@@ -29,6 +29,9 @@ export interface Report {
   profile?: { category: string; share: number }[];
 }
 
+/** The row of the Node floor (bench/connector/node-floor.ts). */
+export const FLOOR_NAME = 'Node floor';
+
 const MiB = 1024 * 1024;
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
 const f2 = (n: number) => n.toFixed(2);
@@ -41,6 +44,9 @@ export function renderReport(r: Report): string {
   const conn = by('connector')!;
   const busy = r.paths.find((p) => p.name.includes('100 sessions'))!;
   const nginx = by('nginx');
+  const floor = by(FLOOR_NAME);
+  const cpuPer1000 = (p: PathResult | undefined) =>
+    p?.cpuRequests ? (p.cpuSeconds * 1e6) / p.cpuRequests : Number.NaN;
   const seqP = (p: PathResult, q: number) => percentile(p.sequential, q);
 
   const rows = r.paths.map(
@@ -80,6 +86,21 @@ export function renderReport(r: Report): string {
     sessions >= 0.9,
   ]);
 
+  if (floor && nginx) {
+    goals.push([
+      'for context: the Node floor, 20 clients, vs nginx (throughput; CPU per request)',
+      `${f2(med(floor.c20, 'rps') / med(nginx.c20, 'rps'))}×; ${f2(cpuPer1000(floor) / cpuPer1000(nginx))}×`,
+      '',
+      undefined,
+    ]);
+    goals.push([
+      "for context: the connector's CPU per request over the Node floor's",
+      `${f2(cpuPer1000(conn) / cpuPer1000(floor))}×`,
+      '',
+      undefined,
+    ]);
+  }
+
   const m = r.machine;
   return `# Connector benchmark
 
@@ -89,8 +110,9 @@ Machine: ${m.os}, ${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB, Node ${m.node}; l
 The same small service (a short JSON answer, its own process) reached directly, through the
 connector (the real \`Connector\`, ${r.fromSource ? 'run from its TypeScript sources through tsx' : "bundled as it ships (`npm run build`'s esbuild options) and run by plain Node"}, its own process, no router
 reachable: pass-through), through a
-second connector holding 100 live sessions whose filters match none of the requests, and
-through nginx (one worker, upstream keepalive). ${r.rounds} rounds of ${r.secondsPerRun} s per path and client count,
+second connector holding 100 live sessions whose filters match none of the requests, through
+the Node floor (Node's HTTP server and the connector's upstream client with nothing between them:
+not a usable proxy, the least a proxy on Node costs), and through nginx (one worker, upstream keepalive). ${r.rounds} rounds of ${r.secondsPerRun} s per path and client count,
 interleaved (each round starts with another path); figures are medians over rounds. Load from
 autocannon in the benchmark's process (its latencies are whole milliseconds); the sequential
 column is one keep-alive client timed to the µs. CPU is the proxy process's user + system time

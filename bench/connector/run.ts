@@ -22,7 +22,7 @@ import { type CannonResult, cannon, sequentialMicros } from './load.ts';
 import { NGINX_INSTALL, startNginx } from './nginx.ts';
 import { cpuSeconds, rssBytes } from './proc.ts';
 import { profileBreakdown } from './profile.ts';
-import { type PathResult, type Report, renderReport } from './report.ts';
+import { FLOOR_NAME, type PathResult, type Report, renderReport } from './report.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -50,17 +50,20 @@ const profileDir = args.profile ? mkdtempSync(join(tmpdir(), 'bench-connector-pr
  * The connector's process as it ships: bundled and minified with the options of the package's
  * build (`npm run build`), run by plain Node with no TypeScript loader.
  */
-async function bundledConnector(): Promise<string> {
+async function bundled(): Promise<{ connector: string; floor: string }> {
   const outdir = mkdtempSync(join(tmpdir(), 'bench-connector-bundle-'));
   const options = cliBuildOptions(outdir);
   await build({
     ...options,
-    entryPoints: { 'connector-process': here('connector-process.ts') },
+    entryPoints: {
+      'connector-process': here('connector-process.ts'),
+      'node-floor': here('node-floor.ts'),
+    },
     splitting: false,
     metafile: false,
     sourcemap: false,
   });
-  return join(outdir, 'connector-process.mjs');
+  return { connector: join(outdir, 'connector-process.mjs'), floor: join(outdir, 'node-floor.mjs') };
 }
 
 async function child(
@@ -90,13 +93,15 @@ async function main(): Promise<void> {
   const service = await child('service.ts', []);
   const serviceUrl = `http://127.0.0.1:${service.msg.port}`;
   // A profile names functions by their source file, which a bundle would hide: it runs from sources.
-  const connectorFile = fromSource ? 'connector-process.ts' : await bundledConnector();
+  const files = fromSource ? { connector: 'connector-process.ts', floor: 'node-floor.ts' } : await bundled();
+  const connectorFile = files.connector;
   const plain = await child(
     connectorFile,
     [serviceUrl, '0'],
     profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
   );
   const busy = await child(connectorFile, [serviceUrl, '100']);
+  const floor = await child(files.floor, [serviceUrl]);
   if (busy.msg.matchedByBenchRequest) throw new Error('a benchmark session matches the benchmark request');
   const nginx = await startNginx(Number(service.msg.port));
   if (!nginx)
@@ -110,6 +115,11 @@ async function main(): Promise<void> {
       name: 'connector, 100 sessions (none match)',
       url: `http://127.0.0.1:${busy.msg.port}${route}`,
       pid: busy.proc.pid!,
+    },
+    {
+      name: `${FLOOR_NAME} (Node's HTTP server + the connector's upstream client, nothing else)`,
+      url: `http://127.0.0.1:${floor.msg.port}${route}`,
+      pid: floor.proc.pid!,
     },
     ...(nginx
       ? [
@@ -161,7 +171,7 @@ async function main(): Promise<void> {
   );
 
   const plainExited = once(plain.proc, 'exit');
-  for (const c of [plain.proc, busy.proc, service.proc]) c.disconnect();
+  for (const c of [plain.proc, busy.proc, floor.proc, service.proc]) c.disconnect();
   nginx?.stop();
   // The profile is written as the process exits.
   await plainExited;
