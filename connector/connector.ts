@@ -134,6 +134,11 @@ export class Connector implements TrafficRouter {
     return this.opts.config;
   }
 
+  /** Live sessions this replica serves. */
+  get sessionCount(): number {
+    return this.children.size;
+  }
+
   /** Answers refused with `not_your_request` since start (also logged, one line each). */
   get refusedAnswers(): number {
     return this.refused;

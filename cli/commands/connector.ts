@@ -70,7 +70,7 @@ export function registerConnector(program: Command): void {
     .addOption(
       new Option(
         '--admin-port <port>',
-        `port of /healthz and /readyz (default: the config's admin.port, else ${DEFAULT_ADMIN_PORT}; 0 picks a free one)`,
+        `port of /healthz, /readyz and /metrics (default: the config's admin.port, else ${DEFAULT_ADMIN_PORT}; 0 picks a free one)`,
       )
         .env('SWITCHYARD_ADMIN_PORT')
         .argParser(whole('--admin-port', 0, 65535)),
@@ -124,7 +124,7 @@ export function registerConnector(program: Command): void {
         );
       }
       process.stderr.write(
-        `connector ${opts.cluster}: admin (/healthz, /readyz) on port ${served.adminPort}\n`,
+        `connector ${opts.cluster}: admin (/healthz, /readyz, /metrics) on port ${served.adminPort}\n`,
       );
       let signals = 0;
       const stop = () => {

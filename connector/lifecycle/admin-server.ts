@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
 import type { RouterLinkStatus } from './router-link.ts';
 
 export type Phase = 'starting' | 'serving' | 'draining' | 'stopping';
@@ -31,12 +32,17 @@ export function readiness(report: ReadinessReport): { ready: boolean; body: Reco
 /**
  * The admin port, apart from the ingress so a probe never queues behind production traffic and
  * the service never exposes it: `/healthz` (liveness: the process answers; a draining connector
- * is still alive) and `/readyz` (readiness, with the detail). GET and HEAD only.
+ * is still alive), `/readyz` (readiness, with the detail) and `/metrics` (Prometheus). GET and
+ * HEAD only.
  */
 export class AdminServer {
   private server?: Server;
 
-  constructor(private readonly report: () => ReadinessReport) {}
+  constructor(
+    private readonly report: () => ReadinessReport,
+    /** Served at `/metrics` in Prometheus's text format. */
+    private readonly metrics?: Registry,
+  ) {}
 
   async listen(port: number, host: string): Promise<number> {
     const server = createServer((req, res) => {
@@ -55,7 +61,18 @@ export class AdminServer {
         const r = readiness(this.report());
         return send(r.ready ? 200 : 503, r.body);
       }
-      send(404, { error: 'not found: try /healthz or /readyz' });
+      if (path === '/metrics' && this.metrics) {
+        const registry = this.metrics;
+        registry.metrics().then(
+          (text) => {
+            res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' });
+            res.end(req.method === 'HEAD' ? undefined : text);
+          },
+          () => send(500, { error: 'metrics could not be collected' }),
+        );
+        return;
+      }
+      send(404, { error: `not found: try /healthz, /readyz${this.metrics ? ' or /metrics' : ''}` });
     });
     // Probes come every few seconds; a kept-alive probe connection must not hold the shutdown.
     server.keepAliveTimeout = 1_000;

@@ -2,6 +2,7 @@ import type { ConnectorConfig } from '../config.ts';
 import type { Connector } from '../connector.ts';
 import { AdminServer, type Phase } from './admin-server.ts';
 import type { GracefulServer } from './graceful-server.ts';
+import { connectorMetrics } from './metrics.ts';
 import { runShutdown, type ShutdownResult } from './shutdown.ts';
 
 export interface ServedConnector {
@@ -27,7 +28,17 @@ export async function serveConnector(
   log: Log,
 ): Promise<ServedConnector> {
   let phase: Phase = 'starting';
-  const admin = new AdminServer(() => ({ phase, router: connector.link.status }));
+  const metrics = connectorMetrics(
+    {
+      services: () => connector.ingresses.map((i) => ({ name: i.service.name, stats: i.stats })),
+      sessions: () => connector.sessionCount,
+      router: () => connector.link.status,
+      phase: () => phase,
+      refusedAnswers: () => connector.refusedAnswers,
+    },
+    { cluster: connector.cluster, replica: connector.replicaId },
+  );
+  const admin = new AdminServer(() => ({ phase, router: connector.link.status }), metrics);
   const adminPort = await admin.listen(lifecycle.admin.port, lifecycle.admin.host);
   try {
     await connector.start();

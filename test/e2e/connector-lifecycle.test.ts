@@ -91,9 +91,20 @@ describe('connector replicas behind a Service: probes, SIGTERM, SIGKILL', () => 
     expect(ready.status).toBe(200);
     expect(ready.body).toMatchObject({ ready: true, phase: 'serving', detail: 'serving; router: connected' });
     expect((await fetch(`${a.adminUrl}/readyz`, { method: 'POST' })).status).toBe(405);
-    expect((await fetch(`${a.adminUrl}/metrics`)).status).toBe(404);
+    expect((await fetch(`${a.adminUrl}/nothing`)).status).toBe(404);
     // The ingress is the service's, not the admin's.
     expect((await fetch(`${a.ingressUrl}/readyz`)).headers.get('x-served-by')).toBe('a');
+    // What went where, in Prometheus's format: the request just made went through to the upstream.
+    const metrics = await fetch(`${a.adminUrl}/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(metrics.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = await metrics.text();
+    const passed =
+      /^switchyard_ingress_passed_through_total\{service="[^"]+",cluster="[^"]+",replica="[^"]+"\} (\d+)$/m.exec(
+        text,
+      );
+    expect(Number(passed?.[1])).toBeGreaterThanOrEqual(1);
+    expect(text).toMatch(/^switchyard_connector_router_connected\{[^}]*\} 1$/m);
     expect(balancer.ready().sort()).toEqual(['a', 'b', 'c']);
   });
 

@@ -165,6 +165,13 @@ describe('deploy/k8s/connector.yaml', () => {
     ).toBeGreaterThanOrEqual(20);
   });
 
+  it('lets Prometheus scrape /metrics on the admin port', () => {
+    const annotations = deployment.spec.template.metadata.annotations;
+    expect(annotations['prometheus.io/scrape']).toBe('true');
+    expect(Number(annotations['prometheus.io/port'])).toBe(config.admin.port);
+    expect(annotations['prometheus.io/path']).toBe('/metrics');
+  });
+
   it('drains and exits within terminationGracePeriodSeconds', () => {
     const { drainMs, graceMs } = config.shutdown;
     const graceSeconds = pod.terminationGracePeriodSeconds;
