@@ -1,20 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { collectDatabases } from '../../connector/branches/config.ts';
 import { branchExtension } from '../../connector/branches/extension.ts';
 import { DEFAULT_ADMIN_PORT, loadConnectorConfig, parseConnectorConfig } from '../../connector/config.ts';
 import { Connector } from '../../connector/connector.ts';
 import { serveConnector } from '../../connector/lifecycle/lifecycle.ts';
 import { resolveReplicaId } from '../../connector/replica-id.ts';
-
-const whole =
-  (what: string, min: number, max: number) =>
-  (value: string): number => {
-    const n = value.trim() === '' ? Number.NaN : Number(value);
-    if (!Number.isInteger(n) || n < min || n > max)
-      throw new InvalidArgumentError(`${what} must be a whole number from ${min} to ${max}`);
-    return n;
-  };
+import { wholeNumber } from './whole-number.ts';
 
 interface ConnectorFlags {
   router: string;
@@ -73,12 +65,12 @@ export function registerConnector(program: Command): void {
         `port of /healthz, /readyz and /metrics (default: the config's admin.port, else ${DEFAULT_ADMIN_PORT}; 0 picks a free one)`,
       )
         .env('SWITCHYARD_ADMIN_PORT')
-        .argParser(whole('--admin-port', 0, 65535)),
+        .argParser(wholeNumber('--admin-port', 0, 65535)),
     )
     .addOption(
       new Option('--drain-ms <ms>', 'on SIGTERM, how long to stay up not-ready while endpoints update')
         .env('SWITCHYARD_DRAIN_MS')
-        .argParser(whole('--drain-ms', 0, 300_000)),
+        .argParser(wholeNumber('--drain-ms', 0, 300_000)),
     )
     .addOption(
       new Option(
@@ -86,7 +78,7 @@ export function registerConnector(program: Command): void {
         'on SIGTERM, the most time until exit (keep under the pod’s grace period)',
       )
         .env('SWITCHYARD_GRACE_MS')
-        .argParser(whole('--grace-ms', 1_000, 3_600_000)),
+        .argParser(wholeNumber('--grace-ms', 1_000, 3_600_000)),
     )
     .action(async (opts: ConnectorFlags) => {
       const token = tokenSource(opts);

@@ -1,5 +1,5 @@
 import { relative } from 'node:path';
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import {
   DEFAULT_CONFIG_FILE,
   DEFAULT_DATA_DIR,
@@ -8,6 +8,7 @@ import {
   DEMO_REPLICAS_PER_CLUSTER,
 } from '../../infra/local/defaults.ts';
 import type { LocalRuntime, LocalRuntimeOptions } from '../../infra/local/runtime.ts';
+import { wholeNumber } from './whole-number.ts';
 
 /**
  * Every flag of `switchyard dev`. Features that add flags add them here and read them in
@@ -28,15 +29,6 @@ export interface DevFlags {
   [flag: string]: unknown;
 }
 
-const integer =
-  (what: string, min: number, max: number) =>
-  (value: string): number => {
-    const n = value.trim() === '' ? Number.NaN : Number(value);
-    if (!Number.isInteger(n) || n < min || n > max)
-      throw new InvalidArgumentError(`${what} must be a whole number from ${min} to ${max}`);
-    return n;
-  };
-
 export function registerDev(program: Command): Command {
   return program
     .command('dev')
@@ -49,7 +41,7 @@ export function registerDev(program: Command): Command {
       new Option('--port <port>', 'HTTP and WebSocket port on 127.0.0.1 (0 picks a free one)')
         .env('SWITCHYARD_PORT')
         .default(DEFAULT_PORT)
-        .argParser(integer('--port', 0, 65535)),
+        .argParser(wholeNumber('--port', 0, 65535)),
     )
     .option('--data-dir <dir>', 'where the table is kept between runs', DEFAULT_DATA_DIR)
     .option('--memory', 'keep the table in memory: nothing survives a restart')
@@ -61,7 +53,7 @@ export function registerDev(program: Command): Command {
       new Option(
         '--demo-replicas <n>',
         `connectors per demo cluster, behind a balancer that stands for the Service (default ${DEMO_REPLICAS_PER_CLUSTER})`,
-      ).argParser(integer('--demo-replicas', 1, 8)),
+      ).argParser(wholeNumber('--demo-replicas', 1, 8)),
     )
     .addOption(
       new Option('--state-file <file>', 'where to write endpoints and local tokens')
@@ -70,20 +62,20 @@ export function registerDev(program: Command): Command {
     )
     .addOption(
       new Option('--batch-size <n>', 'SQS records per splitter invocation (default 10)').argParser(
-        integer('--batch-size', 1, 10_000),
+        wholeNumber('--batch-size', 1, 10_000),
       ),
     )
     .addOption(
       new Option(
         '--replicas <n>',
         'run n router workers behind the port (one holds the lease, the others stand by; a worker that dies is started again and its connections resume on the others)',
-      ).argParser(integer('--replicas', 1, 32)),
+      ).argParser(wholeNumber('--replicas', 1, 32)),
     )
     .addOption(
       new Option(
         '--batch-window <ms>',
         'how long to gather SQS records before invoking (default 0)',
-      ).argParser(integer('--batch-window', 0, 300_000)),
+      ).argParser(wholeNumber('--batch-window', 0, 300_000)),
     )
     .action(async (flags: DevFlags) => {
       await runDev(flags);
