@@ -17,6 +17,12 @@ export function isGrpcCall(headers: Record<string, string>): boolean {
   return type !== undefined && /^application\/grpc($|[+;])/i.test(type);
 }
 
+/**
+ * A unary answer's head, message and trailers leave a gRPC server within a millisecond of each
+ * other; a server stream's first message waits this long at most.
+ */
+const DEFAULT_COALESCE_MS = 5;
+
 /** Headers HTTP/2 forbids (RFC 9113 8.2.2); `te` is re-added as `trailers`, which gRPC requires. */
 const CONNECTION_SPECIFIC = new Set([
   'connection',
@@ -33,8 +39,9 @@ const CONNECTION_SPECIFIC = new Set([
  * back as it comes, with the trailers (`grpc-status`, `grpc-message`) that end every call:
  * - a trailers-only answer (an error status in the head, nothing after) as a `response` with no
  *   body, which the cluster sends as a head that ends the stream;
- * - an answer whose messages and trailers all arrive within one turn of the event loop (a unary
- *   call) as one `response` with its `body` and `trailers`;
+ * - an answer whose messages and trailers all arrive within `coalesceMs` of its head (a unary
+ *   call: one frame through the router instead of three) as one `response` with its `body` and
+ *   `trailers`;
  * - anything longer (a server stream) as a `response` with `stream: true`, a `data` per message
  *   chunk, and a `close` that carries the trailers.
  * A gRPC answer never goes as a `response` without trailers (the client would see a broken call),
@@ -47,10 +54,16 @@ export class LocalGrpc {
   /** Calls whose messages still arrive from the cluster. */
   private readonly bodies = new Set<string>();
 
+  /** How long the head waits for the rest of the answer to go in one frame (see the class comment). */
+  private readonly coalesceMs: number;
+
   constructor(
     private readonly sink: AnswerSink,
     private readonly port: number,
-  ) {}
+    opts: { coalesceMs?: number } = {},
+  ) {
+    this.coalesceMs = opts.coalesceMs ?? DEFAULT_COALESCE_MS;
+  }
 
   /**
    * Resolves with the app's HTTP status once its head arrives, or undefined when the app is not
@@ -73,10 +86,11 @@ export class LocalGrpc {
       let headSeen = false;
       /** What the answer does when the stream closes; set once the head is in. */
       let closed: (() => void) | undefined;
-      stream.once('response', (head) => {
+      stream.once('response', (head, flags) => {
         headSeen = true;
         resolve(Number(head[':status'] ?? 502));
-        if (r.mode === 'steal') closed = this.streamBack(r, stream, head);
+        const headOnly = (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0;
+        if (r.mode === 'steal') closed = this.streamBack(r, stream, head, headOnly);
         else stream.resume();
       });
       stream.once('close', () => {
@@ -175,16 +189,21 @@ export class LocalGrpc {
    * The app's answer to a stolen call, back to the cluster (see the class comment for the
    * shapes). Returns what to do when the stream closes (unless the cluster cut it).
    */
-  private streamBack(r: Req, stream: ClientHttp2Stream, head: IncomingHttpHeaders): () => void {
+  private streamBack(
+    r: Req,
+    stream: ClientHttp2Stream,
+    head: IncomingHttpHeaders,
+    headOnly: boolean,
+  ): () => void {
     const requestId = r.requestId;
     const status = Number(head[':status'] ?? 502);
     const headers = flat(head);
-    if (stream.endAfterHeaders) {
+    if (headOnly) {
       this.sink.sendOrHold({ type: 'response', requestId, status, headers });
       stream.resume();
       return () => {};
     }
-    // Held for one turn of the event loop: a unary answer is then all in, and goes as one frame.
+    // Held a moment: a unary answer is then all in, and goes as one frame.
     let held: Buffer[] | undefined = [];
     let heldBytes = 0;
     let trailers: Record<string, string> | undefined;
@@ -202,7 +221,7 @@ export class LocalGrpc {
       this.sink.sendOrHold({ type: 'response', requestId, status, headers, stream: true });
       for (const c of chunks) sendData(c);
     };
-    const timer = setImmediate(startStream);
+    const timer = setTimeout(startStream, this.coalesceMs);
     stream.on('data', (chunk: Buffer) => {
       if (!held) {
         sendData(chunk);
@@ -215,34 +234,32 @@ export class LocalGrpc {
     stream.once('trailers', (t) => {
       trailers = flat(t);
     });
+    /** Cut by the app mid-answer: the head goes out if it has not, then a `close` with a reason. */
+    const cut = () => {
+      startStream();
+      const reason = 'the local app ended the call without its status (a reset, or no trailers)';
+      this.sink.sendOrHold({ type: 'close', requestId, reason });
+    };
     stream.once('end', () => {
       ended = true;
-      clearImmediate(timer);
+      clearTimeout(timer);
+      // A reset ends the stream too; a call that ends without trailers is a broken call.
+      if (!trailers) {
+        cut();
+        return;
+      }
       if (held) {
         const body = Buffer.concat(held).toString('base64');
         held = undefined;
-        this.sink.sendOrHold({
-          type: 'response',
-          requestId,
-          status,
-          headers,
-          body,
-          ...(trailers ? { trailers } : {}),
-        });
+        this.sink.sendOrHold({ type: 'response', requestId, status, headers, body, trailers });
         return;
       }
-      this.sink.sendOrHold({ type: 'close', requestId, ...(trailers ? { trailers } : {}) });
+      this.sink.sendOrHold({ type: 'close', requestId, trailers });
     });
     return () => {
-      clearImmediate(timer);
-      if (ended) return;
-      // Cut by the app mid-answer (a reset, the app gone): the head goes out if it has not, then
-      // a `close` with a reason, so the client sees a cut call, never a complete one.
-      startStream();
-      const reason = stream.rstCode
-        ? `the local app reset the call (HTTP/2 error ${stream.rstCode})`
-        : 'the local app cut its answer';
-      this.sink.sendOrHold({ type: 'close', requestId, reason });
+      clearTimeout(timer);
+      // Closed without an end (the app gone, an error): the client sees a cut call, never a complete one.
+      if (!ended) cut();
     };
   }
 }
