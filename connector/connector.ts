@@ -76,7 +76,10 @@ export class Connector implements TrafficRouter {
   private readonly subs = new Map<string, Sub>();
   private readonly pending = new PendingRequests<ForwardedResponse>();
   /** Answers whose head went to the client and whose body still streams, by request id. */
-  private readonly streams = new Map<string, { sessionId: string; body: PassThrough }>();
+  private readonly streams = new Map<
+    string,
+    { sessionId: string; body: PassThrough; answer: ForwardedResponse }
+  >();
   private refused = 0;
   /** Messages from the router still being handled (stateful operations take a while). */
   private readonly handling = new Set<Promise<void>>();
@@ -311,9 +314,10 @@ export class Connector implements TrafficRouter {
    */
   private startStream(requestId: string, sessionId: string, status: number, headers: Record<string, string>) {
     const body = new PassThrough();
-    if (this.pending.answer(requestId, sessionId, { status, headers, body }) !== 'bound') return;
+    const answer: ForwardedResponse = { status, headers, body };
+    if (this.pending.answer(requestId, sessionId, answer) !== 'bound') return;
     this.pending.openStream(requestId, sessionId);
-    this.streams.set(requestId, { sessionId, body });
+    this.streams.set(requestId, { sessionId, body, answer });
     // Closed while still listed: the client went away (or the write failed). The developer is
     // told, so the local app stops producing a body nobody reads.
     body.once('close', () => {
@@ -334,7 +338,12 @@ export class Connector implements TrafficRouter {
     this.log({ level: 'WARN', message: 'data before its response head; dropped', requestId });
   }
 
-  private endStreamOf(requestId: string, sessionId: string, reason: string | undefined): void {
+  private endStreamOf(
+    requestId: string,
+    sessionId: string,
+    reason: string | undefined,
+    trailers: Record<string, string> | undefined,
+  ): void {
     const s = this.streams.get(requestId);
     if (!s) {
       // A `close` before any head: the developer gives the request up, the upstream serves it.
@@ -345,6 +354,8 @@ export class Connector implements TrafficRouter {
     if (reason === undefined) {
       this.streams.delete(requestId);
       this.pending.endStream(requestId);
+      // Read by the ingress when the body ends, after every `data` before this `close`.
+      if (trailers) s.answer.trailers = trailers;
       s.body.end();
     } else this.cutStream(requestId, reason);
   }
@@ -498,12 +509,18 @@ export class Connector implements TrafficRouter {
             this.startStream(r.requestId, sessionId, r.status, r.headers);
             return;
           }
+          const trailers = stringRecord(m.trailers);
           this.pending.answer(
             r.requestId,
             sessionId,
             r.fallback
               ? undefined
-              : { status: r.status, headers: r.headers, body: Buffer.from(r.body ?? '', 'base64') },
+              : {
+                  status: r.status,
+                  headers: r.headers,
+                  body: Buffer.from(r.body ?? '', 'base64'),
+                  ...(trailers ? { trailers } : {}),
+                },
           );
           return;
         }
@@ -511,7 +528,12 @@ export class Connector implements TrafficRouter {
           this.streamData(m.requestId as string, sessionId, Buffer.from(m.data as string, 'base64'));
           return;
         case 'close':
-          this.endStreamOf(m.requestId as string, sessionId, m.reason as string | undefined);
+          this.endStreamOf(
+            m.requestId as string,
+            sessionId,
+            m.reason as string | undefined,
+            stringRecord(m.trailers),
+          );
           return;
         case 'env.get': {
           const spec = this.children.get(sessionId)?.spec ?? {};
@@ -599,4 +621,12 @@ export class Connector implements TrafficRouter {
       fail(err);
     }
   }
+}
+
+/** A `trailers` field as sent: string values only, or undefined when absent or of another shape. */
+function stringRecord(value: unknown): Record<string, string> | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(value)) if (typeof v === 'string') out[k] = v;
+  return out;
 }

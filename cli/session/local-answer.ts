@@ -1,4 +1,5 @@
 import { type ClientRequest, request as httpRequest, type IncomingMessage } from 'node:http';
+import { isGrpcCall, LocalGrpc } from './local-grpc.ts';
 
 /**
  * Raw bytes per `data` frame. Base64 makes 16 KB about 22 KB, which leaves room for the
@@ -41,17 +42,22 @@ export class LocalAnswers {
   private readonly bodies = new Map<string, ClientRequest>();
   /** Local requests in flight (steal or mirror), so a client gone away stops them. */
   private readonly live = new Map<string, ClientRequest>();
+  /** gRPC calls go to the app over HTTP/2. */
+  private readonly grpc: LocalGrpc;
 
   constructor(
     private readonly sink: AnswerSink,
     private readonly port: number,
-  ) {}
+  ) {
+    this.grpc = new LocalGrpc(sink, port);
+  }
 
   /**
    * Resolves with the app's status once its head arrives, or undefined when the app is not
    * there (a stolen request then goes back to the cluster, which serves it from its upstream).
    */
   answer(r: Req): Promise<number | undefined> {
+    if (isGrpcCall(r.headers)) return this.grpc.answer(r);
     return new Promise((resolve) => {
       const body = Buffer.from(r.body ?? '', 'base64');
       const headers = { ...r.headers };
@@ -99,6 +105,7 @@ export class LocalAnswers {
 
   /** A `data`/`close` from the cluster: more of a request body, its end, or the client gone. */
   onStream(f: StreamFrame): void {
+    if (this.grpc.onStream(f)) return;
     const body = this.bodies.get(f.requestId);
     if (f.type === 'data') {
       body?.write(Buffer.from(f.data, 'base64'));

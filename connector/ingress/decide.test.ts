@@ -70,11 +70,11 @@ describe('decide (head-only routing)', () => {
     );
   });
 
-  it('steals only plain HTTP requests; a matched upgrade or gRPC call is served upstream and reported', () => {
+  it('steals HTTP requests and gRPC calls; a matched upgrade is served upstream and reported', () => {
     fc.assert(
       fc.property(head, match, (h, m) => {
         const d = decide(scripted(m), 'api', h);
-        if (d.kind === 'http') {
+        if (d.kind !== 'upgrade') {
           expect(d.steal).toEqual(m.steal);
           expect(d.unstolen).toBeUndefined();
         } else {
@@ -94,7 +94,7 @@ describe('decide (head-only routing)', () => {
     );
   });
 
-  it('routes by real filters: a header filter selects by header, as a gRPC metadata key would', () => {
+  it('routes by real filters: a header filter selects by header, and a gRPC call by its metadata', () => {
     const router = new FakeTrafficRouter();
     router.subscribe('steal', { headers: { 'x-dev': '^ann$' } }, 'ann');
     router.subscribe('mirror', { path: '^/echo\\.' }, 'bea');
@@ -107,8 +107,8 @@ describe('decide (head-only routing)', () => {
     });
     expect(decide(router, 'api', { method: 'POST', path: '/echo.Echo/Say', headers: grpc })).toEqual({
       kind: 'grpc',
+      steal: { sessionId: 'ann', subId: 'sub' },
       mirrors: [{ sessionId: 'bea', subId: 'sub' }],
-      unstolen: { sessionId: 'ann', subId: 'sub' },
     });
     expect(decide(router, 'api', { method: 'GET', path: '/a', headers: { 'x-dev': 'bob' } })).toEqual({
       kind: 'http',

@@ -14,13 +14,17 @@ export interface Decision {
   mirrors: Target[];
   /**
    * A steal subscription matched a kind of request the ingress cannot steal yet (an upgraded
-   * connection, a gRPC call): the upstream serves it, and the caller says so in its log.
+   * connection): the upstream serves it, and the caller says so in its log.
    */
   unstolen?: Target;
 }
 
-/** Kinds of request the ingress hands to a developer whole; the others always reach the upstream. */
-const STEALABLE: ReadonlySet<RequestKind> = new Set(['http']);
+/**
+ * Kinds of request the ingress hands to a developer; the others always reach the upstream. A
+ * gRPC call is an HTTP/2 request whose answer ends in trailers (its status), which the answer
+ * carries too.
+ */
+const STEALABLE: ReadonlySet<RequestKind> = new Set(['http', 'grpc']);
 /** Kinds a copy makes sense for: an upgraded connection has no body to copy. */
 const MIRRORABLE: ReadonlySet<RequestKind> = new Set(['http', 'grpc']);
 

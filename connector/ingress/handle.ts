@@ -184,18 +184,46 @@ function writeAnswer(res: InboundResponse, answer: ForwardedResponse): void {
     (_, i, all) => all[i - (i % 2)]!.toLowerCase() !== 'content-length',
   );
   const body = answer.body;
+  const trailers = answer.trailers;
+  if (isHttp2(res) && Buffer.isBuffer(body) && body.length === 0 && !trailers) {
+    // A head-only answer ends with its head: a gRPC client reads a trailers-only reply's status
+    // from it, and would take headers followed by an empty body as a broken call.
+    res.stream.respond({ ...toHttp2Headers(flat), ':status': answer.status }, { endStream: true });
+    return;
+  }
   // A streamed body's length is not known yet: HTTP/1.1 frames it chunked, HTTP/2 by its end.
-  if (Buffer.isBuffer(body)) flat.push('content-length', String(body.length));
+  // Trailers need the chunked framing on HTTP/1.1 too.
+  if (Buffer.isBuffer(body) && !trailers) flat.push('content-length', String(body.length));
   if (isHttp2(res)) res.writeHead(answer.status, toHttp2Headers(flat));
   else res.writeHead(answer.status, flat);
   if (Buffer.isBuffer(body)) {
+    if (trailers && !addTrailers(res, trailers)) return;
     res.end(body);
     return;
   }
+  // Registered before pipe's own 'end' handler, so the trailers (set by the stream's `close`,
+  // read now) go out before the body ends.
+  body.once('end', () => {
+    if (answer.trailers) addTrailers(res, answer.trailers);
+  });
   // Each chunk goes out as it comes. A cut stream cuts the client connection (never a clean end
   // of a truncated body); a client gone early destroys the stream, which tells the developer.
   if (!isHttp2(res)) res.flushHeaders();
   pipeline(body, res as unknown as Writable, (err) => {
     if (err) res.destroy();
   });
+}
+
+/** Trailers the developer sent (hop-by-hop and pseudo-headers left out); false when invalid, the client cut off. */
+function addTrailers(res: InboundResponse, trailers: Record<string, string>): boolean {
+  try {
+    res.addTrailers(
+      toHttp2Headers(clientResponseHeaders(fromHeaderObject(trailers))) as Record<string, string>,
+    );
+    return true;
+  } catch {
+    // A name or value HTTP forbids: a call without its status must not look complete.
+    res.destroy();
+    return false;
+  }
 }

@@ -66,4 +66,9 @@ export interface ForwardedResponse {
   status: number;
   headers: Record<string, string>;
   body: Buffer | Readable;
+  /**
+   * Sent after the body (a gRPC answer's `grpc-status`, `grpc-message`). For a streamed body,
+   * read when the body ends: the stream's `close` sets them.
+   */
+  trailers?: Record<string, string>;
 }

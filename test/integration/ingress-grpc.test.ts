@@ -1,9 +1,11 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ForwardedResponse } from '../../connector/ingress/types.ts';
 import { FakeTrafficRouter } from '../helpers/fake-traffic-router.ts';
 import { startIngress, type TestIngress } from '../helpers/ingress.ts';
 
@@ -28,6 +30,7 @@ type EchoClient = grpc.Client & {
 };
 
 let server: grpc.Server;
+let Echo: grpc.ServiceClientConstructor;
 let ingress: TestIngress;
 let client: EchoClient;
 const router = new FakeTrafficRouter();
@@ -38,6 +41,7 @@ beforeAll(async () => {
   const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(join(dir, 'echo.proto'))) as unknown as {
     echo: { Echo: grpc.ServiceClientConstructor };
   };
+  Echo = pkg.echo.Echo;
   server = new grpc.Server();
   server.addService(pkg.echo.Echo.service, {
     Say: (call: grpc.ServerUnaryCall<Msg, Msg>, cb: grpc.sendUnaryData<Msg>) => {
@@ -55,6 +59,7 @@ beforeAll(async () => {
     ),
   );
   router.subscribe('mirror', { headers: { 'x-dev': '^ann$' } }, 'ann');
+  router.subscribe('steal', { headers: { 'x-dev': '^cat$' } }, 'cat');
   ingress = await startIngress(`http://127.0.0.1:${port}`, { upstreamProtocol: 'h2c' }, 64 * 1024, router);
   client = new pkg.echo.Echo(
     `127.0.0.1:${ingress.port}`,
@@ -121,5 +126,69 @@ describe('gRPC through the ingress', () => {
     });
     // A gRPC message: 1 byte compressed flag, 4 bytes length, then the protobuf.
     expect(router.mirrored[0]!.body.subarray(5).toString('latin1')).toContain('copy me');
+  });
+});
+
+/** A developer's answer to a stolen call, as the connector hands it to the ingress. */
+describe('a stolen gRPC call answered by its developer', () => {
+  const grpcFrame = (m: Msg) => {
+    const payload = Echo.service.Say!.responseSerialize(m);
+    const head = Buffer.alloc(5);
+    head.writeUInt32BE(payload.length, 1);
+    return Buffer.concat([head, payload]);
+  };
+  const cat = () => {
+    const md = new grpc.Metadata();
+    md.set('x-dev', 'cat');
+    return md;
+  };
+  const say = () =>
+    new Promise<{ reply?: Msg; err?: grpc.ServiceError }>((resolve) =>
+      client.Say({ text: 'hi', n: 1 }, cat(), (err, reply) => resolve(err ? { err } : { reply: reply! })),
+    );
+  const grpcHead = { 'content-type': 'application/grpc' };
+  afterAll(() => {
+    router.answer = () => undefined;
+  });
+
+  it('sends a whole answer with its trailers: the message, then the status', async () => {
+    router.answer = () => ({
+      status: 200,
+      headers: grpcHead,
+      body: grpcFrame({ text: 'from cat', n: 7 }),
+      trailers: { 'grpc-status': '0', 'x-note': 'done' },
+    });
+
+    const { reply, err } = await say();
+
+    expect(err).toBeUndefined();
+    expect(reply).toEqual({ text: 'from cat', n: 7 });
+  });
+
+  it('sends a head-only answer as a trailers-only reply, its status read from the head', async () => {
+    router.answer = () => ({
+      status: 200,
+      headers: { ...grpcHead, 'grpc-status': '5', 'grpc-message': 'not here' },
+      body: Buffer.alloc(0),
+    });
+
+    const { err } = await say();
+
+    expect(err).toMatchObject({ code: grpc.status.NOT_FOUND, details: 'not here' });
+  });
+
+  it('sends a streamed answer’s trailers, set when its body ends, after the last message', async () => {
+    const body = new PassThrough();
+    const answer: ForwardedResponse = { status: 200, headers: grpcHead, body };
+    router.answer = () => answer;
+    const called = say();
+    body.write(grpcFrame({ text: 'streamed', n: 3 }));
+    await new Promise((r) => setTimeout(r, 20));
+    answer.trailers = { 'grpc-status': '9', 'grpc-message': 'after the message' };
+    body.end();
+
+    const { err } = await called;
+
+    expect(err).toMatchObject({ code: grpc.status.FAILED_PRECONDITION, details: 'after the message' });
   });
 });

@@ -74,7 +74,10 @@ export const RequestSchema = z.looseObject({
   stream: z.boolean().optional(),
 });
 
-/** The developer's answer to a stolen request (a mirrored one is never answered). */
+/**
+ * The developer's answer to a stolen request (a mirrored one is never answered). `trailers`
+ * follow a whole body (a gRPC answer's `grpc-status`); a streamed body's come on its `close`.
+ */
 export const ResponseSchema = z.looseObject({
   ...envelope,
   type: z.literal('response'),
@@ -83,6 +86,7 @@ export const ResponseSchema = z.looseObject({
   headers: HeadersSchema,
   body: Base64Schema.optional(),
   stream: z.boolean().optional(),
+  trailers: HeadersSchema.optional(),
 });
 
 export const DataSchema = z.looseObject({
@@ -97,4 +101,6 @@ export const CloseSchema = z.looseObject({
   type: z.literal('close'),
   requestId: NamespacedIdSchema,
   reason: z.string().max(1024).optional(),
+  /** The end of a streamed answer's body: what follows it (a gRPC answer's status). */
+  trailers: HeadersSchema.optional(),
 });
