@@ -76,7 +76,7 @@ export async function startConnectorProcess(opts: {
     () => {
       if (child.exitCode !== null) throw new Error(`connector ${opts.name} exited:\n${err}`);
       const ingress = err.match(/service api ingress on port (\d+)/)?.[1];
-      const admin = err.match(/admin \(\/healthz, \/readyz\) on port (\d+)/)?.[1];
+      const admin = err.match(/admin \(\/healthz, \/readyz, \/metrics\) on port (\d+)/)?.[1];
       return ingress && admin ? { ingress, admin } : undefined;
     },
     20_000,
