@@ -1,4 +1,5 @@
 import { type ClientRequest, request as httpRequest, type IncomingMessage } from 'node:http';
+import { LocalUpgrades } from './local-upgrade.ts';
 
 /**
  * Raw bytes per `data` frame. Base64 makes 16 KB about 22 KB, which leaves room for the
@@ -15,6 +16,8 @@ export type Req = {
   headers: Record<string, string>;
   body?: string;
   stream?: boolean;
+  /** An `Upgrade` request (WebSocket...): see local-upgrade.ts. */
+  upgrade?: boolean;
   cluster?: string;
 };
 
@@ -41,17 +44,22 @@ export class LocalAnswers {
   private readonly bodies = new Map<string, ClientRequest>();
   /** Local requests in flight (steal or mirror), so a client gone away stops them. */
   private readonly live = new Map<string, ClientRequest>();
+  /** Stolen upgrades, tunnelled to the app; their answer when declined is relayed from here. */
+  readonly upgrades: LocalUpgrades;
 
   constructor(
     private readonly sink: AnswerSink,
     private readonly port: number,
-  ) {}
+  ) {
+    this.upgrades = new LocalUpgrades(sink, port, (r, res, done) => this.streamBack(r, res, done));
+  }
 
   /**
    * Resolves with the app's status once its head arrives, or undefined when the app is not
    * there (a stolen request then goes back to the cluster, which serves it from its upstream).
    */
   answer(r: Req): Promise<number | undefined> {
+    if (r.upgrade) return this.upgrades.open(r);
     return new Promise((resolve) => {
       const body = Buffer.from(r.body ?? '', 'base64');
       const headers = { ...r.headers };
@@ -99,6 +107,7 @@ export class LocalAnswers {
 
   /** A `data`/`close` from the cluster: more of a request body, its end, or the client gone. */
   onStream(f: StreamFrame): void {
+    if (this.upgrades.onStream(f)) return;
     const body = this.bodies.get(f.requestId);
     if (f.type === 'data') {
       body?.write(Buffer.from(f.data, 'base64'));

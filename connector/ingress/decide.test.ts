@@ -70,11 +70,11 @@ describe('decide (head-only routing)', () => {
     );
   });
 
-  it('steals only plain HTTP requests; a matched upgrade or gRPC call is served upstream and reported', () => {
+  it('steals plain HTTP requests and upgrades; a matched gRPC call is served upstream and reported', () => {
     fc.assert(
       fc.property(head, match, (h, m) => {
         const d = decide(scripted(m), 'api', h);
-        if (d.kind === 'http') {
+        if (d.kind !== 'grpc') {
           expect(d.steal).toEqual(m.steal);
           expect(d.unstolen).toBeUndefined();
         } else {
@@ -112,6 +112,13 @@ describe('decide (head-only routing)', () => {
     });
     expect(decide(router, 'api', { method: 'GET', path: '/a', headers: { 'x-dev': 'bob' } })).toEqual({
       kind: 'http',
+      mirrors: [],
+    });
+    // A WebSocket: the steal takes it; the mirror (had it matched) would get no copy.
+    const ws = { upgrade: 'websocket', connection: 'Upgrade', 'x-dev': 'ann' };
+    expect(decide(router, 'api', { method: 'GET', path: '/echo.ws', headers: ws })).toEqual({
+      kind: 'upgrade',
+      steal: { sessionId: 'ann', subId: 'sub' },
       mirrors: [],
     });
   });

@@ -13,14 +13,14 @@ export interface Decision {
   /** Developers who get a copy while the upstream serves it. */
   mirrors: Target[];
   /**
-   * A steal subscription matched a kind of request the ingress cannot steal yet (an upgraded
-   * connection, a gRPC call): the upstream serves it, and the caller says so in its log.
+   * A steal subscription matched a kind of request the ingress cannot steal yet (a gRPC call):
+   * the upstream serves it, and the caller says so in its log.
    */
   unstolen?: Target;
 }
 
 /** Kinds of request the ingress hands to a developer whole; the others always reach the upstream. */
-const STEALABLE: ReadonlySet<RequestKind> = new Set(['http']);
+const STEALABLE: ReadonlySet<RequestKind> = new Set(['http', 'upgrade']);
 /** Kinds a copy makes sense for: an upgraded connection has no body to copy. */
 const MIRRORABLE: ReadonlySet<RequestKind> = new Set(['http', 'grpc']);
 
