@@ -1,9 +1,11 @@
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { eventually, startTestRuntime, type TestRuntime } from '../helpers/local-runtime.ts';
-import { type CliRun, cli, listen, startCluster, type TestCluster } from './harness.ts';
+import { addDeveloper, type CliRun, cli, listen, startCluster, type TestCluster } from './harness.ts';
+import { openRawSession } from './raw-session.ts';
 
 /**
  * A stolen WebSocket: through the real local runtime, a connector and `switchyard intercept`,
@@ -12,6 +14,8 @@ import { type CliRun, cli, listen, startCluster, type TestCluster } from './harn
  * the cluster's own service with `upstream:`, so each test knows who answered.
  */
 
+/** Short, so a tunnel that outlives it shows no deadline cuts it once the 101 is taken. */
+const DEADLINE_MS = 1_500;
 const TOPOLOGY = {
   region: 'us-east-1',
   clusters: [{ id: 'east', roles: ['primary', 'workload', 'default'] }],
@@ -19,6 +23,7 @@ const TOPOLOGY = {
 
 let runtime: TestRuntime;
 let east: TestCluster;
+let bobToken: string;
 const clients: WebSocket[] = [];
 const running: CliRun[] = [];
 
@@ -65,7 +70,8 @@ let run: CliRun;
 
 beforeAll(async () => {
   runtime = await startTestRuntime({ topology: TOPOLOGY });
-  east = await startCluster(runtime, 'east', { requestDeadlineMs: 5_000 });
+  east = await startCluster(runtime, 'east', { requestDeadlineMs: DEADLINE_MS });
+  bobToken = await addDeveloper(runtime, 'bob');
   echo(east.upstream, 'upstream:');
   app = createServer((_req, res) => res.end('not a websocket'));
   local = echo(app, 'local:', true);
@@ -198,5 +204,82 @@ describe('a stolen WebSocket and the developer’s session', () => {
     await after.said('upstream:again');
     after.ws.close();
     app2.close();
+  });
+});
+
+describe('a stolen WebSocket, as the protocol carries it', () => {
+  const b64 = (b: Buffer) => b.toString('base64');
+  /** A server's unmasked text frame (RFC 6455 5.2), short payloads only. */
+  const textFrame = (text: string) => Buffer.concat([Buffer.from([0x81, text.length]), Buffer.from(text)]);
+  /** A client's masked text frame, read back. */
+  const unmask = (frame: Buffer) => {
+    const mask = frame.subarray(2, 6);
+    return Buffer.from(frame.subarray(6, 6 + (frame[1]! & 0x7f)).map((b, i) => b ^ mask[i % 4]!)).toString();
+  };
+
+  it('outlives the request deadline, takes bytes only from its own session, and a cut closes the client', async () => {
+    // Prepare: Carol steals upgrades by hand; Bob is another developer who learns the request id.
+    const carol = await openRawSession(runtime, runtime.developerToken, clients);
+    const bob = await openRawSession(runtime, bobToken, clients);
+    carol.send({
+      type: 'subscribe',
+      reqId: 'q-raw',
+      subId: 'steal-raw',
+      service: 'api',
+      mode: 'steal',
+      filter: { headers: { 'x-dev': '^raw$' } },
+    });
+    await carol.next((f) => f.type === 'subscribed', 'subscribed');
+    const ws = new WebSocket(`${east.ingressUrl.replace(/^http/, 'ws')}/raw`, {
+      headers: { 'x-dev': 'raw' },
+    });
+    clients.push(ws);
+    const got: string[] = [];
+    ws.on('message', (m) => got.push(m.toString()));
+    ws.on('error', () => {});
+    const closed = once(ws, 'close');
+
+    // Act: Carol takes the upgrade with a 101 of her own.
+    const stolen = await carol.next((f) => f.type === 'request' && f.path === '/raw', 'the stolen upgrade');
+    const requestId = stolen.requestId as string;
+    const headers = stolen.headers as Record<string, string>;
+    const accept = createHash('sha1')
+      .update(`${headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`)
+      .digest('base64');
+    carol.send({
+      type: 'response',
+      requestId,
+      status: 101,
+      headers: { upgrade: 'websocket', connection: 'Upgrade', 'sec-websocket-accept': accept },
+      stream: true,
+    });
+    await once(ws, 'open');
+    await new Promise((r) => setTimeout(r, DEADLINE_MS + 300));
+    bob.send({ type: 'data', requestId, data: b64(textFrame('from bob')) });
+    bob.send({ type: 'close', requestId });
+    const refusals = await bob.all((f) => f.code === 'not_your_request', 2, 'two refusals at Bob');
+    carol.send({ type: 'data', requestId, data: b64(textFrame('from carol')) });
+    ws.send('to carol');
+    const data = await carol.next(
+      (f) => f.type === 'data' && f.requestId === requestId,
+      'the client’s frame',
+    );
+    await eventually(() => got.length > 0, 10_000, 'Carol’s frame at the client');
+    carol.send({ type: 'close', requestId, reason: 'the local app crashed' });
+    const [code] = await closed;
+
+    // Assess: an upgrade request with its upgrade headers; the tunnel outlived the deadline;
+    // Bob's bytes and close were refused by id; Carol's cut closed the client abruptly.
+    expect(stolen).toMatchObject({ mode: 'steal', method: 'GET', stream: true, upgrade: true });
+    expect(stolen.body).toBeUndefined();
+    expect(headers).toMatchObject({
+      upgrade: 'websocket',
+      connection: 'upgrade',
+      'sec-websocket-version': '13',
+    });
+    expect(refusals.map((r) => r.requestId)).toEqual([requestId, requestId]);
+    expect(got).toEqual(['from carol']);
+    expect(unmask(Buffer.from(String(data.data), 'base64'))).toBe('to carol');
+    expect(code).toBe(1006);
   });
 });
