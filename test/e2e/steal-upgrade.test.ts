@@ -207,6 +207,37 @@ describe('a stolen WebSocket and the developer’s session', () => {
   });
 });
 
+describe('a stolen WebSocket whose developer is gone', () => {
+  it('is cut when the developer’s CLI dies, and matching upgrades then reach the upstream', async () => {
+    // Prepare: an intercept with one stolen WebSocket open.
+    const app3 = createServer();
+    echo(app3, 'local3:');
+    const port = await listen(app3);
+    const run3 = cli(runtime, ['intercept', 'api', '--to', String(port), '--header', 'x-dev=^dave$']);
+    running.push(run3);
+    await run3.waitFor(/stealing api from east/);
+    const c = await connect('/chat', 'dave');
+    c.ws.send('hi');
+    await c.said('local3:hi');
+
+    // Act: the CLI dies without ending its session; the client goes on sending.
+    run3.child.kill('SIGKILL');
+    await run3.exited;
+    c.ws.send('anyone there?');
+
+    // Assess: the bytes could not reach the developer, so the connection was cut; the session
+    // still holds its subscription, yet a new matching upgrade is served by the upstream.
+    await eventually(() => c.end.code !== undefined, 10_000, 'the stolen WebSocket to be cut');
+    expect(c.end.code).toBe(1006);
+    expect(c.got).toEqual(['local3:hi']);
+    const after = await connect('/chat', 'dave');
+    after.ws.send('again');
+    await after.said('upstream:again');
+    after.ws.close();
+    app3.close();
+  });
+});
+
 describe('a stolen WebSocket, as the protocol carries it', () => {
   const b64 = (b: Buffer) => b.toString('base64');
   /** A server's unmasked text frame (RFC 6455 5.2), short payloads only. */
