@@ -49,11 +49,13 @@ export async function stealUpgrade(
     if (!Buffer.isBuffer(answer.body)) answer.body.destroy();
     return true;
   }
-  const flat = responseHeaders(answer);
+  // An interim status other than 101 is no answer to an upgrade; a header Node would refuse
+  // could split the head written on the raw socket.
+  const flat = answer.status < 200 && answer.status !== 101 ? undefined : responseHeaders(answer);
   if (!flat) {
     ctx.log({
       level: 'WARN',
-      message: 'a stolen upgrade was answered with an invalid header; the connection is closed',
+      message: `a stolen upgrade was answered with an invalid head (status ${answer.status}); the client gets a 502`,
       service: ctx.service,
       sessionId: target.sessionId,
       path: req.url,
@@ -112,7 +114,6 @@ function responseHeaders(answer: ForwardedResponse): string[] | undefined {
     (_, i, all) => all[i - (i % 2)]!.toLowerCase() !== 'content-length',
   );
   try {
-    // Written on a raw socket: a name or value Node would refuse could split the head.
     for (let i = 0; i < flat.length; i += 2) {
       validateHeaderName(flat[i]!);
       validateHeaderValue(flat[i]!, flat[i + 1]!);
