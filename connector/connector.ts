@@ -230,6 +230,7 @@ export class Connector implements TrafficRouter {
       headers: req.headers,
       ...(req.body.length ? { body: req.body.toString('base64') } : {}),
       ...(req.stream ? { stream: true } : {}),
+      ...(req.upgrade ? { upgrade: true } : {}),
     };
   }
 

@@ -161,10 +161,14 @@ export function registerIntercept(program: Command): void {
     const answers = answerLocally(conn, port);
     conn.on('request', async (r: Req) => {
       const status = await answers.answer(r);
+      const upgraded = r.upgrade && status === 101 ? ` (${r.headers.upgrade ?? 'upgraded'}, open)` : '';
       process.stdout.write(
-        `${r.cluster ?? '?'} ${r.method} ${r.path} → ${status ?? 'local app unreachable, served by the cluster'}\n`,
+        `${r.cluster ?? '?'} ${r.method} ${r.path} → ${status ?? 'local app unreachable, served by the cluster'}${upgraded}\n`,
       );
     });
+    // A stolen WebSocket (or other upgrade) stays open after its 101: say when it ends.
+    answers.upgrades.onClosed = ({ request: r, how }) =>
+      process.stdout.write(`${r.cluster ?? '?'} ${r.method} ${r.path} ${how}\n`);
     await conn.start();
     await subscribe();
     for (const [queue, url] of Object.entries(session.outputQueues ?? {})) {

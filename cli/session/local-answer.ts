@@ -1,5 +1,6 @@
 import { type ClientRequest, request as httpRequest, type IncomingMessage } from 'node:http';
 import { isGrpcCall, LocalGrpc } from './local-grpc.ts';
+import { LocalUpgrades } from './local-upgrade.ts';
 
 /**
  * Raw bytes per `data` frame. Base64 makes 16 KB about 22 KB, which leaves room for the
@@ -16,6 +17,8 @@ export type Req = {
   headers: Record<string, string>;
   body?: string;
   stream?: boolean;
+  /** An `Upgrade` request (WebSocket...): see local-upgrade.ts. */
+  upgrade?: boolean;
   cluster?: string;
 };
 
@@ -44,12 +47,15 @@ export class LocalAnswers {
   private readonly live = new Map<string, ClientRequest>();
   /** gRPC calls go to the app over HTTP/2. */
   private readonly grpc: LocalGrpc;
+  /** Stolen upgrades, tunnelled to the app; their answer when declined is relayed from here. */
+  readonly upgrades: LocalUpgrades;
 
   constructor(
     private readonly sink: AnswerSink,
     private readonly port: number,
   ) {
     this.grpc = new LocalGrpc(sink, port);
+    this.upgrades = new LocalUpgrades(sink, port, (r, res, done) => this.streamBack(r, res, done));
   }
 
   /**
@@ -57,6 +63,7 @@ export class LocalAnswers {
    * there (a stolen request then goes back to the cluster, which serves it from its upstream).
    */
   answer(r: Req): Promise<number | undefined> {
+    if (r.upgrade) return this.upgrades.open(r);
     if (isGrpcCall(r.headers)) return this.grpc.answer(r);
     return new Promise((resolve) => {
       const body = Buffer.from(r.body ?? '', 'base64');
@@ -106,6 +113,7 @@ export class LocalAnswers {
   /** A `data`/`close` from the cluster: more of a request body, its end, or the client gone. */
   onStream(f: StreamFrame): void {
     if (this.grpc.onStream(f)) return;
+    if (this.upgrades.onStream(f)) return;
     const body = this.bodies.get(f.requestId);
     if (f.type === 'data') {
       body?.write(Buffer.from(f.data, 'base64'));

@@ -70,17 +70,10 @@ describe('decide (head-only routing)', () => {
     );
   });
 
-  it('steals HTTP requests and gRPC calls; a matched upgrade is served upstream and reported', () => {
+  it('steals every kind: plain HTTP requests, upgrades and gRPC calls', () => {
     fc.assert(
       fc.property(head, match, (h, m) => {
-        const d = decide(scripted(m), 'api', h);
-        if (d.kind !== 'upgrade') {
-          expect(d.steal).toEqual(m.steal);
-          expect(d.unstolen).toBeUndefined();
-        } else {
-          expect(d.steal).toBeUndefined();
-          expect(d.unstolen).toEqual(m.steal);
-        }
+        expect(decide(scripted(m), 'api', h).steal).toEqual(m.steal);
       }),
     );
   });
@@ -112,6 +105,13 @@ describe('decide (head-only routing)', () => {
     });
     expect(decide(router, 'api', { method: 'GET', path: '/a', headers: { 'x-dev': 'bob' } })).toEqual({
       kind: 'http',
+      mirrors: [],
+    });
+    // A WebSocket: the steal takes it; the mirror (had it matched) would get no copy.
+    const ws = { upgrade: 'websocket', connection: 'Upgrade', 'x-dev': 'ann' };
+    expect(decide(router, 'api', { method: 'GET', path: '/echo.ws', headers: ws })).toEqual({
+      kind: 'upgrade',
+      steal: { sessionId: 'ann', subId: 'sub' },
       mirrors: [],
     });
   });

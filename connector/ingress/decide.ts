@@ -12,20 +12,12 @@ export interface Decision {
   steal?: Target;
   /** Developers who get a copy while the upstream serves it. */
   mirrors: Target[];
-  /**
-   * A steal subscription matched a kind of request the ingress cannot steal yet (an upgraded
-   * connection): the upstream serves it, and the caller says so in its log.
-   */
-  unstolen?: Target;
 }
 
 /**
- * Kinds of request the ingress hands to a developer; the others always reach the upstream. A
- * gRPC call is an HTTP/2 request whose answer ends in trailers (its status), which the answer
- * carries too.
- */
-const STEALABLE: ReadonlySet<RequestKind> = new Set(['http', 'grpc']);
-/** Kinds a copy makes sense for: an upgraded connection has no body to copy. */
+ * Every kind can be stolen: a plain request (its body streams), an upgrade (tunnelled to the
+ * local app once it answers 101) and a gRPC call (an HTTP/2 request whose answer ends in
+ * trailers, which the answer carries). Kinds a copy makes sense for: an upgraded connection has no body to copy. */
 const MIRRORABLE: ReadonlySet<RequestKind> = new Set(['http', 'grpc']);
 
 export function requestKind(head: RequestHead): RequestKind {
@@ -40,10 +32,7 @@ export function decide(router: TrafficRouter, service: string, head: RequestHead
   const kind = requestKind(head);
   const { steal, mirrors } = router.match(service, head);
   const decision: Decision = { kind, mirrors: MIRRORABLE.has(kind) ? mirrors : [] };
-  if (steal) {
-    if (STEALABLE.has(kind)) decision.steal = steal;
-    else decision.unstolen = steal;
-  }
+  if (steal) decision.steal = steal;
   return decision;
 }
 

@@ -40,15 +40,6 @@ export function handleRequest(ctx: HandlerContext, req: InboundRequest, res: Inb
     namesLowerCase: true,
   };
   const decision = decide(ctx.router, ctx.service, head);
-  if (decision.unstolen) {
-    ctx.log({
-      level: 'INFO',
-      message: `a ${decision.kind} request cannot be stolen yet; the upstream serves it`,
-      service: ctx.service,
-      sessionId: decision.unstolen.sessionId,
-      path: head.path,
-    });
-  }
   if (decision.steal) {
     stealRequest(ctx, req, res, decision.steal, decision.mirrors).catch((err) => {
       ctx.log({ level: 'ERROR', message: 'stolen request failed', service: ctx.service, error: String(err) });

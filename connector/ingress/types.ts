@@ -55,6 +55,11 @@ export interface ForwardedRequest {
   body: Buffer;
   /** The body follows in `requestBody` calls (a stolen request; a mirrored copy is always whole). */
   stream?: boolean;
+  /**
+   * An `Upgrade` request (with `stream`): after a `101` answer, `requestBody` carries the
+   * client's bytes of the upgraded connection and the answer's stream the app's.
+   */
+  upgrade?: boolean;
 }
 
 /**

@@ -6,6 +6,7 @@ import { decide } from './decide.ts';
 import { gatewayErrorBody, UpstreamTimeoutError, UpstreamUnreachableError } from './errors.ts';
 import type { HandlerContext } from './handle.ts';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts';
+import { stealUpgrade } from './steal-upgrade.ts';
 
 export interface UpgradeContext extends HandlerContext {
   /** The upstream's HTTP/1.1 origin: upgrades go over HTTP/1.1 whatever `upstreamProtocol` says. */
@@ -13,9 +14,9 @@ export interface UpgradeContext extends HandlerContext {
 }
 
 /**
- * An `Upgrade` request (WebSocket or any other protocol) handed to the upstream untouched: the
- * upgrade headers go along, the upstream's `101` comes back as it sent it, and from then on the
- * two sockets are joined byte for byte. A refusal (any other status) is relayed as is.
+ * An `Upgrade` request (WebSocket or any other protocol): a developer whose steal filter matches
+ * its head takes it (steal-upgrade.ts); otherwise, or when they do not, it goes to the upstream
+ * untouched. Upgrades are never mirrored: an upgraded connection has no body to copy.
  */
 export function handleUpgrade(ctx: UpgradeContext, req: IncomingMessage, client: Duplex, head: Buffer): void {
   const decision = decide(ctx.router, ctx.service, {
@@ -23,15 +24,27 @@ export function handleUpgrade(ctx: UpgradeContext, req: IncomingMessage, client:
     path: req.url ?? '/',
     headers: req.headers,
   });
-  if (decision.unstolen) {
-    ctx.log({
-      level: 'INFO',
-      message: 'an upgrade cannot be stolen yet; the upstream serves it',
-      service: ctx.service,
-      sessionId: decision.unstolen.sessionId,
-      path: req.url,
-    });
+  if (!decision.steal || !ctx.router.requestBody) {
+    passUpgrade(ctx, req, client, head);
+    return;
   }
+  stealUpgrade(ctx, req, client, head, decision.steal).then(
+    (taken) => {
+      // Not taken: the client's socket was never read past the head, the upstream gets it all.
+      if (!taken && !client.destroyed) passUpgrade(ctx, req, client, head);
+    },
+    (err: unknown) => {
+      ctx.log({ level: 'ERROR', message: 'stolen upgrade failed', service: ctx.service, error: String(err) });
+      client.destroy();
+    },
+  );
+}
+
+/**
+ * The upstream's part: the upgrade headers go along, its `101` comes back as it sent it, and
+ * the two sockets are joined byte for byte. A refusal (any other status) is relayed as is.
+ */
+function passUpgrade(ctx: UpgradeContext, req: IncomingMessage, client: Duplex, head: Buffer): void {
   ctx.stats.passedThrough++;
   const url = new URL(ctx.origin);
   const headers = upstreamRequestHeaders(

@@ -9,7 +9,7 @@ export const ANSWER_ERROR_CODES = {
     'an answer (`response`, `error`, chunk) for a request id this session was not given; refused and counted, the real answer still wins',
   cluster_unavailable: 'the cluster the message is for is not connected',
   client_gone:
-    'the developer of a stolen request’s session is not connected; the cluster serves it from the upstream',
+    'the developer of a stolen request’s session is not connected (a `request`, or a `data` of one, could not be delivered); the cluster serves it from the upstream, or cuts it once its answer has started (a stolen WebSocket)',
   request_too_large:
     'a request the session would have stolen had a body above the connector’s `maxBodyBytes`; the cluster’s own service answered it (sent to that session only, naming method and path)',
   timeout: 'a cluster did not answer a `subscribe` in time (in an aggregated `subscribed`)',

@@ -644,7 +644,9 @@ export class Relay {
 
   /**
    * To the session's client. When the client is gone a stolen request must not wait for its
-   * deadline: the owning cluster is told at once, and serves it from the upstream.
+   * deadline: the owning cluster is told at once, and serves it from the upstream. So is a
+   * `data` of a stolen request lost on the way (a streamed body, a stolen WebSocket's bytes):
+   * what the client gets would have a hole, so the cluster cuts that request instead.
    */
   private async toClient(sessionId: string, msg: Msg, from?: ConnectionRecord): Promise<void> {
     for (let attempt = 0; attempt < 2; attempt++) {
@@ -662,7 +664,8 @@ export class Relay {
       if (await this.deps.messenger.toConnection(conn, msg)) return;
       this.clientOf.delete(sessionId);
     }
-    if (from?.role === 'cluster' && msg.type === 'request' && msg.mode === 'steal') {
+    const stolen = (msg.type === 'request' && msg.mode === 'steal') || msg.type === 'data';
+    if (from?.role === 'cluster' && stolen && typeof msg.requestId === 'string') {
       const requestId = splitNamespacedId(msg.requestId as string)?.id ?? (msg.requestId as string);
       // To the replica holding the request, not to every replica of its cluster.
       await this.deps.messenger.toReplica(from.clusterId, replicaTag(from.replicaId), {

@@ -60,7 +60,10 @@ export const SubscribedSchema = z.looseObject({
   failed: z.array(SubscribeFailureSchema).optional(),
 });
 
-/** `stream: true` says the body continues in `data` messages until `close`. */
+/**
+ * `stream: true` says the body continues in `data` messages until `close`. `upgrade: true` (with
+ * `stream`) marks an `Upgrade` request: a `101` answer opens a tunnel whose bytes go as `data`.
+ */
 export const RequestSchema = z.looseObject({
   ...envelope,
   type: z.literal('request'),
@@ -72,6 +75,7 @@ export const RequestSchema = z.looseObject({
   headers: HeadersSchema,
   body: Base64Schema.optional(),
   stream: z.boolean().optional(),
+  upgrade: z.boolean().optional(),
 });
 
 /**
