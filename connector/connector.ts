@@ -4,6 +4,7 @@ import { SHARED_REASSEMBLY } from '../shared/protocol/chunking.ts';
 import { replyIdsOf } from '../shared/protocol/error-frame.ts';
 import { compileFilter, type HttpFilter, type RequestMatcher } from '../shared/protocol/filter.ts';
 import type { Message } from '../shared/protocol/messages.ts';
+import { type StreamFrameLike, StreamParts, StreamReorderer } from '../shared/protocol/stream-order.ts';
 import { type AnswerHead, type AnswerTarget, answerTarget, notYourRequest } from './answer-binding.ts';
 import { Answers } from './answers.ts';
 import type { ConnectorConfig } from './config.ts';
@@ -62,6 +63,8 @@ interface Sub {
 const DATA_FRAME_BYTES = 16 * 1024;
 
 type AnyMsg = Record<string, unknown> & { type: string; sessionId?: string };
+/** A developer's `response`, `data` or `close` for a stolen request (admitted: bound to its session). */
+type AnswerFrame = AnyMsg & StreamFrameLike;
 
 /**
  * The cluster side. It dials out to the router (so the cluster needs no inbound access), serves
@@ -76,6 +79,13 @@ export class Connector implements TrafficRouter {
   private readonly subs = new Map<string, Sub>();
   private readonly pending = new PendingRequests<ForwardedResponse>();
   /** Answers whose head went to the client and whose body still streams, by request id. */
+  /** The `part` of each streamed request body's frames, as they leave for the developer. */
+  private readonly parts = new StreamParts();
+  /** Developers' streamed answers, put back in order (the router may reorder frames). */
+  private readonly answerOrder = new StreamReorderer<AnswerFrame>(
+    (f) => this.onAnswerFrame(f),
+    (requestId, why) => this.answerStalled(requestId, why),
+  );
   private readonly streams = new Map<
     string,
     { sessionId: string; body: PassThrough; answer: ForwardedResponse }
@@ -237,12 +247,21 @@ export class Connector implements TrafficRouter {
   requestBody(target: { sessionId: string }, requestId: string, chunk: Buffer): void {
     for (let at = 0; at < chunk.length; at += DATA_FRAME_BYTES) {
       const data = chunk.subarray(at, at + DATA_FRAME_BYTES).toString('base64');
-      this.send({ type: 'data', sessionId: target.sessionId, requestId, data });
+      // Numbered: the router may reorder frames, and the session puts them back in order by it.
+      const part = this.parts.number('data', requestId, undefined, target.sessionId);
+      this.send({ type: 'data', sessionId: target.sessionId, requestId, data, part });
     }
   }
 
   endRequestBody(target: { sessionId: string }, requestId: string, reason?: string): void {
-    this.send({ type: 'close', sessionId: target.sessionId, requestId, ...(reason ? { reason } : {}) });
+    const part = this.parts.number('close', requestId, reason);
+    this.send({
+      type: 'close',
+      sessionId: target.sessionId,
+      requestId,
+      ...(reason ? { reason } : {}),
+      ...(part !== undefined ? { part } : {}),
+    });
     // No longer the developer's to answer: a request still waiting goes to the upstream.
     if (reason !== undefined) this.pending.answer(requestId, target.sessionId, undefined);
   }
@@ -309,6 +328,50 @@ export class Connector implements TrafficRouter {
 
   // ---- streamed answers -----------------------------------------------------------------------
 
+  /** A developer's `response`, `data` or `close` for a stolen request, in its stream's order. */
+  private onAnswerFrame(m: AnswerFrame): void {
+    const sessionId = m.sessionId as string;
+    const requestId = m.requestId;
+    if (m.type === 'data') {
+      this.streamData(requestId, sessionId, Buffer.from(m.data as string, 'base64'));
+      return;
+    }
+    if (m.type === 'close') {
+      this.endStreamOf(requestId, sessionId, m.reason, stringRecord(m.trailers));
+      return;
+    }
+    const r = m as unknown as {
+      status: number;
+      headers: Record<string, string>;
+      body?: string;
+      fallback?: boolean;
+      stream?: boolean;
+    };
+    if (r.stream && !r.fallback) {
+      this.startStream(requestId, sessionId, r.status, r.headers);
+      return;
+    }
+    const trailers = stringRecord(m.trailers);
+    this.pending.answer(
+      requestId,
+      sessionId,
+      r.fallback
+        ? undefined
+        : {
+            status: r.status,
+            headers: r.headers,
+            body: Buffer.from(r.body ?? '', 'base64'),
+            ...(trailers ? { trailers } : {}),
+          },
+    );
+  }
+
+  /** A streamed answer whose frames did not all arrive: cut, never ended as if complete. */
+  private answerStalled(requestId: string, why: string): void {
+    this.log({ level: 'WARN', message: 'a streamed answer lost a frame; the client is cut', requestId, why });
+    this.cutStream(requestId, `a frame of the answer was lost (${why})`);
+  }
+
   /**
    * A `response` with `stream: true`: the head goes to the client now, the body follows in
    * `data` frames until `close`. Only the session whose answer was taken may go on with it.
@@ -363,6 +426,7 @@ export class Connector implements TrafficRouter {
 
   /** Cuts a streaming answer: the client connection is cut, never ended as if complete. */
   private cutStream(requestId: string, reason: string): void {
+    this.answerOrder.forget(requestId);
     const s = this.streams.get(requestId);
     if (!s) return;
     this.streams.delete(requestId);
@@ -410,6 +474,7 @@ export class Connector implements TrafficRouter {
 
   private dropSession(sessionId: string): void {
     this.children.delete(sessionId);
+    this.parts.forgetOwner(sessionId);
     for (const [k, s] of this.subs) if (s.sessionId === sessionId) this.subs.delete(k);
     this.pending.endSession(sessionId);
     for (const [id, s] of [...this.streams])
@@ -497,44 +562,17 @@ export class Connector implements TrafficRouter {
         case 'unsubscribe':
           this.subs.delete(`${sessionId}\n${m.subId}`);
           return;
-        case 'response': {
-          const r = m as unknown as {
-            requestId: string;
-            status: number;
-            headers: Record<string, string>;
-            body?: string;
-            fallback?: boolean;
-            stream?: boolean;
-          };
-          if (r.stream && !r.fallback) {
-            this.startStream(r.requestId, sessionId, r.status, r.headers);
-            return;
+        case 'response':
+          // A streamed answer's head is its part 0: `data` that overtook it waits for it.
+          if (m.stream === true && m.fallback !== true) this.answerOrder.head(m as AnswerFrame);
+          else {
+            this.answerOrder.forget(m.requestId as string);
+            this.onAnswerFrame(m as AnswerFrame);
           }
-          const trailers = stringRecord(m.trailers);
-          this.pending.answer(
-            r.requestId,
-            sessionId,
-            r.fallback
-              ? undefined
-              : {
-                  status: r.status,
-                  headers: r.headers,
-                  body: Buffer.from(r.body ?? '', 'base64'),
-                  ...(trailers ? { trailers } : {}),
-                },
-          );
           return;
-        }
         case 'data':
-          this.streamData(m.requestId as string, sessionId, Buffer.from(m.data as string, 'base64'));
-          return;
         case 'close':
-          this.endStreamOf(
-            m.requestId as string,
-            sessionId,
-            m.reason as string | undefined,
-            stringRecord(m.trailers),
-          );
+          this.answerOrder.frame(m as AnswerFrame);
           return;
         case 'env.get': {
           const spec = this.children.get(sessionId)?.spec ?? {};

@@ -208,3 +208,68 @@ describe('heartbeatEvery', () => {
     expect(heartbeatEvery({})).toBe(20_000);
   });
 });
+
+describe('session client: streams put back in order', () => {
+  it('hands a streamed request and its body on in order whatever order they came in, and numbers its answer', async () => {
+    // Prepare: the "router" sends a stolen request's frames reversed: close, data 2, data 1, head.
+    let socket: WebSocket | undefined;
+    const r = await router((_f, ws) => {
+      socket = ws;
+    });
+    r.conn.send({ type: 'unsubscribe', subId: 's' });
+    await new Promise<void>((resolve) => {
+      const wait = () => (socket ? resolve() : setTimeout(wait, 10));
+      wait();
+    });
+    const seen: string[] = [];
+    r.conn.on('request', (m: Frame) => seen.push(`request ${m.requestId}`));
+    r.conn.on('request-stream', (m: Frame) =>
+      seen.push(
+        m.type === 'data' ? `data ${Buffer.from(String(m.data), 'base64')}` : `close ${m.reason ?? ''}`,
+      ),
+    );
+    const send = (f: Record<string, unknown>) => socket!.send(JSON.stringify({ v: 1, ...f }));
+    const b64 = (t: string) => Buffer.from(t).toString('base64');
+
+    // Act
+    send({ type: 'close', requestId: 'east:r1', part: 3 });
+    send({ type: 'data', requestId: 'east:r1', data: b64('two'), part: 2 });
+    send({ type: 'data', requestId: 'east:r1', data: b64('one'), part: 1 });
+    send({
+      type: 'request',
+      requestId: 'east:r1',
+      subId: 's1',
+      mode: 'steal',
+      method: 'POST',
+      path: '/',
+      headers: {},
+      stream: true,
+    });
+    r.conn.sendOrHold({ type: 'response', requestId: 'east:r1', status: 200, headers: {}, stream: true });
+    r.conn.sendOrHold({ type: 'data', requestId: 'east:r1', data: b64('a') });
+    r.conn.sendOrHold({ type: 'data', requestId: 'east:r1', data: b64('b') });
+    r.conn.sendOrHold({ type: 'close', requestId: 'east:r1' });
+    r.conn.sendOrHold({ type: 'close', requestId: 'east:r2', reason: 'cut' });
+    const answer = await eventuallyFrames(r.frames, 5);
+
+    // Assess
+    expect(seen).toEqual(['request east:r1', 'data one', 'data two', 'close ']);
+    expect(answer.map((f) => [f.type, f.part])).toEqual([
+      ['response', undefined],
+      ['data', 1],
+      ['data', 2],
+      ['close', 3],
+      ['close', undefined],
+    ]);
+  });
+});
+
+async function eventuallyFrames(frames: { frame: Frame }[], count: number): Promise<Frame[]> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const got = frames.map((f) => f.frame).filter((f) => f.requestId !== undefined);
+    if (got.length >= count) return got;
+    if (Date.now() > deadline) throw new Error(`only ${got.length} of ${count} frames arrived`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

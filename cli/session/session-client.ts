@@ -6,6 +6,7 @@ import { SwitchyardError } from '../../shared/errors/errors.ts';
 import { REPLACED } from '../../shared/protocol/close-codes.ts';
 import type { Message } from '../../shared/protocol/messages.ts';
 import { OrderedReleaser, type Sequenced } from '../../shared/protocol/ordering.ts';
+import { type StreamFrameLike, StreamParts, StreamReorderer } from '../../shared/protocol/stream-order.ts';
 import type { RouterApi } from '../router/api-client.ts';
 import type { SessionEnding } from './ending.ts';
 import { clusterProgressLine, type Progress, type ReplicaView } from './progress.ts';
@@ -39,6 +40,7 @@ export function heartbeatEvery(s: Pick<SessionResource, 'createdAt' | 'expiresAt
 }
 
 type Msg = Record<string, unknown> & { type: string };
+type OrderedFrame = Msg & StreamFrameLike;
 
 /** Stateful requests that only read: sending one again after a resume changes nothing. */
 const REPEATABLE = new Set(['env.get', 'file.read', 'file.stat', 'file.list', 'dns.resolve']);
@@ -151,6 +153,18 @@ export class SessionConnection extends EventEmitter {
   private opened = false;
   /** Messages that found the connection down, sent after the next (re)connection. */
   private readonly held: { msg: Msg; until: number }[] = [];
+  /** The `part` of each streamed answer's frames, as they leave. */
+  private readonly parts = new StreamParts();
+  /** Streamed requests' frames, put back in order as they arrive. */
+  private readonly incoming = new StreamReorderer<OrderedFrame>(
+    (f) => this.emit(f.type === 'request' ? 'request' : 'request-stream', f),
+    (requestId, why) => {
+      // A body with a hole is never handed on as whole: the local request is cut, and the
+      // cluster told, so the client's connection is cut too.
+      this.emit('request-stream', { type: 'close', requestId, reason: `stream out of order: ${why}` });
+      this.sendOrHold({ type: 'close', requestId, reason: `a frame of the request was lost (${why})` });
+    },
+  );
 
   constructor(
     wsUrl: string,
@@ -201,9 +215,21 @@ export class SessionConnection extends EventEmitter {
    * so a request is never answered twice.
    */
   sendOrHold(msg: Msg, maxAgeMs = 60_000): void {
+    msg = this.numbered(msg);
     if (this.send(msg)) return;
     if (this.held.length >= MAX_HELD) this.held.shift();
     this.held.push({ msg, until: Date.now() + maxAgeMs });
+  }
+
+  /**
+   * A streamed answer's `data` and clean `close` get their `part` (the head is 0): the router may
+   * reorder frames, and the connector puts them back in order by it.
+   */
+  private numbered(msg: Msg): Msg {
+    if ((msg.type !== 'data' && msg.type !== 'close') || typeof msg.requestId !== 'string') return msg;
+    const reason = typeof msg.reason === 'string' ? msg.reason : undefined;
+    const part = this.parts.number(msg.type, msg.requestId, reason);
+    return part === undefined ? msg : { ...msg, part };
   }
 
   private flushHeld(): void {
@@ -342,7 +368,9 @@ export class SessionConnection extends EventEmitter {
     }
     switch (m.type) {
       case 'request':
-        this.emit('request', m);
+        // A streamed request's body follows in numbered frames, put back in order here.
+        if (m.stream === true && typeof m.requestId === 'string') this.incoming.head(m as OrderedFrame);
+        else this.emit('request', m);
         return;
       case 'session.status':
         this.emit('status', m);
@@ -354,7 +382,7 @@ export class SessionConnection extends EventEmitter {
       case 'data':
       case 'close':
         // A stolen request's body streaming in, or the cluster cutting it (the client went away).
-        this.emit('request-stream', m);
+        if (typeof m.requestId === 'string') this.incoming.frame(m as OrderedFrame);
         return;
       case 'error':
         // Replaced by a newer connection: on AWS this frame is all that says so (the close that

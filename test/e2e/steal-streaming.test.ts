@@ -300,3 +300,54 @@ describe('a streaming answer is bound to its session', () => {
     expect(await res.text()).toBe(`upstream-east POST /give-up body=${body}`);
   });
 });
+
+describe('frames of a stream put back in order (the router may reorder them)', () => {
+  it('numbers the request body it sends, and reorders an answer whose data overtook its head', async () => {
+    // Prepare: Erin steals; a chunked POST streams its body to her.
+    const erin = await rawSession(runtime.developerToken);
+    erin.send({
+      type: 'subscribe',
+      reqId: 'q-e',
+      subId: 'steal-e',
+      service: 'api',
+      mode: 'steal',
+      filter: { headers: { 'x-dev': '^erin$' } },
+    });
+    await erin.next((f) => f.type === 'subscribed' && f.subId === 'steal-e', 'subscribed steal-e');
+    const answered = new Promise<IncomingMessage>((resolve, reject) => {
+      const req = httpRequest(
+        `${east.ingressUrl}/ordered`,
+        { method: 'POST', headers: { 'x-dev': 'erin', 'transfer-encoding': 'chunked' } },
+        resolve,
+      ).on('error', reject);
+      req.write('first;');
+      setTimeout(() => req.end('second;'), 50);
+    });
+    const stolen = await erin.next((f) => f.type === 'request' && f.mode === 'steal', 'the stolen request');
+    const requestId = stolen.requestId as string;
+    const closed = await erin.next((f) => f.type === 'close' && f.requestId === requestId, 'the body’s end');
+    const data = erin.frames.filter((f) => f.type === 'data' && f.requestId === requestId);
+
+    // Act: Erin's answer arrives out of order: the second chunk, then the first, then the head.
+    const b64 = (s: string) => Buffer.from(s).toString('base64');
+    erin.send({ type: 'data', requestId, data: b64('two;'), part: 2 });
+    erin.send({ type: 'data', requestId, data: b64('one;'), part: 1 });
+    erin.send({ type: 'response', requestId, status: 200, headers: { 'x-from': 'erin' }, stream: true });
+    erin.send({ type: 'close', requestId, part: 3 });
+    const res = await answered;
+    const body = collect(res);
+    await body.until((g) => g.ended || g.cut, 'the answer to end');
+
+    // Assess: the request body went out numbered 1, 2... and its end next; the client got the
+    // answer whole and in order.
+    expect(stolen.stream).toBe(true);
+    expect(data.map((f) => f.part)).toEqual(data.map((_, i) => i + 1));
+    expect(Buffer.concat(data.map((f) => Buffer.from(f.data as string, 'base64'))).toString()).toBe(
+      'first;second;',
+    );
+    expect(closed.part).toBe(data.length + 1);
+    expect(closed.reason).toBeUndefined();
+    expect(res.headers['x-from']).toBe('erin');
+    expect(body.got).toMatchObject({ text: 'one;two;', ended: true, complete: true, cut: false });
+  });
+});

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { StreamNumbering, StreamOrder } from '../../shared/protocol/stream-order.ts';
+import { StreamOrder, StreamParts, StreamReorderer } from '../../shared/protocol/stream-order.ts';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -75,9 +75,91 @@ describe('StreamOrder', () => {
   });
 });
 
-describe('StreamNumbering', () => {
-  it('numbers from 1, the head being 0', () => {
-    const n = new StreamNumbering();
-    expect([n.next(), n.next(), n.next()]).toEqual([1, 2, 3]);
+describe('StreamParts and StreamReorderer', () => {
+  type F = { type: string; requestId: string; part?: number; reason?: string; n?: number };
+
+  it('number a stream on one side and put it back in order on the other (property)', () => {
+    fc.assert(
+      fc.property(
+        fc
+          .integer({ min: 0, max: 20 })
+          .chain((n) =>
+            fc.tuple(
+              fc.constant(n),
+              fc.shuffledSubarray([...Array(n + 2).keys()], { minLength: n + 2, maxLength: n + 2 }),
+            ),
+          ),
+        ([n, order]) => {
+          const parts = new StreamParts();
+          const sent: F[] = [{ type: 'response', requestId: 'r' }];
+          for (let i = 0; i < n; i++)
+            sent.push({ type: 'data', requestId: 'r', n: i, part: parts.number('data', 'r')! });
+          sent.push({ type: 'close', requestId: 'r', part: parts.number('close', 'r')! });
+          expect(parts.size).toBe(0);
+          const got: F[] = [];
+          const r = new StreamReorderer<F>(
+            (f) => got.push(f),
+            () => {},
+          );
+          for (const i of order) {
+            const f = sent[i]!;
+            if (f.type === 'response') r.head(f);
+            else r.frame(f);
+          }
+          expect(got).toEqual(sent);
+          expect(r.size).toBe(0);
+        },
+      ),
+      { seed: 77, numRuns: 300 },
+    );
+  });
+
+  it('lets an abort through at once, ahead of the body it stops, and forgets the stream', () => {
+    const got: F[] = [];
+    const r = new StreamReorderer<F>(
+      (f) => got.push(f),
+      () => {},
+    );
+    r.frame({ type: 'data', requestId: 'r', part: 1 });
+    expect(got).toEqual([]);
+    r.frame({ type: 'close', requestId: 'r', reason: 'the client went away' });
+    expect(got).toEqual([{ type: 'close', requestId: 'r', reason: 'the client went away' }]);
+    expect(r.size).toBe(0);
+  });
+
+  it('passes frames without a part as they come (a sender that does not number)', () => {
+    const got: F[] = [];
+    const r = new StreamReorderer<F>(
+      (f) => got.push(f),
+      () => {},
+    );
+    r.frame({ type: 'data', requestId: 'r' });
+    r.frame({ type: 'close', requestId: 'r' });
+    expect(got.map((f) => f.type)).toEqual(['data', 'close']);
+  });
+
+  it('reports a stream whose gap does not fill, once, by request id', () => {
+    vi.useFakeTimers();
+    const stalls: string[] = [];
+    const r = new StreamReorderer<F>(
+      () => {},
+      (id, why) => stalls.push(`${id}: ${why}`),
+      { stallMs: 500 },
+    );
+    r.head({ type: 'response', requestId: 'r' });
+    r.frame({ type: 'data', requestId: 'r', part: 2 });
+    vi.advanceTimersByTime(500);
+    expect(stalls).toEqual(['r: frame 1 did not arrive within 500 ms']);
+    expect(r.size).toBe(0);
+  });
+
+  it('forgets the streams of one owner together', () => {
+    const parts = new StreamParts();
+    parts.number('data', 'a', undefined, 'alice');
+    parts.number('data', 'b', undefined, 'bob');
+    parts.forgetOwner('alice');
+    expect(parts.size).toBe(1);
+    expect(parts.number('data', 'a', undefined, 'alice')).toBe(1);
+    expect(parts.number('close', 'b', 'cut')).toBeUndefined();
   });
 });

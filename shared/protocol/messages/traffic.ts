@@ -93,11 +93,22 @@ export const ResponseSchema = z.looseObject({
   trailers: HeadersSchema.optional(),
 });
 
+/**
+ * The position of a `data` or clean `close` in its stream (the head, a `request` or `response`
+ * with `stream: true`, is 0): the receiver puts frames the router reordered back in order.
+ */
+const PartSchema = z
+  .number()
+  .int()
+  .min(1)
+  .max(2 ** 31 - 1);
+
 export const DataSchema = z.looseObject({
   ...envelope,
   type: z.literal('data'),
   requestId: NamespacedIdSchema,
   data: Base64Schema,
+  part: PartSchema.optional(),
 });
 
 export const CloseSchema = z.looseObject({
@@ -105,6 +116,8 @@ export const CloseSchema = z.looseObject({
   type: z.literal('close'),
   requestId: NamespacedIdSchema,
   reason: z.string().max(1024).optional(),
+  /** On a clean end only: a `close` with a `reason` (an abort) is never held behind the body. */
+  part: PartSchema.optional(),
   /** The end of a streamed answer's body: what follows it (a gRPC answer's status). */
   trailers: HeadersSchema.optional(),
 });
