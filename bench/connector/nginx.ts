@@ -9,6 +9,8 @@ export const NGINX_INSTALL = 'apt-get update && apt-get install -y nginx-light';
 
 export interface Nginx {
   port: number;
+  /** The master process. */
+  pid: number;
   /** The one worker process, which does the proxying. */
   workerPid: number;
   stop(): void;
@@ -81,6 +83,7 @@ http {
   }
   return {
     port,
+    pid: child.pid!,
     workerPid,
     stop() {
       child.kill('SIGTERM');

@@ -25,6 +25,8 @@ export interface Report {
   nginxMissing?: string;
   /** The connector ran from its TypeScript sources through tsx (`--source`), not bundled. */
   fromSource?: boolean;
+  /** Where the processes ran (pin.ts). */
+  placement: string;
   /** Busy CPU samples of the pass-through connector by category (`--profile`). */
   profile?: { category: string; share: number }[];
 }
@@ -105,7 +107,7 @@ export function renderReport(r: Report): string {
   return `# Connector benchmark
 
 \`${r.command}\`, ${r.startedAt.toISOString()}, ${Math.round(r.seconds)} s.
-Machine: ${m.os}, ${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB, Node ${m.node}; load average at start ${m.loadAtStart} (shared with other work).
+Machine: ${m.os}, ${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB, Node ${m.node}; load average at start ${m.loadAtStart}; ${r.placement}.
 
 The same small service (a short JSON answer, its own process) reached directly, through the
 connector (the real \`Connector\`, ${r.fromSource ? 'run from its TypeScript sources through tsx' : "bundled as it ships (`npm run build`'s esbuild options) and run by plain Node"}, its own process, no router

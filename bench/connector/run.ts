@@ -20,6 +20,7 @@ import { cliBuildOptions } from '../../infra/bundle/cli.ts';
 import { machine } from '../routing/machine.ts';
 import { type CannonResult, cannon, sequentialMicros } from './load.ts';
 import { NGINX_INSTALL, startNginx } from './nginx.ts';
+import { pinCpus } from './pin.ts';
 import { cpuSeconds, rssBytes } from './proc.ts';
 import { profileBreakdown } from './profile.ts';
 import { FLOOR_NAME, type PathResult, type Report, renderReport } from './report.ts';
@@ -35,6 +36,11 @@ const { values: args } = parseArgs({
     profile: { type: 'boolean', default: false },
     /** Run the connector from its TypeScript sources (through tsx) instead of as it ships, bundled. */
     source: { type: 'boolean', default: false },
+    /**
+     * Give the proxies a core of their own (pin.ts). Off by default: pinned apart, every message
+     * crosses cores, and nginx's CPU per request doubled in a trial, so pinned ratios flatter.
+     */
+    pin: { type: 'boolean', default: false },
   },
 });
 const ROUNDS = Number(args.rounds);
@@ -104,6 +110,13 @@ async function main(): Promise<void> {
   const floor = await child(files.floor, [serviceUrl]);
   if (busy.msg.matchedByBenchRequest) throw new Error('a benchmark session matches the benchmark request');
   const nginx = await startNginx(Number(service.msg.port));
+  const placement = !args.pin
+    ? 'processes placed by the scheduler (not pinned)'
+    : pinCpus(
+        [process.pid, service.proc.pid!],
+        [plain.proc.pid!, busy.proc.pid!, floor.proc.pid!, ...(nginx ? [nginx.pid, nginx.workerPid] : [])],
+      );
+  process.stderr.write(`${placement}\n`);
   if (!nginx)
     process.stderr.write(`nginx is not installed: its row is skipped. Install it with\n  ${NGINX_INSTALL}\n`);
 
@@ -188,6 +201,7 @@ async function main(): Promise<void> {
     nginxMissing: nginx ? undefined : NGINX_INSTALL,
     ...(profileDir ? { profile: profileBreakdown(profileDir) } : {}),
     ...(fromSource ? { fromSource: true } : {}),
+    placement,
   };
   const markdown = renderReport(report);
   writeFileSync(args.out!, markdown);
