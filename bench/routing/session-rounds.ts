@@ -11,6 +11,8 @@ export interface SessionRoundsOptions {
   /** Cluster latency: how long each connector holds its child.ready back. */
   delayMs: number;
   log: (line: string) => void;
+  /** dynalite in a process of its own (see dynalite-process.ts) instead of in the benchmark's. */
+  dynaliteApart?: boolean;
   /** Wraps the measured sessions of each world (a profiler, say); called with the world's cluster count. */
   around?: (clusters: number, run: () => Promise<void>) => Promise<void>;
 }
@@ -35,7 +37,11 @@ export async function sessionRoundsOf(
     const medians: Record<string, number> = {};
     const order = round % 2 === 0 ? [1, 10] : [10, 1];
     for (const n of order) {
-      const w = await startWorld({ clusters: n, readyDelayMs: delayMs });
+      const w = await startWorld({
+        clusters: n,
+        readyDelayMs: delayMs,
+        dynaliteApart: opts.dynaliteApart ?? false,
+      });
       try {
         await timeSessionReady(w.runtime, w.meter); // unmeasured: first-call costs of a fresh world
         const mine: Record<number, number[]> = { [delayMs]: [], 0: [] };

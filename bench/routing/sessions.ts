@@ -4,13 +4,17 @@
  * session set-up without the routed-path phases; `--profile FILE` writes a V8 CPU profile of the
  * 10-cluster world's measured sessions in the first round (start-up left out).
  *
- *   npx tsx bench/routing/sessions.ts [--rounds 5] [--sessions 4] [--delay-ms 50] [--profile FILE]
+ * `--dynalite` picks where DynamoDB runs: `in-process` (as `run.ts`: everything on one thread),
+ * `apart` (dynalite in a process of its own, as DynamoDB is other machines on AWS), or `both`,
+ * alternating the two models within each round and reporting each.
+ *
+ *   npx tsx bench/routing/sessions.ts [--rounds 5] [--sessions 4] [--delay-ms 50] [--dynalite in-process|apart|both] [--profile FILE]
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import { sessionRow } from './report.ts';
+import { type SessionCase, sessionRow } from './report.ts';
 import { sessionRoundsOf } from './session-rounds.ts';
 import { median } from './stats.ts';
 
@@ -22,6 +26,7 @@ const { values: args } = parseArgs({
     sessions: { type: 'string', default: '4' },
     'delay-ms': { type: 'string', default: '50' },
     profile: { type: 'string' },
+    dynalite: { type: 'string', default: 'in-process' },
     'max-seconds': { type: 'string', default: '300' },
   },
 });
@@ -39,32 +44,51 @@ const load = () =>
     .join(' / ');
 const loadAtStart = load();
 
+const models =
+  args.dynalite === 'both' ? ['in-process', 'apart'] : args.dynalite === 'apart' ? ['apart'] : ['in-process'];
+if (!['in-process', 'apart', 'both'].includes(args.dynalite!)) {
+  throw new Error(`--dynalite ${args.dynalite}: say in-process, apart or both`);
+}
+type Result = Awaited<ReturnType<typeof sessionRoundsOf>>;
+const results = new Map<string, Result>(models.map((m) => [m, { cases: [], rounds: [] }]));
 let profiled = false;
-const { cases, rounds } = await sessionRoundsOf({
-  rounds: Math.max(1, Number(args.rounds)),
-  sessions: Number(args.sessions),
-  delayMs: Number(args['delay-ms']),
-  log,
-  async around(clusters, run) {
-    if (!args.profile || profiled || clusters !== 10) return run();
-    profiled = true;
-    const inspector = new Session();
-    inspector.connect();
-    await inspector.post('Profiler.enable');
-    await inspector.post('Profiler.setSamplingInterval', { interval: 200 });
-    await inspector.post('Profiler.start');
-    try {
-      await run();
-    } finally {
-      const { profile } = await inspector.post('Profiler.stop');
-      writeFileSync(args.profile!, JSON.stringify(profile));
-      inspector.disconnect();
+for (let round = 0; round < Math.max(1, Number(args.rounds)); round++) {
+  const order = round % 2 === 0 ? models : [...models].reverse();
+  for (const model of order) {
+    const one = await sessionRoundsOf({
+      rounds: 1,
+      sessions: Number(args.sessions),
+      delayMs: Number(args['delay-ms']),
+      dynaliteApart: model === 'apart',
+      log: (line) => log(`[dynalite ${model}] ${line.replace('round 1', `round ${round + 1}`)}`),
+      async around(clusters, run) {
+        if (!args.profile || profiled || clusters !== 10) return run();
+        profiled = true;
+        const inspector = new Session();
+        inspector.connect();
+        await inspector.post('Profiler.enable');
+        await inspector.post('Profiler.setSamplingInterval', { interval: 200 });
+        await inspector.post('Profiler.start');
+        try {
+          await run();
+        } finally {
+          const { profile } = await inspector.post('Profiler.stop');
+          writeFileSync(args.profile!, JSON.stringify(profile));
+          inspector.disconnect();
+        }
+      },
+    });
+    const into = results.get(model)!;
+    into.rounds.push(...one.rounds);
+    for (const c of one.cases) {
+      const same = into.cases.find((x) => x.clusters === c.clusters && x.latencyMs === c.latencyMs);
+      if (same) same.runs.push(...c.runs);
+      else into.cases.push(c);
     }
-  },
-});
+  }
+}
 
-const ratios = rounds.map((r) => r.ratio);
-const callsOf = (c: (typeof cases)[number]) => {
+const callsOf = (c: SessionCase) => {
   const sum: Record<string, number> = {};
   for (const r of c.runs) for (const [k, v] of Object.entries(r.calls)) sum[k] = (sum[k] ?? 0) + v;
   return Object.entries(sum)
@@ -73,8 +97,15 @@ const callsOf = (c: (typeof cases)[number]) => {
     .map(([k, v]) => `${k} ${(v / (c.runs.length || 1)).toFixed(1)}`)
     .join(', ');
 };
-console.log(`
-load average (1 / 5 / 15 min) at start ${loadAtStart}, at the end ${load()}; 1-minute load per round: ${rounds.map((r) => r.load1.toFixed(1)).join(', ')}
+console.log(
+  `\nload average (1 / 5 / 15 min) at start ${loadAtStart}, at the end ${load()}; command: npx tsx bench/routing/sessions.ts ${process.argv.slice(2).join(' ')}`,
+);
+for (const [model, { cases, rounds }] of results) {
+  const ratios = rounds.map((r) => r.ratio);
+  console.log(`
+### dynalite ${model === 'apart' ? 'in a process of its own' : "in the benchmark's process"}
+
+1-minute load per round: ${rounds.map((r) => r.load1.toFixed(1)).join(', ')}
 
 | workload clusters | cluster latency ms | sessions | median ms | min ms | max ms | median - latency (router time) | DynamoDB reads / session | writes / session | CPU ms / session |
 |---|---|---|---|---|---|---|---|---|---|
@@ -83,6 +114,7 @@ ${cases.map(sessionRow).join('\n')}
 DynamoDB calls per session (operation, key kind):
 ${cases.map((c) => `- ${c.clusters} cluster(s), ${c.latencyMs} ms: ${callsOf(c)}`).join('\n')}
 
-Ratio 10 / 1 per round: ${ratios.map((r) => r.toFixed(2)).join(', ')}; median ${median(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)} to ${Math.max(...ratios).toFixed(2)}); no latency: ${median(rounds.map((r) => r.ratioNoDelay)).toFixed(2)}`);
+Ratio 10 / 1 per round: ${ratios.map((r) => r.toFixed(2)).join(', ')}; median **${median(ratios).toFixed(2)}** (${Math.min(...ratios).toFixed(2)} to ${Math.max(...ratios).toFixed(2)}); no latency: ${median(rounds.map((r) => r.ratioNoDelay)).toFixed(2)}`);
+}
 clearTimeout(watchdog);
 process.exit(0);

@@ -7,6 +7,7 @@ import { ENV } from '../../functions/lib/env.ts';
 import { silentLog } from '../../infra/local/log.ts';
 import { type LocalRuntime, startLocalRuntime } from '../../infra/local/runtime.ts';
 import { switchableWsHandler } from './cold-relay.ts';
+import { startDynaliteProcess } from './dynalite-process.ts';
 import { type DynamoMeter, startDynamoMeter } from './dynamo-meter.ts';
 
 /**
@@ -58,8 +59,14 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
   }
 }
 
-export async function startWorld(opts: { clusters: number; readyDelayMs: number }): Promise<World> {
+export async function startWorld(opts: {
+  clusters: number;
+  readyDelayMs: number;
+  /** dynalite in a process of its own (DynamoDB elsewhere, as on AWS) instead of in this one. */
+  dynaliteApart?: boolean;
+}): Promise<World> {
   const meter = await startDynamoMeter();
+  const apart = opts.dynaliteApart ? await startDynaliteProcess() : undefined;
   const ws = switchableWsHandler();
   const upstream = upstreamServer();
   const upstreamPort = await listen(upstream);
@@ -67,6 +74,7 @@ export async function startWorld(opts: { clusters: number; readyDelayMs: number 
     memory: true,
     port: 0,
     stateFile: false,
+    ...(apart ? { dynamodbEndpoint: apart.endpoint } : {}),
     topology: topologyOf(opts.clusters),
     // The reconciler's scheduled run (every 5 s locally, every minute or more on AWS) would add
     // its own reads to the measured phases; it runs once at start and then not during the run.
@@ -120,6 +128,7 @@ export async function startWorld(opts: { clusters: number; readyDelayMs: number 
     await runtime.stop();
     upstream.close();
     await meter.stop();
+    await apart?.stop();
     throw err;
   }
   return {
@@ -137,6 +146,7 @@ export async function startWorld(opts: { clusters: number; readyDelayMs: number 
       await runtime.stop();
       upstream.close();
       await meter.stop();
+      await apart?.stop();
     },
   };
 }
