@@ -13,6 +13,8 @@ export interface SessionRoundsOptions {
   log: (line: string) => void;
   /** dynalite in a process of its own (see dynalite-process.ts) instead of in the benchmark's. */
   dynaliteApart?: boolean;
+  /** false: no counting proxy in front of DynamoDB (no call counts). */
+  metered?: boolean;
   /** Wraps the measured sessions of each world (a profiler, say); called with the world's cluster count. */
   around?: (clusters: number, run: () => Promise<void>) => Promise<void>;
 }
@@ -41,6 +43,7 @@ export async function sessionRoundsOf(
         clusters: n,
         readyDelayMs: delayMs,
         dynaliteApart: opts.dynaliteApart ?? false,
+        metered: opts.metered ?? true,
       });
       try {
         await timeSessionReady(w.runtime, w.meter); // unmeasured: first-call costs of a fresh world

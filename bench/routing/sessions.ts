@@ -6,7 +6,9 @@
  *
  * `--dynalite` picks where DynamoDB runs: `in-process` (as `run.ts`: everything on one thread),
  * `apart` (dynalite in a process of its own, as DynamoDB is other machines on AWS), or `both`,
- * alternating the two models within each round and reporting each.
+ * alternating the two models within each round and reporting each. `--meter off` leaves the
+ * counting proxy out of DynamoDB's path (one HTTP hop less per call on the benchmark's thread;
+ * no call counts); `--meter both` alternates metered and unmetered worlds the same way.
  *
  *   npx tsx bench/routing/sessions.ts [--rounds 5] [--sessions 4] [--delay-ms 50] [--dynalite in-process|apart|both] [--profile FILE]
  */
@@ -27,6 +29,7 @@ const { values: args } = parseArgs({
     'delay-ms': { type: 'string', default: '50' },
     profile: { type: 'string' },
     dynalite: { type: 'string', default: 'in-process' },
+    meter: { type: 'string', default: 'on' },
     'max-seconds': { type: 'string', default: '300' },
   },
 });
@@ -44,11 +47,15 @@ const load = () =>
     .join(' / ');
 const loadAtStart = load();
 
-const models =
-  args.dynalite === 'both' ? ['in-process', 'apart'] : args.dynalite === 'apart' ? ['apart'] : ['in-process'];
-if (!['in-process', 'apart', 'both'].includes(args.dynalite!)) {
-  throw new Error(`--dynalite ${args.dynalite}: say in-process, apart or both`);
-}
+const choices = (flag: string, value: string, one: string, other: string): string[] => {
+  if (value === 'both') return [one, other];
+  if (value === one || value === other) return [value];
+  throw new Error(`--${flag} ${value}: say ${one}, ${other} or both`);
+};
+const meterOf: Record<string, string> = { on: 'metered', off: 'unmetered' };
+const models = choices('dynalite', args.dynalite!, 'in-process', 'apart').flatMap((d) =>
+  choices('meter', args.meter!, 'on', 'off').map((m) => `${d}, ${meterOf[m]}`),
+);
 type Result = Awaited<ReturnType<typeof sessionRoundsOf>>;
 const results = new Map<string, Result>(models.map((m) => [m, { cases: [], rounds: [] }]));
 let profiled = false;
@@ -59,7 +66,8 @@ for (let round = 0; round < Math.max(1, Number(args.rounds)); round++) {
       rounds: 1,
       sessions: Number(args.sessions),
       delayMs: Number(args['delay-ms']),
-      dynaliteApart: model === 'apart',
+      dynaliteApart: model.startsWith('apart'),
+      metered: model.endsWith(', metered'),
       log: (line) => log(`[dynalite ${model}] ${line.replace('round 1', `round ${round + 1}`)}`),
       async around(clusters, run) {
         if (!args.profile || profiled || clusters !== 10) return run();
@@ -103,7 +111,7 @@ console.log(
 for (const [model, { cases, rounds }] of results) {
   const ratios = rounds.map((r) => r.ratio);
   console.log(`
-### dynalite ${model === 'apart' ? 'in a process of its own' : "in the benchmark's process"}
+### dynalite ${model.startsWith('apart') ? 'in a process of its own' : "in the benchmark's process"}, ${model.endsWith(', metered') ? 'through the counting proxy' : 'directly (no counting proxy: no call counts)'}
 
 1-minute load per round: ${rounds.map((r) => r.load1.toFixed(1)).join(', ')}
 

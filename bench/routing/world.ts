@@ -64,8 +64,14 @@ export async function startWorld(opts: {
   readyDelayMs: number;
   /** dynalite in a process of its own (DynamoDB elsewhere, as on AWS) instead of in this one. */
   dynaliteApart?: boolean;
+  /**
+   * false: the router talks to DynamoDB directly, not through the counting proxy (one HTTP hop
+   * less per call on this thread), and the meter counts nothing.
+   */
+  metered?: boolean;
 }): Promise<World> {
-  const meter = await startDynamoMeter();
+  const metered = opts.metered ?? true;
+  const meter = metered ? await startDynamoMeter() : unmetered();
   const apart = opts.dynaliteApart ? await startDynaliteProcess() : undefined;
   const ws = switchableWsHandler();
   const upstream = upstreamServer();
@@ -85,6 +91,7 @@ export async function startWorld(opts: {
       // Before anything is served: the function environment points at the meter, and clients
       // built from the direct endpoint (none yet, unless the start-up reconcile ran) are dropped.
       onStarted(rt) {
+        if (!metered) return;
         meter.target = rt.dynamodbEndpoint;
         process.env[ENV.dynamodbEndpoint] = meter.endpoint;
         resetDeps();
@@ -149,6 +156,11 @@ export async function startWorld(opts: {
       await apart?.stop();
     },
   };
+}
+
+/** A meter that is not in the path: it counts nothing. */
+function unmetered(): DynamoMeter {
+  return { endpoint: '', target: undefined, snapshot: () => ({}), stop: async () => {} };
 }
 
 /** The cluster is `delay.ms` away: its child.ready reaches the router that much later. */
