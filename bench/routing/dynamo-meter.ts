@@ -52,7 +52,10 @@ type AttrValue = { S?: string };
 
 /** The key kind a call touched: the part of its partition key before `#` (or the index for a query by kind). */
 function keyKind(body: Record<string, unknown>): string {
-  const key = (body.Key ?? body.Item) as Record<string, AttrValue> | undefined;
+  // A batch write: the key of its first request (a session's children share its partition).
+  const batch = body.RequestItems as Record<string, { PutRequest?: { Item?: unknown } }[]> | undefined;
+  const firstPut = batch ? Object.values(batch)[0]?.[0]?.PutRequest?.Item : undefined;
+  const key = (body.Key ?? body.Item ?? firstPut) as Record<string, AttrValue> | undefined;
   const pk = key?.pk?.S;
   if (pk) return pk.split('#')[0]!;
   const values = body.ExpressionAttributeValues as Record<string, AttrValue> | undefined;

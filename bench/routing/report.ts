@@ -139,7 +139,7 @@ function latencyTable(p: LatencyPair): string {
   ].join('\n');
 }
 
-function sessionRow(c: SessionCase): string {
+export function sessionRow(c: SessionCase): string {
   const ms = c.runs.map((r) => r.ms);
   const m = median(ms);
   const per = (f: (r: SessionTiming) => number) =>

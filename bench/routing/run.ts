@@ -32,17 +32,10 @@ import {
 } from './http-load.ts';
 import { startIntercept } from './intercept.ts';
 import { machine } from './machine.ts';
-import {
-  type PhaseCalls,
-  type RoundFigures,
-  type RunResult,
-  renderHeader,
-  renderRun,
-  type SessionCase,
-  type SessionRound,
-} from './report.ts';
-import { POLL_MS, type SessionTiming, timeSessionReady } from './session-timing.ts';
-import { median, summarize } from './stats.ts';
+import { type PhaseCalls, type RoundFigures, type RunResult, renderHeader, renderRun } from './report.ts';
+import { sessionRoundsOf } from './session-rounds.ts';
+import { POLL_MS } from './session-timing.ts';
+import { summarize } from './stats.ts';
 import { listen, startWorld } from './world.ts';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -223,47 +216,12 @@ await world.stop();
 // ---- 3: session creation, 1 and 10 clusters, alternating ----------------------------------------
 
 const delayMs = num('delay-ms');
-const sessions: SessionCase[] = [1, 10].flatMap((clusters) =>
-  [delayMs, 0].map((latencyMs) => ({ clusters, latencyMs, runs: [] as SessionTiming[] })),
-);
-const caseOf = (clusters: number, latencyMs: number) =>
-  sessions.find((c) => c.clusters === clusters && c.latencyMs === latencyMs)!;
-const sessionRounds: SessionRound[] = [];
-for (let round = 0; round < rounds; round++) {
-  const load1 = loadavg()[0]!;
-  const medians: Record<string, number> = {};
-  const order = round % 2 === 0 ? [1, 10] : [10, 1];
-  for (const n of order) {
-    const w = await startWorld({ clusters: n, readyDelayMs: delayMs });
-    try {
-      await timeSessionReady(w.runtime, w.meter); // unmeasured: first-call costs of a fresh world
-      // With and without the cluster latency in turn, in the same world.
-      const mine: Record<number, number[]> = { [delayMs]: [], 0: [] };
-      for (let i = 0; i < num('sessions'); i++) {
-        for (const latency of [delayMs, 0]) {
-          w.setReadyDelay(latency);
-          const t = await timeSessionReady(w.runtime, w.meter);
-          caseOf(n, latency).runs.push(t);
-          mine[latency]!.push(t.ms);
-        }
-      }
-      for (const latency of [delayMs, 0]) medians[`${n}/${latency}`] = median(mine[latency]!);
-    } finally {
-      await w.stop();
-    }
-    const last = (latency: number) =>
-      caseOf(n, latency)
-        .runs.slice(-num('sessions'))
-        .map((x) => x.ms.toFixed(0))
-        .join(' ');
-    log(`sessions, round ${round + 1}, ${n} cluster(s): ${last(delayMs)} ms (no latency: ${last(0)} ms)`);
-  }
-  sessionRounds.push({
-    load1,
-    ratio: medians[`10/${delayMs}`]! / medians[`1/${delayMs}`]!,
-    ratioNoDelay: medians['10/0']! / medians['1/0']!,
-  });
-}
+const { cases: sessions, rounds: sessionRounds } = await sessionRoundsOf({
+  rounds,
+  sessions: num('sessions'),
+  delayMs,
+  log,
+});
 
 // ---- report ------------------------------------------------------------------------------------
 

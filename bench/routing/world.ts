@@ -7,6 +7,7 @@ import { ENV } from '../../functions/lib/env.ts';
 import { silentLog } from '../../infra/local/log.ts';
 import { type LocalRuntime, startLocalRuntime } from '../../infra/local/runtime.ts';
 import { switchableWsHandler } from './cold-relay.ts';
+import { startDynaliteProcess } from './dynalite-process.ts';
 import { type DynamoMeter, startDynamoMeter } from './dynamo-meter.ts';
 
 /**
@@ -58,8 +59,20 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
   }
 }
 
-export async function startWorld(opts: { clusters: number; readyDelayMs: number }): Promise<World> {
-  const meter = await startDynamoMeter();
+export async function startWorld(opts: {
+  clusters: number;
+  readyDelayMs: number;
+  /** dynalite in a process of its own (DynamoDB elsewhere, as on AWS) instead of in this one. */
+  dynaliteApart?: boolean;
+  /**
+   * false: the router talks to DynamoDB directly, not through the counting proxy (one HTTP hop
+   * less per call on this thread), and the meter counts nothing.
+   */
+  metered?: boolean;
+}): Promise<World> {
+  const metered = opts.metered ?? true;
+  const meter = metered ? await startDynamoMeter() : unmetered();
+  const apart = opts.dynaliteApart ? await startDynaliteProcess() : undefined;
   const ws = switchableWsHandler();
   const upstream = upstreamServer();
   const upstreamPort = await listen(upstream);
@@ -67,6 +80,7 @@ export async function startWorld(opts: { clusters: number; readyDelayMs: number 
     memory: true,
     port: 0,
     stateFile: false,
+    ...(apart ? { dynamodbEndpoint: apart.endpoint } : {}),
     topology: topologyOf(opts.clusters),
     // The reconciler's scheduled run (every 5 s locally, every minute or more on AWS) would add
     // its own reads to the measured phases; it runs once at start and then not during the run.
@@ -77,6 +91,7 @@ export async function startWorld(opts: { clusters: number; readyDelayMs: number 
       // Before anything is served: the function environment points at the meter, and clients
       // built from the direct endpoint (none yet, unless the start-up reconcile ran) are dropped.
       onStarted(rt) {
+        if (!metered) return;
         meter.target = rt.dynamodbEndpoint;
         process.env[ENV.dynamodbEndpoint] = meter.endpoint;
         resetDeps();
@@ -120,6 +135,7 @@ export async function startWorld(opts: { clusters: number; readyDelayMs: number 
     await runtime.stop();
     upstream.close();
     await meter.stop();
+    await apart?.stop();
     throw err;
   }
   return {
@@ -137,8 +153,14 @@ export async function startWorld(opts: { clusters: number; readyDelayMs: number 
       await runtime.stop();
       upstream.close();
       await meter.stop();
+      await apart?.stop();
     },
   };
+}
+
+/** A meter that is not in the path: it counts nothing. */
+function unmetered(): DynamoMeter {
+  return { endpoint: '', target: undefined, snapshot: () => ({}), stop: async () => {} };
 }
 
 /** The cluster is `delay.ms` away: its child.ready reaches the router that much later. */

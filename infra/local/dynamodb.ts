@@ -18,7 +18,10 @@ export async function startDynamoDb(opts: {
   path: string | undefined;
   region: string;
   tableName: string;
+  /** A DynamoDB that runs elsewhere (another process): used as it is, the table created if missing. */
+  endpoint?: string | undefined;
 }): Promise<LocalDynamoDb> {
+  if (opts.endpoint) return await useDynamoDb(opts.endpoint, opts.region, opts.tableName);
   // createTableMs 0: the table is ACTIVE at once, which keeps start-up fast.
   const server = dynalite({ ...(opts.path ? { path: opts.path } : {}), createTableMs: 0 });
   // Port 0 here is the OS's free port (only dynalite's CLI turns 0 into 4567).
@@ -41,4 +44,17 @@ export async function startDynamoDb(opts: {
     throw err;
   }
   return { endpoint, client, stop };
+}
+
+async function useDynamoDb(endpoint: string, region: string, tableName: string): Promise<LocalDynamoDb> {
+  const client = new DynamoDBClient({ region, endpoint, credentials: LOCAL_CREDENTIALS });
+  try {
+    await ensureTable(client, tableName);
+  } catch (err) {
+    client.destroy();
+    throw new Error(
+      `the DynamoDB at ${endpoint} did not take the table ${tableName}: ${(err as Error).message}`,
+    );
+  }
+  return { endpoint, client, stop: async () => client.destroy() };
 }

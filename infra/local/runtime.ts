@@ -23,6 +23,8 @@ export interface LocalRuntimeOptions {
   dataDir?: string;
   /** Throwaway state: the table lives in memory. */
   memory?: boolean;
+  /** A DynamoDB already running elsewhere instead of the embedded dynalite (benchmarks: dynalite in its own process). */
+  dynamodbEndpoint?: string;
   /** Where to write local.json (default `.switchyard/local.json`); false writes none. */
   stateFile?: string | false;
   /** Replace the handler files (tests; later features). */

@@ -24,6 +24,8 @@ export interface LocalServicesOptions {
   dataDir?: string | undefined;
   memory?: boolean | undefined;
   stateFile?: string | false | undefined;
+  /** A DynamoDB already running elsewhere (the benchmarks' dynalite in another process) instead of the embedded one. */
+  dynamodbEndpoint?: string | undefined;
 }
 
 /** What the router processes share: the embedded DynamoDB and SQS, the tokens, the configuration. */
@@ -100,7 +102,12 @@ export async function startLocalServices(opts: LocalServicesOptions, log: LocalL
     );
 
     const [dynamo, sqs] = await Promise.all([
-      startDynamoDb({ path: dataDir ? resolve(dataDir, 'dynamodb') : undefined, region, tableName }),
+      startDynamoDb({
+        path: dataDir ? resolve(dataDir, 'dynamodb') : undefined,
+        region,
+        tableName,
+        endpoint: opts.dynamodbEndpoint,
+      }),
       startSqs({ preferredPort: stateFile ? readPreviousSqsPort(stateFile) : undefined }),
     ]);
     stops.push(

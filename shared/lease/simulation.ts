@@ -134,6 +134,7 @@ export class LeaseSimulation {
     return {
       get: call('get'),
       put: call('put'),
+      putAll: call('putAll'),
       update: call('update'),
       delete: call('delete'),
       query: call('query'),

@@ -12,6 +12,8 @@ export function fencedStore(ctx: Pick<DutyContext, 'store' | 'fenced'>): Store {
     query: (pk, opts) => store.query(pk, opts),
     listByKind: (kind, opts) => store.listByKind(kind, opts),
     put: (item, opts) => fenced.put(item, opts),
+    // A batch cannot carry the fence: each item is a fenced put of its own.
+    putAll: (items) => Promise.all(items.map((item) => fenced.put(item))),
     update: (key, set, opts) => fenced.update(key, set, opts),
     delete: (key, opts) => fenced.delete(key, opts),
   };

@@ -153,6 +153,10 @@ export async function createSession(
     await endSession(deps, id, 'a cluster was unavailable');
     throw err;
   }
+  // Every cluster was asked: its answers count towards `ready`, and the one that completes the
+  // count settles. Only clusters counted here as unavailable (a partial session) may have left
+  // the count complete already, with no answer to come that would settle it.
+  if (unavailable.length === 0) return s;
   const after = await settleSession(deps, id);
   return after ?? s;
 }

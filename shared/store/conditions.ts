@@ -1,5 +1,5 @@
 import { ValidationError } from '../errors/errors.ts';
-import type { Attrs, Condition } from './store.ts';
+import type { Attrs, Condition, Key } from './store.ts';
 
 /**
  * Evaluates store conditions against an item held in memory. The in-memory fake uses it; the
@@ -57,5 +57,19 @@ export function checkUpdatePaths(
       }
       seen.set(name, how);
     }
+  }
+}
+
+/**
+ * A batch of puts names each key once: DynamoDB refuses a batch with a key twice ("Provided list
+ * of item keys contains duplicates"); the fake would keep the last one. Both refuse it the same way.
+ */
+export function assertDistinctKeys(items: Key[]): void {
+  const seen = new Set<string>();
+  for (const i of items) {
+    const id = `${i.pk}\u0000${i.sk}`;
+    if (seen.has(id))
+      throw new ValidationError(`a batch of puts names ${i.pk}/${i.sk} twice: write each item once`);
+    seen.add(id);
   }
 }

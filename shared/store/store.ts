@@ -79,6 +79,14 @@ export interface Store {
    * an `in` condition takes at most 100 values (DynamoDB's limit).
    */
   update(key: Key, set: Attrs, opts?: UpdateOptions): Promise<StoredItem>;
+  /**
+   * Creates or replaces several items with no condition, each at version 1 (or its own), in as
+   * few calls as the backend allows (DynamoDB: BatchWriteItem, 25 items a call). Not atomic: on
+   * an error some items may be written. For items whose keys no one else can hold yet (the
+   * children of a session whose parent was just created with `absent`); never for items under
+   * a lease (a batch cannot carry the fence).
+   */
+  putAll(items: NewItem[]): Promise<StoredItem[]>;
   delete(key: Key, opts?: WriteOptions): Promise<void>;
   /** Items of one partition, sorted by `sk`. */
   query(pk: string, opts?: QueryOptions): Promise<StoredItem[]>;

@@ -16,6 +16,7 @@ import { ENV } from '../../functions/lib/env.ts';
 import { authenticate } from '../../shared/auth/tokens.ts';
 import { TopologyError } from '../../shared/config/topology.ts';
 import { DynamoDbStore } from '../../shared/store/dynamodb/dynamodb-store.ts';
+import { startDynalite } from '../helpers/dynalite.ts';
 import { eventually, startTestRuntime, TEST_TOPOLOGY, type TestRuntime } from '../helpers/local-runtime.ts';
 
 const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
@@ -192,6 +193,32 @@ describe('local runtime: refusing to start', () => {
       await expect(startTestRuntime({ port })).rejects.toThrow(`port ${port} is in use: pass --port`);
     } finally {
       await first.stop();
+    }
+  });
+});
+
+describe('local runtime on a DynamoDB that runs elsewhere (dynamodbEndpoint)', () => {
+  it('creates its table there, keeps its state there, and leaves that DynamoDB running when it stops', async () => {
+    // Arrange: a DynamoDB the runtime does not own
+    const external = await startDynalite();
+    try {
+      // Act
+      const rt = await startTestRuntime({ dynamodbEndpoint: external.endpoint });
+      let stopped = false;
+      try {
+        // Assess: the runtime's endpoint is that one, and its tokens were provisioned there
+        expect(rt.dynamodbEndpoint).toBe(external.endpoint);
+        const store = new DynamoDbStore(external.client, rt.tableName);
+        expect(await authenticate(store, rt.developerToken)).toEqual({ type: 'developer', id: 'local' });
+        await rt.stop();
+        stopped = true;
+        const table = await external.client.send(new DescribeTableCommand({ TableName: rt.tableName }));
+        expect(table.Table?.TableStatus).toBe('ACTIVE');
+      } finally {
+        if (!stopped) await rt.stop();
+      }
+    } finally {
+      await external.stop();
     }
   });
 });

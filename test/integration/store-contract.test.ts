@@ -452,6 +452,56 @@ function storeContract(backend: () => Backend): void {
     });
   });
 
+  describe('putAll (a batch of unconditional puts)', () => {
+    it('writes every item at version 1 (or its own), replacing what was there, across batches of 25', async () => {
+      // Arrange: one of the keys already holds an item
+      await store.put({ pk: 'SESSION#b', sk: 'CHILD#c07', kind: 'OLD', stale: true });
+      const items = Array.from({ length: 30 }, (_, i) => ({
+        pk: 'SESSION#b',
+        sk: `CHILD#c${String(i).padStart(2, '0')}`,
+        kind: 'CHILD',
+        n: i,
+        ...(i === 29 ? { version: 4 } : {}),
+      }));
+
+      // Act
+      const written = await store.putAll(items);
+
+      // Assess
+      expect(written).toHaveLength(30);
+      expect(written[3]).toEqual({ ...items[3], version: 1 });
+      const read = await store.query('SESSION#b');
+      expect(read.map((i) => i.n)).toEqual(items.map((i) => i.n));
+      expect(read[7]).toEqual({ pk: 'SESSION#b', sk: 'CHILD#c07', kind: 'CHILD', n: 7, version: 1 });
+      expect(read[29]!.version).toBe(4);
+      expect(await store.listByKind('CHILD')).toHaveLength(30);
+    });
+
+    it('writes nothing for an empty batch', async () => {
+      expect(await store.putAll([])).toEqual([]);
+    });
+
+    it('refuses a batch naming one key twice, and one with an item above 400 KB, before writing any', async () => {
+      const twice = await rejection(
+        store.putAll([
+          { ...k('D1'), kind: 'T' },
+          { ...k('D2'), kind: 'T' },
+          { ...k('D1'), kind: 'T', again: true },
+        ]),
+      );
+      expect(twice).toBeInstanceOf(ValidationError);
+      expect((twice as Error).message).toMatch(/D1\/ITEM twice/);
+      const big = await rejection(
+        store.putAll([
+          { ...k('B1'), kind: 'T' },
+          { ...k('B2'), kind: 'T', blob: 'x'.repeat(401 * 1024) },
+        ]),
+      );
+      expect(big).toBeInstanceOf(ValidationError);
+      for (const key of ['D1', 'D2', 'B1', 'B2']) expect(await store.get(k(key))).toBeUndefined();
+    });
+  });
+
   describe('item size (400 KB)', () => {
     it('rejects a put above 400 KB with ValidationError and accepts one just below', async () => {
       const err = await rejection(store.put({ ...k('S'), kind: 'T', blob: 'x'.repeat(401 * 1024) }));

@@ -1,7 +1,12 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { parseSettings } from '../../shared/config/settings.ts';
 import { parseTopology } from '../../shared/config/topology.ts';
-import { ClusterUnavailableError, GoneError, NotFoundError } from '../../shared/errors/errors.ts';
+import {
+  ClusterUnavailableError,
+  ConditionFailedError,
+  GoneError,
+  NotFoundError,
+} from '../../shared/errors/errors.ts';
 import {
   assertResumable,
   createSession,
@@ -65,6 +70,68 @@ describe('session lifecycle', () => {
       unknown
     >;
     expect(spec).toMatchObject({ sessionId: s.id, service: 'api', roles: ['workload'] });
+  });
+
+  it('creates with two writes however many clusters (the parent, then its children in one batch), and reads nothing back', async () => {
+    // Arrange: a store that records every call
+    const calls: string[] = [];
+    class RecordingStore extends MemoryStore {
+      override put(...a: Parameters<MemoryStore['put']>) {
+        calls.push(`put ${a[0].sk}`);
+        return super.put(...a);
+      }
+      override putAll(...a: Parameters<MemoryStore['putAll']>) {
+        calls.push(
+          `putAll ${a[0]
+            .map((i) => i.sk)
+            .sort()
+            .join(',')}`,
+        );
+        return super.putAll(...a);
+      }
+      override query(...a: Parameters<MemoryStore['query']>) {
+        calls.push(`query ${a[0]}`);
+        return super.query(...a);
+      }
+      override get(...a: Parameters<MemoryStore['get']>) {
+        calls.push(`get ${a[0].pk}`);
+        return super.get(...a);
+      }
+    }
+    t.deps.store = new RecordingStore();
+
+    // Act
+    const s = await createSession(t.deps, 'developer:ann', req({ service: 'api' }));
+
+    // Assess: the view returned is the one a read gives, and was not read to get it
+    expect(calls).toEqual(['put SESSION', 'putAll CHILD#east,CHILD#south,CHILD#west']);
+    const read = (await readSession(t.deps.store, s.id))!;
+    expect(s).toEqual(read);
+    expect(Object.keys(s.clusters)).toEqual(['east', 'south', 'west']);
+  });
+
+  it('never writes the children of an id another session holds', async () => {
+    // Arrange: the parent item of the id the session will draw already exists
+    const store = new MemoryStore();
+    t.deps.store = store;
+    const taken = await createSession(t.deps, 'developer:bob', req({ service: 'api' }));
+    const putAll = store.putAll.bind(store);
+    let batches = 0;
+    store.putAll = (items) => {
+      batches++;
+      return putAll(items);
+    };
+    const put = store.put.bind(store);
+    // The next creation's parent put meets the existing parent (an id collision).
+    store.put = (item, opts) => put({ ...item, pk: `SESSION#${taken.id}`, id: taken.id }, opts);
+
+    // Act
+    const err = await createSession(t.deps, 'developer:ann', req({ service: 'api' })).catch((e) => e);
+
+    // Assess
+    expect(err).toBeInstanceOf(ConditionFailedError);
+    expect(batches).toBe(0);
+    expect((await readSession(store, taken.id))!.owner).toBe('developer:bob');
   });
 
   it('becomes ready only when every child is ready', async () => {

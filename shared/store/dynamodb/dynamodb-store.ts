@@ -7,6 +7,7 @@ import {
   ResourceNotFoundException,
 } from '@aws-sdk/client-dynamodb';
 import {
+  BatchWriteCommand,
   DeleteCommand,
   DynamoDBDocumentClient,
   GetCommand,
@@ -15,7 +16,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { ConditionFailedError, ValidationError } from '../../errors/errors.ts';
-import { checkUpdatePaths } from '../conditions.ts';
+import { assertDistinctKeys, checkUpdatePaths } from '../conditions.ts';
 import {
   type Attrs,
   type Condition,
@@ -123,6 +124,11 @@ function strip(item: Record<string, unknown> | undefined): StoredItem | undefine
   return rest as StoredItem;
 }
 
+/** DynamoDB's limit on the requests of one BatchWriteItem. */
+const BATCH_WRITE_MAX = 25;
+/** Calls per batch before unprocessed items (throttling) are an error. */
+const BATCH_WRITE_ATTEMPTS = 6;
+
 export class DynamoDbStore implements Store {
   private readonly doc: DynamoDBDocumentClient;
 
@@ -181,6 +187,39 @@ export class DynamoDbStore implements Store {
         }),
       ),
     );
+    return JSON.parse(JSON.stringify(stored));
+  }
+
+  async putAll(items: NewItem[]): Promise<StoredItem[]> {
+    assertDistinctKeys(items);
+    const stored = items.map((item) => {
+      const s = { ...item, version: item.version ?? 1 } as StoredItem;
+      const bytes = Buffer.byteLength(JSON.stringify(s));
+      if (bytes > MAX_ITEM_BYTES) {
+        throw new ValidationError(
+          `item ${item.pk}/${item.sk} is ${bytes} bytes, above DynamoDB's 400 KB limit`,
+        );
+      }
+      return s;
+    });
+    for (let i = 0; i < stored.length; i += BATCH_WRITE_MAX) {
+      let requests: { PutRequest: { Item: Record<string, unknown> } }[] = stored
+        .slice(i, i + BATCH_WRITE_MAX)
+        .map((s) => ({ PutRequest: { Item: withTtl(s, s) } }));
+      // Items DynamoDB did not get to (throttling) come back unprocessed: sent again, backing off.
+      for (let attempt = 0; requests.length > 0; attempt++) {
+        if (attempt >= BATCH_WRITE_ATTEMPTS) {
+          throw new Error(
+            `DynamoDB left ${requests.length} of a batch of puts unprocessed after ${BATCH_WRITE_ATTEMPTS} attempts (throttled): retry later or raise the table's capacity`,
+          );
+        }
+        if (attempt > 0) await new Promise((r) => setTimeout(r, 25 * 2 ** attempt));
+        const out = await this.doc.send(
+          new BatchWriteCommand({ RequestItems: { [this.tableName]: requests } }),
+        );
+        requests = (out.UnprocessedItems?.[this.tableName] ?? []) as typeof requests;
+      }
+    }
     return JSON.parse(JSON.stringify(stored));
   }
 

@@ -1,5 +1,5 @@
 import { ConditionFailedError, ValidationError } from '../../errors/errors.ts';
-import { checkUpdatePaths, conditionHolds } from '../conditions.ts';
+import { assertDistinctKeys, checkUpdatePaths, conditionHolds } from '../conditions.ts';
 import {
   type Attrs,
   type Key,
@@ -48,6 +48,15 @@ export class MemoryStore implements Store {
     MemoryStore.check(opts?.conditions, current, item);
     const stored = MemoryStore.sized(dropUndefined({ ...item, version: item.version ?? 1 }) as StoredItem);
     this.items.set(MemoryStore.id(item), stored);
+    return structuredClone(stored);
+  }
+
+  async putAll(items: NewItem[]): Promise<StoredItem[]> {
+    assertDistinctKeys(items);
+    const stored = items.map((i) =>
+      MemoryStore.sized(dropUndefined({ ...i, version: i.version ?? 1 }) as StoredItem),
+    );
+    for (const item of stored) this.items.set(MemoryStore.id(item), item);
     return structuredClone(stored);
   }
 
