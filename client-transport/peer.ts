@@ -88,6 +88,11 @@ export class Peer extends EventEmitter {
   }
 
   /** Sends one message (chunked when large); false when not connected. */
+  /** Bytes sent and still queued on the connection: how far the network is behind. */
+  get bufferedAmount(): number {
+    return this.socket.bufferedAmount;
+  }
+
   send(msg: CarriedMessage | Record<string, unknown>): boolean {
     return this.socket.send(encodeFrames(msg as CarriedMessage));
   }

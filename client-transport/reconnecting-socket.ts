@@ -170,6 +170,11 @@ export class ReconnectingSocket extends EventEmitter {
     return true;
   }
 
+  /** Bytes queued on the connection and not yet handed to the network (0 when not connected). */
+  get bufferedAmount(): number {
+    return this.ws?.bufferedAmount ?? 0;
+  }
+
   /** Drops the current connection on purpose (tests, or a detected stale connection); it redials. */
   drop(): void {
     this.ws?.terminate();

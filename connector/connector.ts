@@ -8,6 +8,7 @@ import { type StreamFrameLike, StreamParts, StreamReorderer } from '../shared/pr
 import { type AnswerHead, type AnswerTarget, answerTarget, notYourRequest } from './answer-binding.ts';
 import { Answers } from './answers.ts';
 import type { ConnectorConfig } from './config.ts';
+import { DrainWatch } from './drain-watch.ts';
 import { Ingress } from './ingress/ingress.ts';
 import type {
   ForwardedRequest,
@@ -63,6 +64,13 @@ interface Sub {
 const DATA_FRAME_BYTES = 16 * 1024;
 
 type AnyMsg = Record<string, unknown> & { type: string; sessionId?: string };
+/**
+ * The router connection's send queue: past the high-water mark, streamed request bodies (uploads
+ * after their answer, stolen WebSockets) stop being read from their clients; below the low one,
+ * they go on. Memory per connector is then bounded by these, not by how fast clients send.
+ */
+const SEND_HIGH_WATER = 4 * 1024 * 1024;
+const SEND_LOW_WATER = 1024 * 1024;
 /** A developer's `response`, `data` or `close` for a stolen request (admitted: bound to its session). */
 type AnswerFrame = AnyMsg & StreamFrameLike;
 
@@ -79,6 +87,8 @@ export class Connector implements TrafficRouter {
   private readonly subs = new Map<string, Sub>();
   private readonly pending = new PendingRequests<ForwardedResponse>();
   /** Answers whose head went to the client and whose body still streams, by request id. */
+  /** Callbacks waiting for the router connection's send queue to empty (request bodies paused). */
+  private readonly drain = new DrainWatch(() => this.peer.bufferedAmount, SEND_LOW_WATER);
   /** The `part` of each streamed request body's frames, as they leave for the developer. */
   private readonly parts = new StreamParts();
   /** Developers' streamed answers, put back in order (the router may reorder frames). */
@@ -244,13 +254,18 @@ export class Connector implements TrafficRouter {
     };
   }
 
-  requestBody(target: { sessionId: string }, requestId: string, chunk: Buffer): void {
+  requestBody(target: { sessionId: string }, requestId: string, chunk: Buffer): boolean {
     for (let at = 0; at < chunk.length; at += DATA_FRAME_BYTES) {
       const data = chunk.subarray(at, at + DATA_FRAME_BYTES).toString('base64');
       // Numbered: the router may reorder frames, and the session puts them back in order by it.
       const part = this.parts.number('data', requestId, undefined, target.sessionId);
       this.send({ type: 'data', sessionId: target.sessionId, requestId, data, part });
     }
+    return this.peer.bufferedAmount < SEND_HIGH_WATER;
+  }
+
+  whenDrained(callback: () => void): void {
+    this.drain.whenBelow(callback);
   }
 
   endRequestBody(target: { sessionId: string }, requestId: string, reason?: string): void {

@@ -46,7 +46,13 @@ export async function stealStreaming(
       router.endRequestBody?.(target, request.requestId, 'request_too_large');
       return;
     }
-    router.requestBody?.(target, request.requestId, chunk);
+    // The router connection is behind: stop reading the client until it catches up.
+    if (router.requestBody?.(target, request.requestId, chunk) === false && router.whenDrained) {
+      req.pause();
+      router.whenDrained(() => {
+        if (!gaveUp) req.resume();
+      });
+    }
   };
   const onEnd = () => {
     bodyDone = true;

@@ -91,7 +91,13 @@ function tunnel(
   const router = ctx.router;
   let clientEnded = false;
   if (head.length > 0) router.requestBody?.(target, requestId, head);
-  client.on('data', (chunk: Buffer) => router.requestBody?.(target, requestId, chunk));
+  client.on('data', (chunk: Buffer) => {
+    // The router connection is behind: stop reading the client until it catches up.
+    if (router.requestBody?.(target, requestId, chunk) === false && router.whenDrained) {
+      client.pause();
+      router.whenDrained(() => client.resume());
+    }
+  });
   client.once('end', () => {
     clientEnded = true;
     router.endRequestBody?.(target, requestId);

@@ -28,8 +28,15 @@ export interface TrafficRouter {
   steal(target: Target, req: ForwardedRequest): Promise<ForwardedResponse | undefined>;
   /** Sends a copy; never waits. */
   mirror(target: Target, req: ForwardedRequest): void;
-  /** More of a streamed stolen request's body (`data`), in frames small enough to pass whole. */
-  requestBody?(target: Target, requestId: string, chunk: Buffer): void;
+  /**
+   * More of a streamed stolen request's body (`data`), in frames small enough to pass whole.
+   * False when the connection to the router is behind (its send queue over its high-water mark):
+   * the caller stops reading its source until `whenDrained` calls back, so a fast client never
+   * fills the connector's memory while the developer's side is slow.
+   */
+  requestBody?(target: Target, requestId: string, chunk: Buffer): boolean;
+  /** Calls back once the connection to the router has caught up (at once if it has). */
+  whenDrained?(callback: () => void): void;
   /**
    * Its end (`close`); with a reason, the developer is told the request is no longer theirs and
    * a request still waiting for its answer goes to the upstream.

@@ -16,8 +16,20 @@ import { eventually } from '../helpers/local-runtime.ts';
 /** A developer that records the tunnel's frames (the real one is the connector's router link). */
 class TunnelRouter extends FakeTrafficRouter {
   readonly toDeveloper: { requestId: string; data?: string; end?: string }[] = [];
-  requestBody(_t: Target, requestId: string, chunk: Buffer): void {
+  /** Whether the connection to the router is behind (its send queue past its high-water mark). */
+  behind = false;
+  private readonly drained: (() => void)[] = [];
+  requestBody(_t: Target, requestId: string, chunk: Buffer): boolean {
     this.toDeveloper.push({ requestId, data: chunk.toString() });
+    return !this.behind;
+  }
+  whenDrained(callback: () => void): void {
+    if (this.behind) this.drained.push(callback);
+    else callback();
+  }
+  catchUp(): void {
+    this.behind = false;
+    for (const cb of this.drained.splice(0)) cb();
   }
   endRequestBody(_t: Target, requestId: string, reason?: string): void {
     this.toDeveloper.push({ requestId, end: reason ?? '' });
@@ -128,6 +140,27 @@ describe('a stolen upgrade at the ingress', () => {
       'connection: upgrade',
       'upgrade: shout',
     ]);
+  });
+
+  it('stops reading the client while the router connection is behind, and goes on once it catches up', async () => {
+    // Prepare: a tunnel whose router connection falls behind at the first byte.
+    answerWith(() => ({ status: 101, headers: { upgrade: 'shout' }, body: new PassThrough() }));
+    const c = await client('/behind');
+    await c.until(() => c.got.text.includes('\r\n\r\n'), 'the 101 head');
+    router.behind = true;
+
+    // Act: the client sends 8 MiB while the connector should be reading none of it.
+    c.socket.write('first;');
+    await c.until(() => router.bytes() === 'first;', 'the first bytes at the developer');
+    const block = Buffer.alloc(1024 * 1024, 'x');
+    for (let i = 0; i < 8; i++) c.socket.write(block);
+    await new Promise((r) => setTimeout(r, 300));
+    const whileBehind = router.bytes().length;
+    router.catchUp();
+
+    // Assess: nothing was read while behind; everything arrives after.
+    expect(whileBehind).toBe('first;'.length);
+    await c.until(() => router.bytes().length === 'first;'.length + 8 * 1024 * 1024, 'the rest');
   });
 
   it('tells the developer when the client ends its side', async () => {
