@@ -29,6 +29,14 @@ export type StreamFrame =
 
 type Msg = Record<string, unknown> & { type: string };
 
+/**
+ * Gives a stolen request back to the cluster, which serves it from its upstream: the local app
+ * was not there to answer it.
+ */
+export function giveBack(sink: AnswerSink, requestId: string): void {
+  sink.sendOrHold({ type: 'response', requestId, status: 502, headers: {}, fallback: true });
+}
+
 /** How answers leave: held over a drop, since the cluster waits for them until its deadline. */
 export interface AnswerSink {
   sendOrHold(msg: Msg): void;
@@ -92,14 +100,7 @@ export class LocalAnswers {
         done();
         if (!headSent) {
           resolve(undefined);
-          if (r.mode === 'steal')
-            this.sink.sendOrHold({
-              type: 'response',
-              requestId: r.requestId,
-              status: 502,
-              headers: {},
-              fallback: true,
-            });
+          if (r.mode === 'steal') giveBack(this.sink, r.requestId);
         } else if (r.mode === 'steal') {
           this.sink.sendOrHold({ type: 'close', requestId: r.requestId, reason: reasonOf(err) });
         }

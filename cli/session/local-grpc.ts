@@ -6,7 +6,7 @@ import {
   type IncomingHttpHeaders,
   type OutgoingHttpHeaders,
 } from 'node:http2';
-import { type AnswerSink, DATA_FRAME_BYTES, type Req, type StreamFrame } from './local-answer.ts';
+import { type AnswerSink, DATA_FRAME_BYTES, giveBack, type Req, type StreamFrame } from './local-answer.ts';
 
 /**
  * Whether a request is a gRPC call (`application/grpc`, `application/grpc+proto`, ...), which
@@ -176,13 +176,7 @@ export class LocalGrpc {
 
   private fallBack(r: Req): void {
     if (r.mode !== 'steal') return;
-    this.sink.sendOrHold({
-      type: 'response',
-      requestId: r.requestId,
-      status: 502,
-      headers: {},
-      fallback: true,
-    });
+    giveBack(this.sink, r.requestId);
   }
 
   /**

@@ -1,6 +1,6 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import type { AnswerSink, Req, StreamFrame } from './local-answer.ts';
+import { type AnswerSink, giveBack, type Req, type StreamFrame } from './local-answer.ts';
 
 /** Raw bytes per `data` frame: as for answers (local-answer.ts), a frame is never re-chunked. */
 const DATA_FRAME_BYTES = 16 * 1024;
@@ -88,13 +88,7 @@ export class LocalUpgrades {
         settled = true;
         this.tunnels.delete(r.requestId);
         resolve(undefined);
-        this.sink.sendOrHold({
-          type: 'response',
-          requestId: r.requestId,
-          status: 502,
-          headers: {},
-          fallback: true,
-        });
+        giveBack(this.sink, r.requestId);
       });
       req.end();
     });

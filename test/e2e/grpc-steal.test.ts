@@ -1,11 +1,8 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConnectorConfig } from '../../connector/config.ts';
 import { Connector } from '../../connector/connector.ts';
+import { type EchoClient, type EchoService, loadEcho, type Msg } from '../helpers/grpc-echo.ts';
 import { eventually, startTestRuntime, type TestRuntime } from '../helpers/local-runtime.ts';
 import { type CliRun, cli, waitConnected } from './harness.ts';
 
@@ -20,25 +17,6 @@ const TOPOLOGY = {
   clusters: [{ id: 'east', roles: ['primary', 'workload', 'default'] }],
 };
 
-const PROTO = `syntax = "proto3";
-package echo;
-service Echo {
-  rpc Say (Msg) returns (Msg);
-  rpc Count (Msg) returns (stream Msg);
-}
-message Msg { string text = 1; int32 n = 2; }
-`;
-
-interface Msg {
-  text: string;
-  n: number;
-}
-type EchoClient = grpc.Client & {
-  Say(m: Partial<Msg>, md: grpc.Metadata, cb: (err: grpc.ServiceError | null, r?: Msg) => void): void;
-  Count(m: Partial<Msg>, md: grpc.Metadata): grpc.ClientReadableStream<Msg>;
-};
-type EchoService = grpc.ServiceClientConstructor;
-
 let runtime: TestRuntime;
 let connector: Connector;
 let upstream: grpc.Server;
@@ -47,15 +25,6 @@ let client: EchoClient;
 let run: CliRun;
 /** Releases the local app's stream after its first message. */
 let releaseCount: () => void = () => {};
-
-function loadEcho(): EchoService {
-  const dir = mkdtempSync(join(tmpdir(), 'echo-proto-'));
-  writeFileSync(join(dir, 'echo.proto'), PROTO);
-  const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(join(dir, 'echo.proto'))) as unknown as {
-    echo: { Echo: EchoService };
-  };
-  return pkg.echo.Echo;
-}
 
 /** A gRPC server whose every answer starts with `name:`, so the test sees who answered. */
 async function echoServer(Echo: EchoService, name: string): Promise<{ server: grpc.Server; port: number }> {

@@ -1,33 +1,12 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ForwardedResponse } from '../../connector/ingress/types.ts';
 import { FakeTrafficRouter } from '../helpers/fake-traffic-router.ts';
+import { type EchoClient, loadEcho, type Msg } from '../helpers/grpc-echo.ts';
 import { startIngress, type TestIngress } from '../helpers/ingress.ts';
 
 // gRPC through the ingress: h2c in from the client, h2c out to a gRPC server (upstreamProtocol).
-
-const PROTO = `syntax = "proto3";
-package echo;
-service Echo {
-  rpc Say (Msg) returns (Msg);
-  rpc Count (Msg) returns (stream Msg);
-}
-message Msg { string text = 1; int32 n = 2; }
-`;
-
-interface Msg {
-  text: string;
-  n: number;
-}
-type EchoClient = grpc.Client & {
-  Say(m: Partial<Msg>, md: grpc.Metadata, cb: (err: grpc.ServiceError | null, r?: Msg) => void): void;
-  Count(m: Partial<Msg>, md: grpc.Metadata): grpc.ClientReadableStream<Msg>;
-};
 
 let server: grpc.Server;
 let Echo: grpc.ServiceClientConstructor;
@@ -36,14 +15,9 @@ let client: EchoClient;
 const router = new FakeTrafficRouter();
 
 beforeAll(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'echo-proto-'));
-  writeFileSync(join(dir, 'echo.proto'), PROTO);
-  const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(join(dir, 'echo.proto'))) as unknown as {
-    echo: { Echo: grpc.ServiceClientConstructor };
-  };
-  Echo = pkg.echo.Echo;
+  Echo = loadEcho();
   server = new grpc.Server();
-  server.addService(pkg.echo.Echo.service, {
+  server.addService(Echo.service, {
     Say: (call: grpc.ServerUnaryCall<Msg, Msg>, cb: grpc.sendUnaryData<Msg>) => {
       const dev = call.metadata.get('x-dev')[0] ?? 'nobody';
       cb(null, { text: `upstream says ${call.request.text} to ${dev}`, n: call.request.n + 1 });
@@ -61,10 +35,7 @@ beforeAll(async () => {
   router.subscribe('mirror', { headers: { 'x-dev': '^ann$' } }, 'ann');
   router.subscribe('steal', { headers: { 'x-dev': '^cat$' } }, 'cat');
   ingress = await startIngress(`http://127.0.0.1:${port}`, { upstreamProtocol: 'h2c' }, 64 * 1024, router);
-  client = new pkg.echo.Echo(
-    `127.0.0.1:${ingress.port}`,
-    grpc.credentials.createInsecure(),
-  ) as unknown as EchoClient;
+  client = new Echo(`127.0.0.1:${ingress.port}`, grpc.credentials.createInsecure()) as unknown as EchoClient;
 });
 
 afterAll(async () => {
