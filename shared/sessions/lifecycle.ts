@@ -214,11 +214,17 @@ export async function onChildAnswer(
       // First answers are counted on the parent; only the answer that completes the count settles,
       // so n clusters answering at once cost n small writes, not n reads of the whole session.
       if (!(await completesReadyCount(deps, answer.sessionId))) return;
-    } else if (!(await setChildState(store, answer.sessionId, clusterId, 'ready', ['disconnected'], now))) {
+    } else if (await setChildState(store, answer.sessionId, clusterId, 'ready', ['disconnected'], now)) {
+      // Back from a disconnect: counted too while the session is pending (a child that dropped
+      // before its first answer never was), so the answers still to come complete the count. One
+      // counted before is counted twice, which only settles sooner: the settle decides from the
+      // children's states.
+      await completesReadyCount(deps, answer.sessionId);
+    } else {
       return;
     }
   } else if (
-    !(await setChildState(
+    await setChildState(
       store,
       answer.sessionId,
       clusterId,
@@ -226,8 +232,12 @@ export async function onChildAnswer(
       ['pending', 'disconnected'],
       now,
       answer.error,
-    ))
+    )
   ) {
+    // Counted, as an unavailable cluster is at creation: the answers still to come then complete
+    // the count and settle the session, instead of leaving it pending until it expires.
+    await countFailedChild(deps, answer.sessionId);
+  } else {
     return;
   }
   const s = await settleSession(deps, answer.sessionId);
@@ -250,6 +260,20 @@ async function completesReadyCount(deps: SessionDeps, sessionId: string): Promis
     // No longer pending (failed, closed, or already ready): settle says what the client must hear.
     if (err instanceof ConditionFailedError) return true;
     throw err;
+  }
+}
+
+/** Counts a failed child on a pending session's parent. */
+async function countFailedChild(deps: SessionDeps, sessionId: string): Promise<void> {
+  try {
+    await deps.store.update(
+      keys.session(sessionId),
+      { updatedAt: deps.now() },
+      { add: { failedChildren: 1 }, conditions: [{ type: 'equals', attr: 'state', value: 'pending' }] },
+    );
+  } catch (err) {
+    // No longer pending: nothing is waiting on the count.
+    if (!(err instanceof ConditionFailedError)) throw err;
   }
 }
 
