@@ -163,6 +163,36 @@ describe('session lifecycle', () => {
     expect(after.clusters.west!.state).toBe('closed');
   });
 
+  it('settles when a child fails while others are still pending: the later answers complete the count', async () => {
+    const s = await createSession(t.deps, 'developer:ann', req({ service: 'api' }));
+    await onChildAnswer(t.deps, 'east', { sessionId: s.id, ready: true });
+    await onChildAnswer(t.deps, 'west', {
+      sessionId: s.id,
+      ready: false,
+      error: { code: 'unknown_service', message: "no service 'api' here" },
+    });
+    expect((await readSession(t.deps.store, s.id))!.state).toBe('pending');
+
+    await onChildAnswer(t.deps, 'south', { sessionId: s.id, ready: true });
+
+    const after = (await readSession(t.deps.store, s.id))!;
+    expect(after.state).toBe('closed');
+    expect(after.error!.message).toContain('west');
+  });
+
+  it('settles when a child back from a disconnect before its first answer answers before the others', async () => {
+    const s = await createSession(t.deps, 'developer:ann', req({ service: 'api' }));
+    await onClusterDisconnected(t.deps, 'west');
+    await onClusterConnected(t.deps, 'west');
+    await onChildAnswer(t.deps, 'west', { sessionId: s.id, ready: true });
+    await onChildAnswer(t.deps, 'east', { sessionId: s.id, ready: true });
+    expect((await readSession(t.deps.store, s.id))!.state).toBe('pending');
+
+    await onChildAnswer(t.deps, 'south', { sessionId: s.id, ready: true });
+
+    expect((await readSession(t.deps.store, s.id))!.state).toBe('ready');
+  });
+
   it('refuses creation naming a cluster that is not connected, after recording the session', async () => {
     const u = setup(['east', 'south']);
     const err = await createSession(u.deps, 'developer:ann', req({ service: 'api' })).catch((e) => e);
