@@ -26,6 +26,7 @@ const RESULTS = join(PROJECT_ROOT, 'bench/results/bundle.md');
 const SDK_CLIENTS: Record<string, string> = {
   '@aws-sdk/client-dynamodb': 'DynamoDBClient',
   '@aws-sdk/lib-dynamodb': 'DynamoDBDocumentClient',
+  '@aws-sdk/util-dynamodb': 'marshall',
   '@aws-sdk/client-sqs': 'SQSClient',
   '@aws-sdk/client-apigatewaymanagementapi': 'ApiGatewayManagementApiClient',
 };

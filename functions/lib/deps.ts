@@ -5,6 +5,7 @@ import { parseTopology, type Topology } from '../../shared/config/topology.ts';
 import { DEFAULT_STAGE, STAGE_PATTERN } from '../../shared/split/model.ts';
 import { DynamoDbStore } from '../../shared/store/dynamodb/dynamodb-store.ts';
 import type { Store } from '../../shared/store/store.ts';
+import { signedDynamo } from './dynamodb-client.ts';
 import { ENV } from './env.ts';
 
 /** What every handler needs, built once per process from the environment (see env.ts). */
@@ -57,12 +58,17 @@ export function depsFromEnv(env: NodeJS.ProcessEnv = process.env): Deps {
     }
     return client;
   };
-  // Bounded attempts and a request timeout: an SDK retry must not land long after the lease check
-  // that allowed the write (docs/lease.md), and a hung call must not hold a Lambda until its timeout.
-  const dynamo = new DynamoDBClient({
-    region: env[ENV.tableRegion] ?? region,
+  const tableRegion = env[ENV.tableRegion] ?? region;
+  // The SDK's client only resolves credentials (its provider chain, memoized and refreshed before
+  // expiry); the store's calls go through the lean signed client, set up once per instance.
+  const sdk = new DynamoDBClient({ region: tableRegion });
+  // Bounded attempts and a request timeout: a retry must not land long after the lease check that
+  // allowed the write (docs/lease.md), and a hung call must not hold a Lambda until its timeout.
+  const dynamo = signedDynamo({
+    region: tableRegion,
+    credentials: () => sdk.config.credentials(),
     maxAttempts: 3,
-    requestHandler: { requestTimeout: 2_000 },
+    timeoutMs: 2_000,
     ...(dynamodbEndpoint ? { endpoint: dynamodbEndpoint } : {}),
   });
   return {

@@ -2,9 +2,9 @@ import { createHmac, hash } from 'node:crypto';
 
 /**
  * AWS Signature Version 4 for one kind of request: a POST or DELETE with a body, signed over
- * `host` and `x-amz-date` (and `x-amz-security-token` with temporary credentials). That is all
- * the management API's `PostToConnection` and `DeleteConnection` need, at three hashes per
- * request; the SDK's general signer walks every header and query parameter of every request.
+ * `host` and `x-amz-date` (and `x-amz-security-token` with temporary credentials), plus any
+ * headers the caller names. That is all the management API's `PostToConnection` and
+ * `DeleteConnection`, and DynamoDB's JSON protocol, need, at three hashes per request; the SDK's general signer walks every header and query parameter of every request.
  * The derived signing key changes once a day (and with the credentials): it is kept.
  */
 export interface Credentials {
@@ -23,6 +23,8 @@ export interface SignInput {
   service: string;
   credentials: Credentials;
   date: Date;
+  /** More headers to sign (lower-case names), e.g. DynamoDB's `x-amz-target` and `content-type`. */
+  headers?: Record<string, string>;
 }
 
 // The one-shot hash: no Hash object per call.
@@ -66,7 +68,10 @@ export function amzDate(date: Date): string {
     .replace(/\.\d{3}/, '');
 }
 
-/** The headers to send: `host`, `x-amz-date`, `x-amz-security-token` (when any) and `authorization`. */
+/**
+ * The headers to send: `host`, `x-amz-date`, `x-amz-security-token` (when any) and `authorization`
+ * (the caller sends the extra signed `headers` itself).
+ */
 export function sign(input: SignInput): Record<string, string> {
   const { credentials: c } = input;
   const stamp = amzDate(input.date);
@@ -76,6 +81,11 @@ export function sign(input: SignInput): Record<string, string> {
     ['x-amz-date', stamp],
   ];
   if (c.sessionToken) headers.push(['x-amz-security-token', c.sessionToken]);
+  const signedExtra = input.headers ? Object.entries(input.headers) : [];
+  if (signedExtra.length > 0) {
+    headers.push(...signedExtra);
+    headers.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  }
   const signedHeaders = headers.map(([k]) => k).join(';');
   const canonical = [
     input.method,
@@ -92,7 +102,9 @@ export function sign(input: SignInput): Record<string, string> {
     .update(toSign)
     .digest('hex');
   return {
-    ...Object.fromEntries(headers),
+    host: input.host,
+    'x-amz-date': stamp,
+    ...(c.sessionToken ? { 'x-amz-security-token': c.sessionToken } : {}),
     authorization: `AWS4-HMAC-SHA256 Credential=${c.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`,
   };
 }

@@ -30,6 +30,7 @@ const RUNTIME_SDK = [
   '@aws-sdk/client-dynamodb',
   '@aws-sdk/client-sqs',
   '@aws-sdk/lib-dynamodb',
+  '@aws-sdk/util-dynamodb',
 ];
 
 interface Built {

@@ -1,5 +1,6 @@
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { signedDynamo } from '../../functions/lib/dynamodb-client.ts';
 import { ConditionFailedError, ValidationError } from '../../shared/errors/errors.ts';
 import { DynamoDbStore, ensureTable } from '../../shared/store/dynamodb/dynamodb-store.ts';
 import { keys } from '../../shared/store/keys.ts';
@@ -10,7 +11,7 @@ import { SKIP_ENV, skipDynamoDbLocal, startDynamoDbLocal } from '../helpers/dyna
 
 /**
  * One contract, three backends: the in-memory fake, DynamoDbStore on dynalite, and DynamoDbStore
- * on AWS's DynamoDB Local. Whatever the fake lets a unit test do, the real store must do the same.
+ * on AWS's DynamoDB Local (each DynamoDB through both transports, the SDK's and the lean one). Whatever the fake lets a unit test do, the real store must do the same.
  */
 
 interface Backend {
@@ -22,13 +23,26 @@ interface Backend {
 
 let tableCounter = 0;
 
-function dynamoBackend(local: () => LocalDynamo): Backend {
+/**
+ * `transport`: the SDK's client, or the router's lean signed client (what the functions use):
+ * both must keep the same contract, against each DynamoDB.
+ */
+function dynamoBackend(local: () => LocalDynamo, transport: 'sdk' | 'signed'): Backend {
   let table = '';
   return {
     async fresh() {
       table = `contract-${process.pid}-${++tableCounter}`;
       await ensureTable(local().client, table);
-      return new DynamoDbStore(local().client, table);
+      const api =
+        transport === 'sdk'
+          ? local().client
+          : signedDynamo({
+              endpoint: local().endpoint,
+              region: 'us-east-1',
+              credentials: async () => ({ accessKeyId: 'local', secretAccessKey: 'local' }),
+              maxAttempts: 1,
+            });
+      return new DynamoDbStore(api, table);
     },
     async raw(key) {
       const out = await local().client.send(
@@ -633,9 +647,13 @@ describe('store contract: DynamoDbStore on dynalite', () => {
   afterAll(async () => {
     await local?.stop();
   });
-  const backend = dynamoBackend(() => local);
-  storeContract(() => backend);
-  describe('DynamoDB adapter', () => dynamoSpecific(() => backend));
+  for (const transport of ['sdk', 'signed'] as const) {
+    describe(`through the ${transport === 'sdk' ? "SDK's client" : 'lean signed client'}`, () => {
+      const backend = dynamoBackend(() => local, transport);
+      storeContract(() => backend);
+      describe('DynamoDB adapter', () => dynamoSpecific(() => backend));
+    });
+  }
 });
 
 const ddbLocal = skipDynamoDbLocal();
@@ -652,7 +670,11 @@ describe.skipIf(ddbLocal.skip)('store contract: DynamoDbStore on DynamoDB Local'
   afterAll(async () => {
     await local?.stop();
   });
-  const backend = dynamoBackend(() => local);
-  storeContract(() => backend);
-  describe('DynamoDB adapter', () => dynamoSpecific(() => backend));
+  for (const transport of ['sdk', 'signed'] as const) {
+    describe(`through the ${transport === 'sdk' ? "SDK's client" : 'lean signed client'}`, () => {
+      const backend = dynamoBackend(() => local, transport);
+      storeContract(() => backend);
+      describe('DynamoDB adapter', () => dynamoSpecific(() => backend));
+    });
+  }
 });

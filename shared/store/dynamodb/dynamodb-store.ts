@@ -1,20 +1,11 @@
 import {
-  ConditionalCheckFailedException,
   CreateTableCommand,
   DescribeTableCommand,
   type DynamoDBClient,
   ResourceInUseException,
   ResourceNotFoundException,
 } from '@aws-sdk/client-dynamodb';
-import {
-  BatchWriteCommand,
-  DeleteCommand,
-  DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { ConditionFailedError, ValidationError } from '../../errors/errors.ts';
 import { assertDistinctKeys, checkUpdatePaths } from '../conditions.ts';
 import {
@@ -30,6 +21,7 @@ import {
   type UpdateOptions,
   type WriteOptions,
 } from '../store.ts';
+import { type DynamoApi, isDynamoApi, sdkDynamoApi, type WireItem } from './dynamo-api.ts';
 
 /** Builds condition expressions with unique placeholder names. */
 class Expr {
@@ -82,11 +74,11 @@ class Expr {
 
   params(): {
     ExpressionAttributeNames?: Record<string, string>;
-    ExpressionAttributeValues?: Record<string, unknown>;
+    ExpressionAttributeValues?: WireItem;
   } {
     return {
       ...(Object.keys(this.names).length ? { ExpressionAttributeNames: this.names } : {}),
-      ...(Object.keys(this.values).length ? { ExpressionAttributeValues: this.values } : {}),
+      ...(Object.keys(this.values).length ? { ExpressionAttributeValues: toWire(this.values) } : {}),
     };
   }
 }
@@ -118,11 +110,19 @@ function isItemTooLarge(err: unknown): boolean {
   );
 }
 
-function strip(item: Record<string, unknown> | undefined): StoredItem | undefined {
+/** As the SDK's document client marshals: undefined fields left out, class instances refused. */
+const MARSHALL = { removeUndefinedValues: true, convertClassInstanceToMap: false } as const;
+const toWire = (item: Record<string, unknown>): WireItem => marshall(item, MARSHALL);
+
+function strip(item: WireItem | undefined): StoredItem | undefined {
   if (!item) return undefined;
-  const { [TABLE_KEYS.ttlAttribute]: _ttl, ...rest } = item;
+  const { [TABLE_KEYS.ttlAttribute]: _ttl, ...rest } = unmarshall(item);
   return rest as StoredItem;
 }
+
+/** A store error's DynamoDB type, whichever transport threw it (see dynamo-api.ts). */
+const isConditionFailure = (err: unknown): boolean =>
+  err instanceof Error && err.name === 'ConditionalCheckFailedException';
 
 /** DynamoDB's limit on the requests of one BatchWriteItem. */
 const BATCH_WRITE_MAX = 25;
@@ -130,22 +130,21 @@ const BATCH_WRITE_MAX = 25;
 const BATCH_WRITE_ATTEMPTS = 6;
 
 export class DynamoDbStore implements Store {
-  private readonly doc: DynamoDBDocumentClient;
+  private readonly api: DynamoApi;
 
+  /** `client`: the SDK's client, or a lean transport (the router's, functions/lib/dynamodb-client.ts). */
   constructor(
-    client: DynamoDBClient,
+    client: DynamoDBClient | DynamoApi,
     readonly tableName: string,
   ) {
-    this.doc = DynamoDBDocumentClient.from(client, {
-      marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
-    });
+    this.api = isDynamoApi(client) ? client : sdkDynamoApi(client);
   }
 
   private async guard<T>(key: Key, op: () => Promise<T>): Promise<T> {
     try {
       return await op();
     } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) {
+      if (isConditionFailure(err)) {
         throw new ConditionFailedError(`conditional write lost its race on ${key.pk}/${key.sk}`, { key });
       }
       if (isItemTooLarge(err)) {
@@ -158,13 +157,11 @@ export class DynamoDbStore implements Store {
   }
 
   async get(key: Key, opts?: { consistent?: boolean }): Promise<StoredItem | undefined> {
-    const out = await this.doc.send(
-      new GetCommand({
-        TableName: this.tableName,
-        Key: { pk: key.pk, sk: key.sk },
-        ConsistentRead: opts?.consistent ?? true,
-      }),
-    );
+    const out = await this.api.call('GetItem', {
+      TableName: this.tableName,
+      Key: toWire({ pk: key.pk, sk: key.sk }),
+      ConsistentRead: opts?.consistent ?? true,
+    });
     return strip(out.Item);
   }
 
@@ -179,13 +176,11 @@ export class DynamoDbStore implements Store {
     const e = new Expr();
     const condition = e.conditions(opts?.conditions);
     await this.guard(item, () =>
-      this.doc.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: withTtl(item, stored),
-          ...(condition ? { ConditionExpression: condition, ...e.params() } : {}),
-        }),
-      ),
+      this.api.call('PutItem', {
+        TableName: this.tableName,
+        Item: toWire(withTtl(item, stored)),
+        ...(condition ? { ConditionExpression: condition, ...e.params() } : {}),
+      }),
     );
     return JSON.parse(JSON.stringify(stored));
   }
@@ -203,9 +198,9 @@ export class DynamoDbStore implements Store {
       return s;
     });
     for (let i = 0; i < stored.length; i += BATCH_WRITE_MAX) {
-      let requests: { PutRequest: { Item: Record<string, unknown> } }[] = stored
+      let requests: { PutRequest?: { Item: WireItem } }[] = stored
         .slice(i, i + BATCH_WRITE_MAX)
-        .map((s) => ({ PutRequest: { Item: withTtl(s, s) } }));
+        .map((s) => ({ PutRequest: { Item: toWire(withTtl(s, s)) } }));
       // Items DynamoDB did not get to (throttling) come back unprocessed: sent again, backing off.
       for (let attempt = 0; requests.length > 0; attempt++) {
         if (attempt >= BATCH_WRITE_ATTEMPTS) {
@@ -214,10 +209,8 @@ export class DynamoDbStore implements Store {
           );
         }
         if (attempt > 0) await new Promise((r) => setTimeout(r, 25 * 2 ** attempt));
-        const out = await this.doc.send(
-          new BatchWriteCommand({ RequestItems: { [this.tableName]: requests } }),
-        );
-        requests = (out.UnprocessedItems?.[this.tableName] ?? []) as typeof requests;
+        const out = await this.api.call('BatchWriteItem', { RequestItems: { [this.tableName]: requests } });
+        requests = out.UnprocessedItems?.[this.tableName] ?? [];
       }
     }
     return JSON.parse(JSON.stringify(stored));
@@ -246,16 +239,14 @@ export class DynamoDbStore implements Store {
     const removes = [...removed, ...(alsoTtl ? [TABLE_KEYS.ttlAttribute] : [])].map((attr) => e.name(attr));
     const condition = e.conditions([{ type: 'exists' }, ...(opts?.conditions ?? [])])!;
     const out = await this.guard(key, () =>
-      this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: key.pk, sk: key.sk },
-          UpdateExpression: `SET ${[...assignments, ...adds].join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
-          ConditionExpression: condition,
-          ReturnValues: 'ALL_NEW',
-          ...e.params(),
-        }),
-      ),
+      this.api.call('UpdateItem', {
+        TableName: this.tableName,
+        Key: toWire({ pk: key.pk, sk: key.sk }),
+        UpdateExpression: `SET ${[...assignments, ...adds].join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
+        ConditionExpression: condition,
+        ReturnValues: 'ALL_NEW',
+        ...e.params(),
+      }),
     );
     return strip(out.Attributes)!;
   }
@@ -264,30 +255,26 @@ export class DynamoDbStore implements Store {
     const e = new Expr();
     const condition = e.conditions(opts?.conditions);
     await this.guard(key, () =>
-      this.doc.send(
-        new DeleteCommand({
-          TableName: this.tableName,
-          Key: { pk: key.pk, sk: key.sk },
-          ...(condition ? { ConditionExpression: condition, ...e.params() } : {}),
-        }),
-      ),
+      this.api.call('DeleteItem', {
+        TableName: this.tableName,
+        Key: toWire({ pk: key.pk, sk: key.sk }),
+        ...(condition ? { ConditionExpression: condition, ...e.params() } : {}),
+      }),
     );
   }
 
   async query(pk: string, opts?: QueryOptions): Promise<StoredItem[]> {
     const items: StoredItem[] = [];
-    let start: Record<string, unknown> | undefined;
+    let start: WireItem | undefined;
     do {
-      const out = await this.doc.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: opts?.skPrefix ? 'pk = :pk AND begins_with(sk, :sk)' : 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': pk, ...(opts?.skPrefix ? { ':sk': opts.skPrefix } : {}) },
-          ConsistentRead: true,
-          ...(opts?.limit ? { Limit: opts.limit - items.length } : {}),
-          ...(start ? { ExclusiveStartKey: start } : {}),
-        }),
-      );
+      const out = await this.api.call('Query', {
+        TableName: this.tableName,
+        KeyConditionExpression: opts?.skPrefix ? 'pk = :pk AND begins_with(sk, :sk)' : 'pk = :pk',
+        ExpressionAttributeValues: toWire({ ':pk': pk, ...(opts?.skPrefix ? { ':sk': opts.skPrefix } : {}) }),
+        ConsistentRead: true,
+        ...(opts?.limit ? { Limit: opts.limit - items.length } : {}),
+        ...(start ? { ExclusiveStartKey: start } : {}),
+      });
       for (const i of out.Items ?? []) items.push(strip(i)!);
       start = out.LastEvaluatedKey;
     } while (start && (!opts?.limit || items.length < opts.limit));
@@ -296,19 +283,17 @@ export class DynamoDbStore implements Store {
 
   async listByKind(kind: string, opts?: { limit?: number }): Promise<StoredItem[]> {
     const items: StoredItem[] = [];
-    let start: Record<string, unknown> | undefined;
+    let start: WireItem | undefined;
     do {
-      const out = await this.doc.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: TABLE_KEYS.kindIndex,
-          KeyConditionExpression: '#k = :k',
-          ExpressionAttributeNames: { '#k': TABLE_KEYS.kindIndexPartitionKey },
-          ExpressionAttributeValues: { ':k': kind },
-          ...(opts?.limit ? { Limit: opts.limit - items.length } : {}),
-          ...(start ? { ExclusiveStartKey: start } : {}),
-        }),
-      );
+      const out = await this.api.call('Query', {
+        TableName: this.tableName,
+        IndexName: TABLE_KEYS.kindIndex,
+        KeyConditionExpression: '#k = :k',
+        ExpressionAttributeNames: { '#k': TABLE_KEYS.kindIndexPartitionKey },
+        ExpressionAttributeValues: toWire({ ':k': kind }),
+        ...(opts?.limit ? { Limit: opts.limit - items.length } : {}),
+        ...(start ? { ExclusiveStartKey: start } : {}),
+      });
       for (const i of out.Items ?? []) items.push(strip(i)!);
       start = out.LastEvaluatedKey;
     } while (start && (!opts?.limit || items.length < opts.limit));
