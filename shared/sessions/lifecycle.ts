@@ -8,9 +8,12 @@ import type { SessionFeatures } from './features.ts';
 import type { ChildState, CreateSessionRequest, SessionView } from './model.ts';
 import {
   childrenOfCluster,
+  downMark,
   listSessions,
+  MARKS_READY,
   newSessionId,
   readSession,
+  readyMark,
   setChildState,
   setSessionState,
   updateLiveSession,
@@ -184,6 +187,7 @@ export async function settleSession(deps: SessionDeps, sessionId: string): Promi
       // (n + 1 items with n clusters, on the path every session waits for).
       const after: SessionView = { ...s, state: 'ready', updatedAt: now, version: s.version + 1 };
       await notifyClient(deps, after);
+      await materializeReadyChildren(deps, after);
       return after;
     }
   } else {
@@ -201,6 +205,20 @@ export async function settleSession(deps: SessionDeps, sessionId: string): Promi
   return after;
 }
 
+/**
+ * After the session is ready, children marked ready on the parent get it on their own items too,
+ * each conditional on still being `pending` (a child that disconnected since keeps that). Off the
+ * path the session waited for; a router that dies before it leaves children that still read as
+ * ready from their marks.
+ */
+async function materializeReadyChildren(deps: SessionDeps, s: SessionView): Promise<void> {
+  await Promise.all(
+    Object.values(s.clusters)
+      .filter((c) => c.state === 'ready' && c.stored === 'pending')
+      .map((c) => setChildState(deps.store, s.id, c.clusterId, 'ready', ['pending'], c.updatedAt)),
+  );
+}
+
 /** A connector answered child.ready / child.failed. Answers for a closed session are ignored. */
 export async function onChildAnswer(
   deps: SessionDeps,
@@ -210,9 +228,13 @@ export async function onChildAnswer(
   const { store } = deps;
   const now = deps.now();
   if (answer.ready) {
-    if (await setChildState(store, answer.sessionId, clusterId, 'ready', ['pending'], now)) {
-      // First answers are counted on the parent; only the answer that completes the count settles,
-      // so n clusters answering at once cost n small writes, not n reads of the whole session.
+    const marked = await markChildReady(deps, answer.sessionId, clusterId);
+    if (marked === 'counted') return;
+    if (marked === 'completes') {
+      // Falls through to the settle below.
+    } else if (await setChildState(store, answer.sessionId, clusterId, 'ready', ['pending'], now)) {
+      // Not markable (a session no longer pending, one written before marks, a repeated answer):
+      // the child item itself, counted on the parent as before.
       if (!(await completesReadyCount(deps, answer.sessionId))) return;
     } else if (await setChildState(store, answer.sessionId, clusterId, 'ready', ['disconnected'], now)) {
       // Back from a disconnect: counted too while the session is pending (a child that dropped
@@ -223,26 +245,66 @@ export async function onChildAnswer(
     } else {
       return;
     }
-  } else if (
-    await setChildState(
-      store,
-      answer.sessionId,
-      clusterId,
-      'failed',
-      ['pending', 'disconnected'],
-      now,
-      answer.error,
-    )
-  ) {
+  } else {
+    // A child that answered ready stays ready, as before marks: its item may still say pending.
+    const s = await readSession(store, answer.sessionId);
+    const child = s?.clusters[clusterId];
+    if (!child || child.state === 'ready') return;
+    if (
+      !(await setChildState(
+        store,
+        answer.sessionId,
+        clusterId,
+        'failed',
+        ['pending', 'disconnected'],
+        now,
+        answer.error,
+      ))
+    ) {
+      return;
+    }
     // Counted, as an unavailable cluster is at creation: the answers still to come then complete
     // the count and settle the session, instead of leaving it pending until it expires.
     await countFailedChild(deps, answer.sessionId);
-  } else {
-    return;
   }
   const s = await settleSession(deps, answer.sessionId);
   // A ready session whose child came back: settle changes nothing, but the client wants to know.
   if (s && s.state === 'ready') await notifyClient(deps, s);
+}
+
+/**
+ * A child's first `ready` while its session is pending, as one conditional write on the parent:
+ * the mark (`ready#<cluster>`) and the count together, at most once per child. `completes` when
+ * this answer completes the count (settle now), `counted` when others are still to come,
+ * `refused` when the parent does not take marks (not pending, written before marks, or this
+ * child already marked): the caller then writes the child item as before.
+ */
+async function markChildReady(
+  deps: SessionDeps,
+  sessionId: string,
+  clusterId: string,
+): Promise<'completes' | 'counted' | 'refused'> {
+  const now = deps.now();
+  try {
+    const parent = await deps.store.update(
+      keys.session(sessionId),
+      { updatedAt: now, [readyMark(clusterId)]: now },
+      {
+        add: { readyChildren: 1 },
+        conditions: [
+          { type: 'equals', attr: 'state', value: 'pending' },
+          { type: 'equals', attr: MARKS_READY, value: true },
+          { type: 'lacks', attr: readyMark(clusterId) },
+          { type: 'lacks', attr: downMark(clusterId) },
+        ],
+      },
+    );
+    const settled = ((parent.readyChildren as number) ?? 0) + ((parent.failedChildren as number) ?? 0);
+    return settled >= (parent.childCount as number) ? 'completes' : 'counted';
+  } catch (err) {
+    if (err instanceof ConditionFailedError) return 'refused';
+    throw err;
+  }
 }
 
 /** Counts one child's first ready answer; true when the session should settle now. */
@@ -318,7 +380,7 @@ export async function endSession(
       continue;
     }
     if (child.state !== 'closing')
-      await setChildState(store, sessionId, child.clusterId, 'closing', [child.state], now);
+      await setChildState(store, sessionId, child.clusterId, 'closing', [child.stored ?? child.state], now);
     const sent = await deps.messenger.toCluster(child.clusterId, {
       v: 1,
       type: 'child.close',
@@ -404,8 +466,24 @@ export async function onClusterDisconnected(deps: SessionDeps, clusterId: string
       },
     );
     if (!changed) continue;
+    // Dropped before its first answer: that answer must now take the child item from
+    // `disconnected`, so the parent stops taking a mark for it (see markChildReady).
+    if (child.state === 'pending') await noteDownBeforeAnswer(deps, child.sessionId, clusterId);
     const s = await readSession(deps.store, child.sessionId);
     if (s && s.state !== 'closed') await notifyClient(deps, s);
+  }
+}
+
+async function noteDownBeforeAnswer(deps: SessionDeps, sessionId: string, clusterId: string): Promise<void> {
+  try {
+    await deps.store.update(
+      keys.session(sessionId),
+      { [downMark(clusterId)]: deps.now() },
+      { conditions: [{ type: 'equals', attr: 'state', value: 'pending' }] },
+    );
+  } catch (err) {
+    // No longer pending: no answer is counted any more.
+    if (!(err instanceof ConditionFailedError)) throw err;
   }
 }
 

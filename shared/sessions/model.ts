@@ -50,7 +50,13 @@ export interface ChildView {
   childId: string;
   clusterId: string;
   roles: ('workload' | 'default')[];
+  /** What the child is: its item's state, or `ready` for a pending child marked ready on its parent. */
   state: ChildState;
+  /**
+   * The child item's own state when it differs from `state` (a first `ready` recorded on the
+   * parent, see `markChildReady`): what a conditional write on the child item must expect.
+   */
+  stored?: ChildState;
   error?: { code: string; message: string };
   updatedAt: number;
 }

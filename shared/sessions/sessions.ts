@@ -64,6 +64,7 @@ export async function writeSession(
       subscriptions: [],
       childCount: clusters.size,
       readyChildren: 0,
+      [MARKS_READY]: true,
       createdAt: now,
       updatedAt: now,
       heartbeatAt: now,
@@ -92,23 +93,45 @@ export async function writeSession(
   );
 }
 
-function toChild(item: StoredItem): ChildView {
+/**
+ * A child's first `ready` while its session is pending is recorded on the parent, in the same
+ * conditional write as the count (`ready#<cluster>` = when), not on the child item: one write per
+ * answer instead of two on the path every session waits for. The child item stays `pending`
+ * until the session settles, which writes it (`materializeReadyChildren`); until then a pending
+ * child with a mark reads as `ready`. Sessions written before this carry no `marksReady` and
+ * take the two writes.
+ */
+export const MARKS_READY = 'marksReady';
+export const readyMark = (clusterId: string): string => `ready#${clusterId}`;
+/**
+ * Set on a pending parent when a child dropped before its first answer: that child's item says
+ * `disconnected`, so its answer must change the item (from `disconnected`), not mark the parent.
+ */
+export const downMark = (clusterId: string): string => `down#${clusterId}`;
+
+function toChild(item: StoredItem, parent?: StoredItem): ChildView {
+  const stored = item.state as ChildState;
+  const markedAt = stored === 'pending' ? parent?.[readyMark(item.clusterId as string)] : undefined;
   return {
     childId: item.childId as string,
     clusterId: item.clusterId as string,
     roles: item.roles as ChildView['roles'],
-    state: item.state as ChildState,
+    ...(typeof markedAt === 'number'
+      ? { state: 'ready' as const, stored, updatedAt: markedAt }
+      : { state: stored, updatedAt: item.updatedAt as number }),
     ...(item.error ? { error: item.error as ChildView['error'] } : {}),
-    updatedAt: item.updatedAt as number,
   };
 }
 
 function toView(parent: StoredItem, children: StoredItem[]): SessionView {
-  const { pk: _pk, sk: _sk, kind: _kind, ...rest } = parent;
+  const { pk: _pk, sk: _sk, kind: _kind, [MARKS_READY]: _marks, ...rest } = parent;
+  for (const name of Object.keys(rest)) {
+    if (name.startsWith('ready#') || name.startsWith('down#')) delete rest[name];
+  }
   return {
     ...(rest as unknown as SessionView),
     subscriptions: (parent.subscriptions as Subscription[] | undefined) ?? [],
-    clusters: Object.fromEntries(children.map((c) => [c.clusterId as string, toChild(c)])),
+    clusters: Object.fromEntries(children.map((c) => [c.clusterId as string, toChild(c, parent)])),
   };
 }
 

@@ -20,6 +20,8 @@ export function conditionHolds(c: Condition, item: Attrs | undefined): boolean {
       return item !== undefined && item[c.attr] === c.value;
     case 'in':
       return item !== undefined && c.values.includes(item[c.attr] as string | number);
+    case 'lacks':
+      return item === undefined || item[c.attr] === undefined;
     case 'fence':
       return item === undefined || item.fence === undefined || (item.fence as number) <= c.token;
   }

@@ -41,6 +41,8 @@ export type Condition =
   | { type: 'equals'; attr: string; value: string | number | boolean }
   /** An attribute holds one of these values (a state machine transition from several states). */
   | { type: 'in'; attr: string; values: (string | number)[] }
+  /** The item has no such attribute (a mark written at most once: a repeated answer changes nothing). */
+  | { type: 'lacks'; attr: string }
   /**
    * Fencing: the item was never written under a newer lease token. Items written under a lease
    * carry `fence`; a deposed holder (token lower than the item's fence) is rejected.

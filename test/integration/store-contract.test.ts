@@ -138,6 +138,18 @@ function storeContract(backend: () => Backend): void {
     };
     const cases: { name: string; condition: Condition; onExisting: boolean; onMissing: boolean }[] = [
       { name: 'absent', condition: { type: 'absent' }, onExisting: false, onMissing: true },
+      {
+        name: 'lacks an attribute it has',
+        condition: { type: 'lacks', attr: 'state' },
+        onExisting: false,
+        onMissing: true,
+      },
+      {
+        name: 'lacks an attribute it has not (a name with # in it)',
+        condition: { type: 'lacks', attr: 'ready#c1' },
+        onExisting: true,
+        onMissing: true,
+      },
       { name: 'exists', condition: { type: 'exists' }, onExisting: true, onMissing: false },
       {
         name: 'version equal',

@@ -193,6 +193,132 @@ describe('session lifecycle', () => {
     expect((await readSession(t.deps.store, s.id))!.state).toBe('ready');
   });
 
+  describe('a first ready answer is one write, on the parent', () => {
+    /** Every store call after `from`, as `<op> <sk>`. */
+    function record(store: MemoryStore): string[] {
+      const calls: string[] = [];
+      for (const op of ['get', 'put', 'update', 'delete', 'query'] as const) {
+        const original = store[op].bind(store) as (...a: unknown[]) => Promise<unknown>;
+        (store as unknown as Record<string, unknown>)[op] = (...a: unknown[]) => {
+          const first = a[0] as { sk?: string } | string;
+          calls.push(`${op} ${typeof first === 'string' ? first.split('#')[0] : first.sk}`);
+          return original(...a);
+        };
+      }
+      return calls;
+    }
+    const childItem = (id: string, c: string) => t.deps.store.get({ pk: `SESSION#${id}`, sk: `CHILD#${c}` });
+
+    it('marks the parent and counts in one conditional update; the child reads ready, its item is written once the session is', async () => {
+      const s = await createSession(t.deps, 'developer:ann', req({ service: 'api' }));
+      const calls = record(t.deps.store as MemoryStore);
+
+      await onChildAnswer(t.deps, 'west', { sessionId: s.id, ready: true });
+
+      expect(calls).toEqual(['update SESSION']);
+      const view = (await readSession(t.deps.store, s.id))!;
+      expect(view.clusters.west!.state).toBe('ready');
+      expect(view.state).toBe('pending');
+      expect((await childItem(s.id, 'west'))!.state).toBe('pending');
+
+      await onChildAnswer(t.deps, 'east', { sessionId: s.id, ready: true });
+      await onChildAnswer(t.deps, 'south', { sessionId: s.id, ready: true });
+
+      expect((await readSession(t.deps.store, s.id))!.state).toBe('ready');
+      for (const c of ['east', 'west', 'south']) expect((await childItem(s.id, c))!.state).toBe('ready');
+    });
+
+    it('counts a repeated ready answer once', async () => {
+      const s = await createSession(t.deps, 'developer:ann', req({ service: 'api' }));
+      await onChildAnswer(t.deps, 'west', { sessionId: s.id, ready: true });
+      await onChildAnswer(t.deps, 'west', { sessionId: s.id, ready: true });
+      await onChildAnswer(t.deps, 'east', { sessionId: s.id, ready: true });
+
+      expect((await readSession(t.deps.store, s.id))!.state).toBe('pending');
+      await onChildAnswer(t.deps, 'south', { sessionId: s.id, ready: true });
+      expect((await readSession(t.deps.store, s.id))!.state).toBe('ready');
+    });
+
+    it('keeps a marked child ready when a child.failed follows, as an answered one always was', async () => {
+      const s = await createSession(t.deps, 'developer:ann', req({ service: 'api' }));
+      await onChildAnswer(t.deps, 'west', { sessionId: s.id, ready: true });
+      await onChildAnswer(t.deps, 'west', {
+        sessionId: s.id,
+        ready: false,
+        error: { code: 'late', message: 'late' },
+      });
+      await onChildAnswer(t.deps, 'east', { sessionId: s.id, ready: true });
+      await onChildAnswer(t.deps, 'south', { sessionId: s.id, ready: true });
+
+      expect((await readSession(t.deps.store, s.id))!.state).toBe('ready');
+    });
+
+    it('closes a child that is marked but whose item still says pending', async () => {
+      const s = await createSession(t.deps, 'developer:ann', req({ service: 'api' }));
+      await onChildAnswer(t.deps, 'west', { sessionId: s.id, ready: true });
+
+      await endSession(t.deps, s.id, 'test');
+
+      const after = (await readSession(t.deps.store, s.id))!;
+      expect(after.state).toBe('closed');
+      expect(Object.values(after.clusters).map((c) => c.state)).toEqual(['closed', 'closed', 'closed']);
+      expect(t.messenger.sentTypes('west')).toContain('child.close');
+    });
+
+    it('shows a marked child that disconnected as disconnected, and ready again once it answers', async () => {
+      const s = await createSession(t.deps, 'developer:ann', req({ service: 'api' }));
+      await onChildAnswer(t.deps, 'west', { sessionId: s.id, ready: true });
+      await onClusterDisconnected(t.deps, 'west');
+      expect((await readSession(t.deps.store, s.id))!.clusters.west!.state).toBe('disconnected');
+
+      await onClusterConnected(t.deps, 'west');
+      await onChildAnswer(t.deps, 'west', { sessionId: s.id, ready: true });
+      await onChildAnswer(t.deps, 'east', { sessionId: s.id, ready: true });
+      await onChildAnswer(t.deps, 'south', { sessionId: s.id, ready: true });
+
+      const after = (await readSession(t.deps.store, s.id))!;
+      expect(after.state).toBe('ready');
+      expect(after.clusters.west!.state).toBe('ready');
+    });
+
+    it('times out only the children that have not answered', async () => {
+      const u = setup(['east', 'west', 'south'], { childReadyTimeoutMs: 1_000 });
+      const s = await createSession(u.deps, 'developer:ann', req({ service: 'api', allowPartial: true }));
+      await onChildAnswer(u.deps, 'east', { sessionId: s.id, ready: true });
+      await onChildAnswer(u.deps, 'west', { sessionId: s.id, ready: true });
+      u.advance(2_000);
+
+      await expireSessions(u.deps);
+
+      const after = (await readSession(u.deps.store, s.id))!;
+      expect(after.state).toBe('ready');
+      expect(after.clusters.south!.state).toBe('failed');
+      expect(after.clusters.west!.state).toBe('ready');
+    });
+
+    it('settles a session written before marks with two writes per answer, as before', async () => {
+      const s = await createSession(t.deps, 'developer:ann', req({ service: 'api' }));
+      await t.deps.store.update({ pk: `SESSION#${s.id}`, sk: 'SESSION' }, {}, { remove: ['marksReady'] });
+      const calls = record(t.deps.store as MemoryStore);
+
+      await onChildAnswer(t.deps, 'west', { sessionId: s.id, ready: true });
+
+      expect(calls).toEqual(['update SESSION', 'update CHILD#west', 'update SESSION']);
+      expect((await childItem(s.id, 'west'))!.state).toBe('ready');
+      await onChildAnswer(t.deps, 'east', { sessionId: s.id, ready: true });
+      await onChildAnswer(t.deps, 'south', { sessionId: s.id, ready: true });
+      expect((await readSession(t.deps.store, s.id))!.state).toBe('ready');
+    });
+
+    it('never shows the marks in the session view', async () => {
+      const s = await createSession(t.deps, 'developer:ann', req({ service: 'api' }));
+      await onChildAnswer(t.deps, 'west', { sessionId: s.id, ready: true });
+      await onClusterDisconnected(t.deps, 'south');
+      const view = (await readSession(t.deps.store, s.id))! as unknown as Record<string, unknown>;
+      expect(Object.keys(view).filter((k) => k.includes('#') || k === 'marksReady')).toEqual([]);
+    });
+  });
+
   it('refuses creation naming a cluster that is not connected, after recording the session', async () => {
     const u = setup(['east', 'south']);
     const err = await createSession(u.deps, 'developer:ann', req({ service: 'api' })).catch((e) => e);

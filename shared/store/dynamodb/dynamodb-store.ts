@@ -60,6 +60,8 @@ class Expr {
           return `(attribute_exists(${pk}) AND attribute_not_exists(${pk}))`;
         }
         return `${this.name(c.attr)} IN (${c.values.map((v) => this.value(v)).join(', ')})`;
+      case 'lacks':
+        return `attribute_not_exists(${this.name(c.attr)})`;
       case 'fence': {
         const fence = this.name('fence');
         return `(attribute_not_exists(${fence}) OR ${fence} <= ${this.value(c.token)})`;
