@@ -60,12 +60,19 @@ function signingKey(secret: string, day: string, region: string, service: string
   return key;
 }
 
-/** `20261202T101500Z` */
+let lastStamp = { second: Number.NaN, stamp: '' };
+
+/** `20261202T101500Z` (kept for the second it names: calls come many per second). */
 export function amzDate(date: Date): string {
-  return date
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d{3}/, '');
+  const second = Math.floor(date.getTime() / 1000);
+  if (second !== lastStamp.second) {
+    const iso = date.toISOString();
+    lastStamp = {
+      second,
+      stamp: `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}Z`,
+    };
+  }
+  return lastStamp.stamp;
 }
 
 /**
