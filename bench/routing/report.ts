@@ -168,7 +168,7 @@ the load average of each round, and compared with a baseline taken in the same r
    directly. Per round: sequential pairs (the order alternates each pair) for the added p50 and
    p99; then each path alone, one request at a time, with the process's CPU time around the run
    (CPU ms per request); then each path with requests in flight (throughput, routed / direct);
-2. DynamoDB calls per routed message, counted at the wire by a proxy in front of the embedded
+2. DynamoDB calls per routed message, counted at the wire by a TCP splice in front of the embedded
    DynamoDB (dynalite) that every router client goes through, by operation and key kind. A routed
    request is two routed messages (\`request\` cluster -> client, \`response\` client -> cluster).
    "Warm" is the router's handler as it is (its per-instance caches); "cold" runs every message

@@ -7,7 +7,7 @@
  * `--dynalite` picks where DynamoDB runs: `in-process` (as `run.ts`: everything on one thread),
  * `apart` (dynalite in a process of its own, as DynamoDB is other machines on AWS), or `both`,
  * alternating the two models within each round and reporting each. `--meter off` leaves the
- * counting proxy out of DynamoDB's path (one HTTP hop less per call on the benchmark's thread;
+ * counting splice out of DynamoDB's path (one TCP hop less per call on the benchmark's thread;
  * no call counts); `--meter both` alternates metered and unmetered worlds the same way.
  *
  *   npx tsx bench/routing/sessions.ts [--rounds 5] [--sessions 4] [--delay-ms 50] [--dynalite in-process|apart|both] [--profile FILE]
@@ -111,7 +111,7 @@ console.log(
 for (const [model, { cases, rounds }] of results) {
   const ratios = rounds.map((r) => r.ratio);
   console.log(`
-### dynalite ${model.startsWith('apart') ? 'in a process of its own' : "in the benchmark's process"}, ${model.endsWith(', metered') ? 'through the counting proxy' : 'directly (no counting proxy: no call counts)'}
+### dynalite ${model.startsWith('apart') ? 'in a process of its own' : "in the benchmark's process"}, ${model.endsWith(', metered') ? 'through the counting splice' : 'directly (no counting splice: no call counts)'}
 
 1-minute load per round: ${rounds.map((r) => r.load1.toFixed(1)).join(', ')}
 

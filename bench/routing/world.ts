@@ -12,7 +12,7 @@ import { type DynamoMeter, startDynamoMeter } from './dynamo-meter.ts';
 
 /**
  * One router (the local runtime, in this process) with `clusters` connectors, each fronting the
- * service `api`. The router's DynamoDB calls go through a counting proxy. `readyDelayMs` holds
+ * service `api`. The router's DynamoDB calls go through a counting splice (dynamo-meter.ts). `readyDelayMs` holds
  * each connector's `child.ready` back, as a cluster that is that far away would.
  */
 export interface World {
@@ -65,7 +65,7 @@ export async function startWorld(opts: {
   /** dynalite in a process of its own (DynamoDB elsewhere, as on AWS) instead of in this one. */
   dynaliteApart?: boolean;
   /**
-   * false: the router talks to DynamoDB directly, not through the counting proxy (one HTTP hop
+   * false: the router talks to DynamoDB directly, not through the counting splice (one TCP hop
    * less per call on this thread), and the meter counts nothing.
    */
   metered?: boolean;
