@@ -1,4 +1,3 @@
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HttpRequest } from '@smithy/core/protocols';
@@ -6,27 +5,10 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManagementApiError, signedConnections } from '../../functions/lib/connections-client.ts';
 import { sign } from '../../functions/lib/sigv4.ts';
+import { EXAMPLE_CREDENTIALS, Sha256, SIGNING_DATE } from '../helpers/sigv4-reference.ts';
 
-const credentials = {
-  accessKeyId: 'AKIDEXAMPLE',
-  secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY',
-  sessionToken: 'IQoJb3JpZ2luX2VjEXAMPLE//token+with/slashes=',
-};
-const date = new Date('2026-12-02T10:15:30.123Z');
-
-/** The SDK's hash interface over node:crypto (what its Node runtime config plugs in). */
-class Sha256 {
-  private readonly h: Hash | Hmac;
-  constructor(secret?: unknown) {
-    this.h = secret ? createHmac('sha256', secret as string | Uint8Array) : createHash('sha256');
-  }
-  update(data: Uint8Array): void {
-    this.h.update(data);
-  }
-  async digest(): Promise<Uint8Array> {
-    return this.h.digest();
-  }
-}
+const credentials = EXAMPLE_CREDENTIALS;
+const date = SIGNING_DATE;
 
 /** What the AWS SDK's own signer makes of the same request: the reference the lean signer must match. */
 async function sdkSignature(
