@@ -45,6 +45,7 @@ import {
 } from '../sessions/lifecycle.ts';
 import { attachClient, editSubscriptions, heartbeat, readSession } from '../sessions/sessions.ts';
 import { KINDS, keys } from '../store/keys.ts';
+import { type Change, updateOnVersion } from '../store/versioned.ts';
 import { type ConnectionRecord, deleteConnection, loadConnection, saveConnection } from './connections.ts';
 import type { ConnectionIdentity } from './identity.ts';
 
@@ -454,27 +455,21 @@ export class Relay {
   private async subscribeAnswer(clusterId: string, msg: Msg): Promise<void> {
     const sessionId = msg.sessionId as string;
     const key = { pk: `SESSION#${sessionId}`, sk: SUBREQ(msg.reqId as string) };
-    for (let attempt = 0; attempt < 10; attempt++) {
-      const item = await this.deps.store.get(key);
-      if (!item) return;
-      const step = addSubscribeAnswer(item.aggregate as SubscribeAggregate, clusterId, {
-        v: 1,
-        ...msg,
-      } as never);
-      if (!step.changed) return;
-      try {
-        await this.deps.store.update(
-          key,
-          { aggregate: step.state },
-          { conditions: [{ type: 'version', version: item.version }] },
-        );
-      } catch (err) {
-        if (err instanceof ConditionFailedError) continue;
-        throw err;
-      }
-      if (step.result) await this.finishSubscribe(sessionId, step.result as unknown as Msg);
-      return;
-    }
+    const done = await updateOnVersion(
+      this.deps.store,
+      key,
+      (item): Change<Msg | undefined> => {
+        if (!item) return { skip: undefined };
+        const step = addSubscribeAnswer(item.aggregate as SubscribeAggregate, clusterId, {
+          v: 1,
+          ...msg,
+        } as never);
+        if (!step.changed) return { skip: undefined };
+        return { write: { aggregate: step.state }, result: step.result as unknown as Msg | undefined };
+      },
+      { what: `the subscribe ${msg.reqId as string} of session ${sessionId}` },
+    );
+    if (done) await this.finishSubscribe(sessionId, done);
   }
 
   private async saveAggregate(sessionId: string, state: SubscribeAggregate): Promise<void> {
@@ -484,37 +479,31 @@ export class Relay {
       return;
     }
     // Answers may have landed between the put and now: merge, never overwrite them.
-    for (let attempt = 0; attempt < 10; attempt++) {
-      const item = await this.deps.store.get(key);
-      if (!item) return;
-      let merged = item.aggregate as SubscribeAggregate;
-      for (const [c, a] of Object.entries(state.answers)) {
-        if (!Object.hasOwn(merged.answers, c) && !a.ok) {
-          merged = addSubscribeAnswer(merged, c, {
-            v: 1,
-            type: 'error',
-            reqId: state.reqId,
-            subId: state.subId,
-            code: a.code,
-            message: a.message,
-          } as never).state;
+    const merged = await updateOnVersion(
+      this.deps.store,
+      key,
+      (item): Change<SubscribeAggregate | undefined> => {
+        if (!item) return { skip: undefined };
+        let merged = item.aggregate as SubscribeAggregate;
+        for (const [c, a] of Object.entries(state.answers)) {
+          if (!Object.hasOwn(merged.answers, c) && !a.ok) {
+            merged = addSubscribeAnswer(merged, c, {
+              v: 1,
+              type: 'error',
+              reqId: state.reqId,
+              subId: state.subId,
+              code: a.code,
+              message: a.message,
+            } as never).state;
+          }
         }
-      }
-      if (merged === item.aggregate) return;
-      try {
-        await this.deps.store.update(
-          key,
-          { aggregate: merged },
-          { conditions: [{ type: 'version', version: item.version }] },
-        );
-      } catch (err) {
-        if (err instanceof ConditionFailedError) continue;
-        throw err;
-      }
-      if (merged.complete) {
-        await this.finishSubscribe(sessionId, aggregatedSubscribed(merged) as unknown as Msg);
-      }
-      return;
+        if (merged === item.aggregate) return { skip: undefined };
+        return { write: { aggregate: merged }, result: merged };
+      },
+      { what: `the subscribe ${state.reqId} of session ${sessionId}` },
+    );
+    if (merged?.complete) {
+      await this.finishSubscribe(sessionId, aggregatedSubscribed(merged) as unknown as Msg);
     }
   }
 

@@ -4,6 +4,7 @@ import { defaultCluster, type Topology, workloadClusters } from '../config/topol
 import { ConditionFailedError } from '../errors/errors.ts';
 import { KINDS, keys } from '../store/keys.ts';
 import type { Store, StoredItem } from '../store/store.ts';
+import { type Change, updateOnVersion } from '../store/versioned.ts';
 import {
   type ChildState,
   type ChildView,
@@ -257,22 +258,16 @@ export async function editSubscriptions(
   sessionId: string,
   edit: (subs: Subscription[]) => Subscription[],
 ): Promise<Subscription[] | undefined> {
-  for (let attempt = 0; attempt < 10; attempt++) {
-    const item = await store.get(keys.session(sessionId));
-    if (!item || (item.state !== 'pending' && item.state !== 'ready')) return undefined;
-    const next = edit((item.subscriptions as Subscription[] | undefined) ?? []);
-    try {
-      await store.update(
-        keys.session(sessionId),
-        { subscriptions: next },
-        { conditions: [{ type: 'version', version: item.version }] },
-      );
-      return next;
-    } catch (err) {
-      if (!(err instanceof ConditionFailedError)) throw err;
-    }
-  }
-  throw new ConditionFailedError(`session ${sessionId}: subscriptions kept changing under 10 attempts`);
+  return updateOnVersion(
+    store,
+    keys.session(sessionId),
+    (item): Change<Subscription[] | undefined> => {
+      if (!item || (item.state !== 'pending' && item.state !== 'ready')) return { skip: undefined };
+      const next = edit((item.subscriptions as Subscription[] | undefined) ?? []);
+      return { write: { subscriptions: next }, result: next };
+    },
+    { what: `session ${sessionId}: its subscriptions` },
+  );
 }
 
 /**
@@ -288,21 +283,21 @@ export async function attachClient(
   now: number,
   settings: Settings,
 ): Promise<{ replaced?: string } | undefined> {
-  for (let attempt = 0; attempt < 10; attempt++) {
-    const item = await store.get(keys.session(sessionId), { consistent: true });
-    if (!item || (item.state !== 'pending' && item.state !== 'ready')) return undefined;
-    try {
-      await store.update(
-        keys.session(sessionId),
-        { clientConnectionId: connectionId, heartbeatAt: now, expiresAt: now + settings.sessionTimeoutMs },
-        { conditions: [{ type: 'version', version: item.version }] },
-      );
-    } catch (err) {
-      if (err instanceof ConditionFailedError) continue;
-      throw err;
-    }
-    const previous = item.clientConnectionId as string | undefined;
-    return previous && previous !== connectionId ? { replaced: previous } : {};
-  }
-  throw new ConditionFailedError(`session ${sessionId}: its client kept changing under 10 attempts`);
+  return updateOnVersion(
+    store,
+    keys.session(sessionId),
+    (item): Change<{ replaced?: string } | undefined> => {
+      if (!item || (item.state !== 'pending' && item.state !== 'ready')) return { skip: undefined };
+      const previous = item.clientConnectionId as string | undefined;
+      return {
+        write: {
+          clientConnectionId: connectionId,
+          heartbeatAt: now,
+          expiresAt: now + settings.sessionTimeoutMs,
+        },
+        result: previous && previous !== connectionId ? { replaced: previous } : {},
+      };
+    },
+    { what: `session ${sessionId}: its client` },
+  );
 }
