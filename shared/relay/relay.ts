@@ -1,14 +1,7 @@
 import { authenticate, type Principal, principalId } from '../auth/tokens.ts';
-import { applyStatus, extendTtl } from '../branches/branches.ts';
+import { applyStatus } from '../branches/branches.ts';
 import { syncBranches } from '../branches/controller.ts';
-import {
-  LAST_SEEN_WRITE_INTERVAL_MS,
-  readReplicas,
-  recordHello,
-  registerReplica,
-  removeReplica,
-  touchReplica,
-} from '../clusters/registry.ts';
+import { readReplicas, recordHello, registerReplica, removeReplica } from '../clusters/registry.ts';
 import { isReplicaId, replicaIdOfConnection, replicaTag, statefulReplica } from '../clusters/replica.ts';
 import { defaultCluster } from '../config/topology.ts';
 import {
@@ -22,18 +15,13 @@ import {
 import { REPLACED } from '../protocol/close-codes.ts';
 import { parseMessage } from '../protocol/codec.ts';
 import { type ErrorIds, errorFrame, internalErrorFrame, replyIdsOf } from '../protocol/error-frame.ts';
-import type { Message } from '../protocol/messages.ts';
+import type { Message, MessageOf } from '../protocol/messages.ts';
 import { ProtocolError } from '../protocol/protocol-error.ts';
 import { routingHeadOf } from '../protocol/routing-head.ts';
+import type { MessageType } from '../protocol/types.ts';
 import { splitNamespacedId } from '../routing/namespace.ts';
 import { ownerKey } from '../routing/owner-key.ts';
 import { clusterTargets, type From, type RouteDecision, route } from '../routing/route.ts';
-import {
-  addSubscribeAnswer,
-  aggregatedSubscribed,
-  type SubscribeAggregate,
-  startSubscribeAggregate,
-} from '../routing/subscribe-aggregate.ts';
 import {
   assertResumable,
   onChildAnswer,
@@ -43,11 +31,12 @@ import {
   type SessionDeps,
   statusMessage,
 } from '../sessions/lifecycle.ts';
-import { attachClient, editSubscriptions, heartbeat, readSession } from '../sessions/sessions.ts';
-import { KINDS, keys } from '../store/keys.ts';
-import { type Change, updateOnVersion } from '../store/versioned.ts';
+import { attachClient, editSubscriptions, readSession } from '../sessions/sessions.ts';
+import { keys } from '../store/keys.ts';
 import { type ConnectionRecord, deleteConnection, loadConnection, saveConnection } from './connections.ts';
 import type { ConnectionIdentity } from './identity.ts';
+import { Liveness } from './liveness.ts';
+import { SubscribeAggregates } from './subscribe-aggregates.ts';
 
 export interface ConnectRequest {
   connectionId: string;
@@ -74,9 +63,9 @@ function recordOf(connectionId: string, identity: ConnectionIdentity): Connectio
 }
 
 type Msg = Record<string, unknown> & { type: string };
+type ClusterRecord = Extract<ConnectionRecord, { role: 'cluster' }>;
 
 const CONNECTION_TTL_MS = 3 * 60 * 60 * 1000; // API Gateway closes connections after 2 h.
-const SUBREQ = (reqId: string) => `SUBREQ#${reqId}`;
 
 /**
  * The router's message relay: stateless by design (any instance may handle any frame; all it
@@ -88,10 +77,12 @@ const SUBREQ = (reqId: string) => `SUBREQ#${reqId}`;
 export class Relay {
   private readonly connections = new Map<string, ConnectionRecord>();
   private readonly clientOf = new Map<string, string>();
-  private readonly heartbeatWritten = new Map<string, number>();
-  private readonly clusterSeenWritten = new Map<string, number>();
+  private readonly subscribes: SubscribeAggregates;
+  private readonly liveness: Liveness;
 
   constructor(readonly deps: SessionDeps) {
+    this.subscribes = new SubscribeAggregates(deps, (sessionId, msg) => this.toClient(sessionId, msg));
+    this.liveness = new Liveness(deps, (connectionId, msg) => this.reply(connectionId, msg));
     // A replica found gone by a post leaves as if its $disconnect came (it may never come).
     deps.messenger.onReplicaGone?.((r) => this.replicaLeft({ role: 'cluster', ...r }));
   }
@@ -179,7 +170,7 @@ export class Relay {
       await registerReplica(store, record.clusterId, record.replicaId, req.connectionId, now);
       this.deps.messenger.replicasChanged?.(record.clusterId);
       this.connections.set(req.connectionId, record);
-      this.clusterSeenWritten.set(req.connectionId, now);
+      this.liveness.clusterConnected(req.connectionId, now);
       return { ok: true, record };
     }
     const { sessionId } = record;
@@ -282,7 +273,7 @@ export class Relay {
     const head = routingHeadOf(msg);
     // Messages the connector sends for itself, before the protocol routes anything.
     if (rec.role === 'cluster') {
-      await this.touchCluster(rec);
+      await this.liveness.clusterFrame(rec);
       if (head.type === 'hello') {
         await this.hello(rec, msg as unknown as Msg);
         return;
@@ -313,7 +304,7 @@ export class Relay {
         await this.reply(connectionId, decision.reply as unknown as Msg);
         return;
       case 'router':
-        await this.forRouter(rec, decision.message as unknown as Msg);
+        await this.forRouter(rec, decision.message);
         return;
       case 'client':
         await this.toClient(decision.sessionId, decision.message as unknown as Msg, rec);
@@ -350,9 +341,9 @@ export class Relay {
   ): Promise<void> {
     const { sessionId } = rec;
     const targets = clusterTargets(decision);
-    if (msg.type === 'ping') await this.beat(sessionId);
+    if (msg.type === 'ping') await this.liveness.sessionPing(sessionId);
     if (msg.type === 'subscribe') {
-      await this.startSubscribe(rec, msg, targets);
+      await this.subscribes.start(sessionId, msg, targets);
       return;
     }
     if (msg.type === 'unsubscribe' && typeof msg.subId === 'string') {
@@ -390,161 +381,43 @@ export class Relay {
     return messenger.toCluster(clusterId, msg, traffic ? { cached: true } : {});
   }
 
-  private async beat(sessionId: string): Promise<void> {
-    const now = this.deps.now();
-    const last = this.heartbeatWritten.get(sessionId) ?? 0;
-    // One write per quarter timeout is enough to keep a session alive; pings may come faster.
-    if (now - last < this.deps.settings.sessionTimeoutMs / 4) return;
-    this.heartbeatWritten.set(sessionId, now);
-    await heartbeat(this.deps.store, sessionId, now, this.deps.settings);
-    // Branches a live session uses stay alive with it.
-    // The parent item alone: one item, not the session's whole partition.
-    const s = await this.deps.store.get(keys.session(sessionId));
-    const branches = s?.branches as Record<string, string> | undefined;
-    if (s && branches && Object.keys(branches).length) {
-      const until = now + this.deps.settings.sessionTimeoutMs * 2;
-      await extendTtl(this.deps.store, Object.values(branches), until, { owner: s.owner as string, now });
-    }
-  }
+  /**
+   * Messages the router consumes itself, from a connector, by type: each handler gets its own
+   * message type. A pong needs nothing (the liveness check already recorded the frame); a client's
+   * error or pong to the router is dropped.
+   */
+  private readonly fromConnector: {
+    [T in MessageType]?: (rec: ClusterRecord, msg: MessageOf<T>) => Promise<void>;
+  } = {
+    'child.ready': (rec, msg) =>
+      onChildAnswer(this.deps, rec.clusterId, { sessionId: msg.sessionId, ready: true }),
+    'child.failed': (rec, msg) =>
+      onChildAnswer(this.deps, rec.clusterId, {
+        sessionId: msg.sessionId,
+        ready: false,
+        error: { code: msg.code, message: msg.message },
+      }),
+    subscribed: (rec, msg) => this.subscribes.answer(rec.clusterId, msg as unknown as Msg),
+    error: async (rec, msg) => {
+      if (msg.reqId !== undefined && msg.sessionId !== undefined)
+        await this.subscribes.answer(rec.clusterId, msg as unknown as Msg);
+    },
+    ping: async (rec, msg) => {
+      await this.reply(rec.connectionId, { type: 'pong', ...(msg.nonce ? { nonce: msg.nonce } : {}) });
+    },
+    'branch.status': async (_rec, msg) => {
+      // Only the default cluster gets here (routing refuses the others).
+      const { v: _v, type: _t, cluster: _c, ...report } = msg as unknown as Msg;
+      await applyStatus(this.deps.store, report, this.deps.now());
+    },
+  };
 
-  private async startSubscribe(
-    rec: Extract<ConnectionRecord, { role: 'client' }>,
-    msg: Msg,
-    targets: string[],
-  ) {
-    const { store } = this.deps;
-    const sessionId = rec.sessionId;
-    const sub = {
-      subId: msg.subId as string,
-      service: msg.service as string,
-      mode: msg.mode as 'steal' | 'mirror',
-      filter: msg.filter as Record<string, unknown>,
-    };
-    // Remembered on the session first, so a cluster that (re)connects later gets it in its child spec.
-    await editSubscriptions(store, sessionId, (subs) => [...subs.filter((s) => s.subId !== sub.subId), sub]);
-    let state: SubscribeAggregate = startSubscribeAggregate({
-      reqId: msg.reqId as string,
-      subId: sub.subId,
-      expected: targets,
-      deadlineAt: this.deps.now() + this.deps.settings.childReadyTimeoutMs,
-    });
-    const key = { pk: `SESSION#${sessionId}`, sk: SUBREQ(state.reqId) };
-    await store.put({
-      ...key,
-      kind: KINDS.subscribeAggregate,
-      sessionId,
-      aggregate: state,
-      expiresAt: state.deadlineAt,
-    });
-    for (const c of targets) {
-      if (await this.deps.messenger.toCluster(c, msg)) continue;
-      const step = addSubscribeAnswer(state, c, {
-        v: 1,
-        type: 'error',
-        reqId: state.reqId,
-        subId: state.subId,
-        code: 'cluster_unavailable',
-        message: `cluster '${c}' is not connected`,
-      } as never);
-      state = step.state;
-    }
-    await this.saveAggregate(sessionId, state);
-  }
-
-  /** Stores one answer; the writer whose step completes the aggregate sends it (exactly once). */
-  private async subscribeAnswer(clusterId: string, msg: Msg): Promise<void> {
-    const sessionId = msg.sessionId as string;
-    const key = { pk: `SESSION#${sessionId}`, sk: SUBREQ(msg.reqId as string) };
-    const done = await updateOnVersion(
-      this.deps.store,
-      key,
-      (item): Change<Msg | undefined> => {
-        if (!item) return { skip: undefined };
-        const step = addSubscribeAnswer(item.aggregate as SubscribeAggregate, clusterId, {
-          v: 1,
-          ...msg,
-        } as never);
-        if (!step.changed) return { skip: undefined };
-        return { write: { aggregate: step.state }, result: step.result as unknown as Msg | undefined };
-      },
-      { what: `the subscribe ${msg.reqId as string} of session ${sessionId}` },
-    );
-    if (done) await this.finishSubscribe(sessionId, done);
-  }
-
-  private async saveAggregate(sessionId: string, state: SubscribeAggregate): Promise<void> {
-    const key = { pk: `SESSION#${sessionId}`, sk: SUBREQ(state.reqId) };
-    if (state.complete) {
-      await this.finishSubscribe(sessionId, aggregatedSubscribed(state) as unknown as Msg);
-      return;
-    }
-    // Answers may have landed between the put and now: merge, never overwrite them.
-    const merged = await updateOnVersion(
-      this.deps.store,
-      key,
-      (item): Change<SubscribeAggregate | undefined> => {
-        if (!item) return { skip: undefined };
-        let merged = item.aggregate as SubscribeAggregate;
-        for (const [c, a] of Object.entries(state.answers)) {
-          if (!Object.hasOwn(merged.answers, c) && !a.ok) {
-            merged = addSubscribeAnswer(merged, c, {
-              v: 1,
-              type: 'error',
-              reqId: state.reqId,
-              subId: state.subId,
-              code: a.code,
-              message: a.message,
-            } as never).state;
-          }
-        }
-        if (merged === item.aggregate) return { skip: undefined };
-        return { write: { aggregate: merged }, result: merged };
-      },
-      { what: `the subscribe ${state.reqId} of session ${sessionId}` },
-    );
-    if (merged?.complete) {
-      await this.finishSubscribe(sessionId, aggregatedSubscribed(merged) as unknown as Msg);
-    }
-  }
-
-  private async finishSubscribe(sessionId: string, answer: Msg): Promise<void> {
-    await this.deps.store
-      .delete({ pk: `SESSION#${sessionId}`, sk: SUBREQ(answer.reqId as string) })
-      .catch(() => {});
-    await this.toClient(sessionId, { ...answer, sessionId });
-  }
-
-  /** Messages the router consumes itself. */
-  private async forRouter(rec: ConnectionRecord, msg: Msg): Promise<void> {
-    if (rec.role !== 'cluster') return; // a client's error/pong to the router: nothing to do
-    switch (msg.type) {
-      case 'child.ready':
-      case 'child.failed':
-        await onChildAnswer(this.deps, rec.clusterId, {
-          sessionId: msg.sessionId as string,
-          ready: msg.type === 'child.ready',
-          ...(msg.type === 'child.failed'
-            ? { error: { code: msg.code as string, message: msg.message as string } }
-            : {}),
-        });
-        return;
-      case 'subscribed':
-      case 'error':
-        if (msg.reqId !== undefined && msg.sessionId !== undefined)
-          await this.subscribeAnswer(rec.clusterId, msg);
-        return;
-      case 'ping':
-        await this.reply(rec.connectionId, { type: 'pong', ...(msg.nonce ? { nonce: msg.nonce } : {}) });
-        return;
-      case 'branch.status': {
-        // Only the default cluster gets here (routing refuses the others).
-        const { v: _v, type: _t, cluster: _c, ...report } = msg;
-        await applyStatus(this.deps.store, report, this.deps.now());
-        return;
-      }
-      default:
-        return; // pong (keep-alive answered): touchCluster already recorded it
-    }
+  private async forRouter(rec: ConnectionRecord, msg: Message): Promise<void> {
+    if (rec.role !== 'cluster') return;
+    const handle = this.fromConnector[msg.type] as
+      | ((rec: ClusterRecord, msg: Message) => Promise<void>)
+      | undefined;
+    await handle?.(rec, msg);
   }
 
   private async hello(rec: Extract<ConnectionRecord, { role: 'cluster' }>, msg: Msg): Promise<void> {
@@ -569,26 +442,6 @@ export class Relay {
     if (rec.clusterId === defaultCluster(this.deps.topology).id) await syncBranches(this.deps);
   }
 
-  /** lastSeen, at most once per interval; conditional on this connection, so no read is needed first. */
-  private async touchCluster(rec: Extract<ConnectionRecord, { role: 'cluster' }>): Promise<void> {
-    const now = this.deps.now();
-    if (now - (this.clusterSeenWritten.get(rec.connectionId) ?? 0) < LAST_SEEN_WRITE_INTERVAL_MS) return;
-    this.clusterSeenWritten.set(rec.connectionId, now);
-    if (await touchReplica(this.deps.store, rec.clusterId, rec.replicaId, rec.connectionId, now)) return;
-    // A connection that still talks but is no longer its replica's. One process holds one
-    // connection at a time, so another connection under the same id is another process: two
-    // pods given one replica id (a fixed SWITCHYARD_REPLICA_ID in a Deployment) would silently
-    // take the sessions from each other. Say so on the connection; the connector logs it.
-    const item = await this.deps.store.get(keys.clusterReplica(rec.clusterId, rec.replicaId));
-    // Absent: the connection closed ($disconnect) and this is one of its last frames.
-    if (!item) return;
-    await this.reply(rec.connectionId, {
-      type: 'error',
-      code: 'replica_replaced',
-      message: `replica id '${rec.replicaId}' of cluster '${rec.clusterId}' is now on another connection, which gets the sessions: give each connector replica its own id (the pod name)`,
-    });
-  }
-
   /**
    * A replica's connection closed. The cluster is down only when no replica is left; a late
    * `$disconnect` of an old connection changes nothing (removeReplica is conditional on it). The
@@ -606,7 +459,7 @@ export class Relay {
    */
   private async replicaLeft(rec: Extract<ConnectionRecord, { role: 'cluster' }>): Promise<void> {
     const { store, messenger } = this.deps;
-    this.clusterSeenWritten.delete(rec.connectionId);
+    this.liveness.clusterLeft(rec.connectionId);
     const removal = await removeReplica(store, rec.clusterId, rec.replicaId, rec.connectionId);
     // A late $disconnect: this replica is on a newer connection, nothing changed.
     if ('replaced' in removal) return;
