@@ -3,8 +3,9 @@ import { Peer } from '../client-transport/peer.ts';
 import { SHARED_REASSEMBLY } from '../shared/protocol/chunking.ts';
 import { replyIdsOf } from '../shared/protocol/error-frame.ts';
 import { compileFilter, type HttpFilter, type RequestMatcher } from '../shared/protocol/filter.ts';
-import type { Message } from '../shared/protocol/messages.ts';
+import type { Message, MessageOf } from '../shared/protocol/messages.ts';
 import { type StreamFrameLike, StreamParts, StreamReorderer } from '../shared/protocol/stream-order.ts';
+import type { MessageType } from '../shared/protocol/types.ts';
 import { type AnswerHead, type AnswerTarget, answerTarget, notYourRequest } from './answer-binding.ts';
 import { Answers } from './answers.ts';
 import type { ConnectorConfig } from './config.ts';
@@ -64,6 +65,13 @@ interface Sub {
 const DATA_FRAME_BYTES = 16 * 1024;
 
 type AnyMsg = Record<string, unknown> & { type: string; sessionId?: string };
+
+/** What a handler of a message from the router gets besides the message. */
+interface Inbound {
+  sessionId: string;
+  /** Answers the message on its session, with its `reqId` and `seq`. */
+  reply(fields: Record<string, unknown>): unknown;
+}
 /**
  * The router connection's send queue: past the high-water mark, streamed request bodies (uploads
  * after their answer, stolen WebSockets) stop being read from their clients; below the low one,
@@ -520,20 +528,132 @@ export class Connector implements TrafficRouter {
 
   // ---- dispatch -----------------------------------------------------------------------------
 
+  /**
+   * What the connector does with each message from the router, by type: each handler gets its
+   * own message type (validated on arrival) and the session's reply. A type with no handler is
+   * logged and dropped.
+   */
+  private readonly handlers: { [T in MessageType]?: (m: MessageOf<T>, io: Inbound) => unknown } = {
+    'child.create': (m, io) => this.createChild(m, io.sessionId),
+    'child.close': (_m, io) => this.dropSession(io.sessionId),
+    subscribe: (m, io) => {
+      this.subscribe(io.sessionId, m as unknown as Parameters<Connector['subscribe']>[1]);
+      io.reply({ type: 'subscribed', subId: m.subId });
+    },
+    unsubscribe: (m, io) => {
+      this.subs.delete(`${io.sessionId}\n${m.subId}`);
+    },
+    response: (m) => {
+      const frame = m as unknown as AnswerFrame;
+      // A streamed answer's head is its part 0: `data` that overtook it waits for it.
+      if (m.stream === true && m.fallback !== true) this.answerOrder.head(frame);
+      else {
+        this.answerOrder.forget(frame.requestId);
+        this.onAnswerFrame(frame);
+      }
+    },
+    data: (m) => this.answerOrder.frame(m as unknown as AnswerFrame),
+    close: (m) => this.answerOrder.frame(m as unknown as AnswerFrame),
+    'env.get': (m, io) => {
+      const spec = this.children.get(io.sessionId)?.spec ?? {};
+      const extra = (this.opts.extensions ?? []).map((e) => e.sessionEnv?.(spec) ?? {});
+      io.reply({ type: 'env.result', env: Object.assign(envOf(this.opts.config, m.service), ...extra) });
+    },
+    'file.read': async (m, io) =>
+      io.reply({
+        type: 'file.result',
+        ...(await fileRead(this.opts.config, m.service, m.path, m.offset, m.length)),
+      }),
+    'file.stat': async (m, io) =>
+      io.reply({ type: 'file.result', stat: await fileStat(this.opts.config, m.service, m.path) }),
+    'file.list': async (m, io) =>
+      io.reply({ type: 'file.result', entries: await fileList(this.opts.config, m.service, m.path) }),
+    'dns.resolve': async (m, io) =>
+      io.reply({
+        type: 'dns.result',
+        addresses: await resolveHost(m.host, m.family, this.opts.config.hosts),
+      }),
+    'outgoing.connect': async (m, io) => {
+      await this.tunnels.open(io.sessionId, m.connId, m.host, m.port);
+      io.reply({ type: 'outgoing.connected', connId: m.connId });
+    },
+    'outgoing.data': (m, io) => {
+      if (!this.tunnels.write(io.sessionId, m.connId, Buffer.from(m.data, 'base64'))) {
+        this.send({
+          type: 'outgoing.close',
+          sessionId: io.sessionId,
+          connId: m.connId,
+          reason: 'no such connection',
+        });
+      }
+    },
+    'outgoing.close': (m, io) => this.tunnels.close(io.sessionId, m.connId),
+    ping: (m, io) =>
+      this.send({
+        type: 'pong',
+        ...(io.sessionId ? { sessionId: io.sessionId } : {}),
+        ...(m.nonce ? { nonce: m.nonce } : {}),
+        cluster: this.opts.cluster,
+      }),
+    error: (m, io) => {
+      // The router could not deliver something of ours: a stolen request whose developer is gone.
+      if (typeof m.requestId === 'string') {
+        this.pending.answer(m.requestId, io.sessionId, undefined);
+        // Undeliverable mid-stream (the developer is gone): the client must not wait forever.
+        if (this.streams.get(m.requestId)?.sessionId === io.sessionId)
+          this.cutStream(m.requestId, 'the developer is gone');
+      } else
+        this.log({
+          // Another process took this replica id: this one gets no sessions until it is fixed.
+          level: m.code === 'replica_replaced' ? 'ERROR' : 'WARN',
+          message: 'router error',
+          code: m.code,
+          error: m.message,
+        });
+    },
+  };
+
+  /** A session's child, unless this cluster is to serve it and fronts no such service. */
+  private createChild(m: MessageOf<'child.create'>, sessionId: string): void {
+    const spec = (m.spec ?? {}) as {
+      service?: string;
+      roles?: string[];
+      subscriptions?: Record<string, unknown>[];
+    };
+    const serves = !spec.service || this.opts.config.services.some((s) => s.name === spec.service);
+    if (spec.roles?.includes('workload') && !serves) {
+      this.send({
+        type: 'child.failed',
+        sessionId,
+        childId: m.childId,
+        code: 'unknown_service',
+        message: `cluster '${this.opts.cluster}' fronts no service '${spec.service}' (it fronts: ${this.opts.config.services.map((s) => s.name).join(', ') || 'none'})`,
+      });
+      return;
+    }
+    this.children.set(sessionId, { childId: m.childId, spec });
+    // Subscriptions replayed from the store: a connector that restarted serves them again.
+    for (const sub of spec.subscriptions ?? [])
+      this.subscribe(sessionId, sub as Parameters<Connector['subscribe']>[1]);
+    this.send({ type: 'child.ready', sessionId, childId: m.childId });
+  }
+
   private async dispatch(m: AnyMsg): Promise<void> {
     const sessionId = m.sessionId as string;
     const ids = replyIdsOf(m);
-    const reply = (fields: Record<string, unknown>) =>
-      this.answers.answer(
-        {
-          sessionId,
-          ...(m.reqId ? { reqId: m.reqId } : {}),
-          ...(m.seq !== undefined ? { seq: m.seq } : {}),
-          ...fields,
-        } as AnyMsg,
-        ids,
-      );
-    const fail = (err: unknown) => this.answers.failure(err, ids);
+    const io: Inbound = {
+      sessionId,
+      reply: (fields) =>
+        this.answers.answer(
+          {
+            sessionId,
+            ...(m.reqId ? { reqId: m.reqId } : {}),
+            ...(m.seq !== undefined ? { seq: m.seq } : {}),
+            ...fields,
+          } as AnyMsg,
+          ids,
+        ),
+    };
     if (!this.admit(m)) return;
     for (const ext of this.opts.extensions ?? []) {
       if (ext.types.includes(m.type)) {
@@ -541,138 +661,15 @@ export class Connector implements TrafficRouter {
         return;
       }
     }
+    const handle = this.handlers[m.type as MessageType] as ((m: AnyMsg, io: Inbound) => unknown) | undefined;
+    if (!handle) {
+      this.log({ level: 'DEBUG', message: 'ignored message', type: m.type });
+      return;
+    }
     try {
-      switch (m.type) {
-        case 'child.create': {
-          const spec = (m.spec ?? {}) as {
-            service?: string;
-            roles?: string[];
-            subscriptions?: Record<string, unknown>[];
-          };
-          const serves = !spec.service || this.opts.config.services.some((s) => s.name === spec.service);
-          if (spec.roles?.includes('workload') && !serves) {
-            this.send({
-              type: 'child.failed',
-              sessionId,
-              childId: m.childId,
-              code: 'unknown_service',
-              message: `cluster '${this.opts.cluster}' fronts no service '${spec.service}' (it fronts: ${this.opts.config.services.map((s) => s.name).join(', ') || 'none'})`,
-            });
-            return;
-          }
-          this.children.set(sessionId, { childId: m.childId as string, spec });
-          // Subscriptions replayed from the store: a connector that restarted serves them again.
-          for (const sub of spec.subscriptions ?? [])
-            this.subscribe(sessionId, sub as Parameters<Connector['subscribe']>[1]);
-          this.send({ type: 'child.ready', sessionId, childId: m.childId });
-          return;
-        }
-        case 'child.close':
-          this.dropSession(sessionId);
-          return;
-        case 'subscribe':
-          this.subscribe(sessionId, m as unknown as Parameters<Connector['subscribe']>[1]);
-          reply({ type: 'subscribed', subId: m.subId });
-          return;
-        case 'unsubscribe':
-          this.subs.delete(`${sessionId}\n${m.subId}`);
-          return;
-        case 'response':
-          // A streamed answer's head is its part 0: `data` that overtook it waits for it.
-          if (m.stream === true && m.fallback !== true) this.answerOrder.head(m as AnswerFrame);
-          else {
-            this.answerOrder.forget(m.requestId as string);
-            this.onAnswerFrame(m as AnswerFrame);
-          }
-          return;
-        case 'data':
-        case 'close':
-          this.answerOrder.frame(m as AnswerFrame);
-          return;
-        case 'env.get': {
-          const spec = this.children.get(sessionId)?.spec ?? {};
-          const extra = (this.opts.extensions ?? []).map((e) => e.sessionEnv?.(spec) ?? {});
-          reply({
-            type: 'env.result',
-            env: Object.assign(envOf(this.opts.config, m.service as string), ...extra),
-          });
-          return;
-        }
-        case 'file.read':
-          reply({
-            type: 'file.result',
-            ...(await fileRead(
-              this.opts.config,
-              m.service as string,
-              m.path as string,
-              m.offset as number | undefined,
-              m.length as number | undefined,
-            )),
-          });
-          return;
-        case 'file.stat':
-          reply({
-            type: 'file.result',
-            stat: await fileStat(this.opts.config, m.service as string, m.path as string),
-          });
-          return;
-        case 'file.list':
-          reply({
-            type: 'file.result',
-            entries: await fileList(this.opts.config, m.service as string, m.path as string),
-          });
-          return;
-        case 'dns.resolve':
-          reply({
-            type: 'dns.result',
-            addresses: await resolveHost(
-              m.host as string,
-              m.family as 4 | 6 | undefined,
-              this.opts.config.hosts,
-            ),
-          });
-          return;
-        case 'outgoing.connect':
-          await this.tunnels.open(sessionId, m.connId as string, m.host as string, m.port as number);
-          reply({ type: 'outgoing.connected', connId: m.connId });
-          return;
-        case 'outgoing.data':
-          if (!this.tunnels.write(sessionId, m.connId as string, Buffer.from(m.data as string, 'base64'))) {
-            this.send({ type: 'outgoing.close', sessionId, connId: m.connId, reason: 'no such connection' });
-          }
-          return;
-        case 'outgoing.close':
-          this.tunnels.close(sessionId, m.connId as string);
-          return;
-        case 'ping':
-          this.send({
-            type: 'pong',
-            ...(sessionId ? { sessionId } : {}),
-            ...(m.nonce ? { nonce: m.nonce } : {}),
-            cluster: this.opts.cluster,
-          });
-          return;
-        case 'error':
-          // The router could not deliver something of ours: a stolen request whose developer is gone.
-          if (typeof m.requestId === 'string') {
-            this.pending.answer(m.requestId, sessionId, undefined);
-            // Undeliverable mid-stream (the developer is gone): the client must not wait forever.
-            if (this.streams.get(m.requestId)?.sessionId === sessionId)
-              this.cutStream(m.requestId, 'the developer is gone');
-          } else
-            this.log({
-              // Another process took this replica id: this one gets no sessions until it is fixed.
-              level: m.code === 'replica_replaced' ? 'ERROR' : 'WARN',
-              message: 'router error',
-              code: m.code,
-              error: m.message,
-            });
-          return;
-        default:
-          this.log({ level: 'DEBUG', message: 'ignored message', type: m.type });
-      }
+      await handle(m, io);
     } catch (err) {
-      fail(err);
+      this.answers.failure(err, ids);
     }
   }
 }
