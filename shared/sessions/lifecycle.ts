@@ -565,8 +565,11 @@ async function timeOutPendingChildren(deps: SessionDeps, s: SessionView): Promis
       await deps.store.update(keys.session(s.id), {}, { add: { failedChildren: 1 } });
     }
   }
-  if (changed) await settleSession(deps, s.id);
-  return changed;
+  // Settled even when nothing timed out: a session whose every child answered but that no answer
+  // settled (answers counted by two router versions during a deploy: docs/deploy.md) becomes
+  // ready here, from its children, instead of waiting for its client to go.
+  const after = await settleSession(deps, s.id);
+  return changed || after?.state !== 'pending';
 }
 
 /** Reads a session for its owner: not found and someone else's session look the same (no probing). */

@@ -310,6 +310,28 @@ describe('session lifecycle', () => {
       expect((await readSession(t.deps.store, s.id))!.state).toBe('ready');
     });
 
+    it('settles at the creation timeout a session every child answered but no answer settled (a deploy: old and new code)', async () => {
+      const u = setup(['east', 'west', 'south'], { childReadyTimeoutMs: 1_000 });
+      const s = await createSession(u.deps, 'developer:ann', req({ service: 'api' }));
+      // New code marks two answers on the parent; older code wrote the third on its child item
+      // and, reading the marked children as pending, did not settle.
+      await onChildAnswer(u.deps, 'east', { sessionId: s.id, ready: true });
+      await onChildAnswer(u.deps, 'west', { sessionId: s.id, ready: true });
+      await u.deps.store.update(
+        { pk: `SESSION#${s.id}`, sk: 'CHILD#south' },
+        { state: 'ready' },
+        { conditions: [{ type: 'equals', attr: 'state', value: 'pending' }] },
+      );
+      expect((await readSession(u.deps.store, s.id))!.state).toBe('pending');
+      u.advance(2_000);
+
+      await expireSessions(u.deps);
+
+      const after = (await readSession(u.deps.store, s.id))!;
+      expect(after.state).toBe('ready');
+      expect(Object.values(after.clusters).map((c) => c.state)).toEqual(['ready', 'ready', 'ready']);
+    });
+
     it('never shows the marks in the session view', async () => {
       const s = await createSession(t.deps, 'developer:ann', req({ service: 'api' }));
       await onChildAnswer(t.deps, 'west', { sessionId: s.id, ready: true });
