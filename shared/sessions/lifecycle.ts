@@ -232,6 +232,10 @@ export async function onChildAnswer(
     if (marked === 'counted') return;
     if (marked === 'completes') {
       // Falls through to the settle below.
+    } else if ((await readSession(store, answer.sessionId))?.clusters[clusterId]?.state === 'ready') {
+      // A repeat (another replica of the cluster, a re-sent create): nothing changes, nothing is
+      // counted twice.
+      return;
     } else if (await setChildState(store, answer.sessionId, clusterId, 'ready', ['pending'], now)) {
       // Not markable (a session no longer pending, one written before marks, a repeated answer):
       // the child item itself, counted on the parent as before.

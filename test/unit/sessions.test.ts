@@ -228,6 +228,19 @@ describe('session lifecycle', () => {
       for (const c of ['east', 'west', 'south']) expect((await childItem(s.id, c))!.state).toBe('ready');
     });
 
+    it("writes nothing for a second replica's ready, and counts it nowhere", async () => {
+      const s = await createSession(t.deps, 'developer:ann', req({ service: 'api' }));
+      await onChildAnswer(t.deps, 'west', { sessionId: s.id, ready: true });
+      const calls = record(t.deps.store as MemoryStore);
+
+      await onChildAnswer(t.deps, 'west', { sessionId: s.id, ready: true });
+
+      // The mark is refused (already there), one read says so, and that is all.
+      expect(calls).toEqual(['update SESSION', 'query SESSION']);
+      const parent = await t.deps.store.get({ pk: `SESSION#${s.id}`, sk: 'SESSION' });
+      expect(parent!.readyChildren).toBe(1);
+    });
+
     it('counts a repeated ready answer once', async () => {
       const s = await createSession(t.deps, 'developer:ann', req({ service: 'api' }));
       await onChildAnswer(t.deps, 'west', { sessionId: s.id, ready: true });
@@ -303,7 +316,7 @@ describe('session lifecycle', () => {
 
       await onChildAnswer(t.deps, 'west', { sessionId: s.id, ready: true });
 
-      expect(calls).toEqual(['update SESSION', 'update CHILD#west', 'update SESSION']);
+      expect(calls).toEqual(['update SESSION', 'query SESSION', 'update CHILD#west', 'update SESSION']);
       expect((await childItem(s.id, 'west'))!.state).toBe('ready');
       await onChildAnswer(t.deps, 'east', { sessionId: s.id, ready: true });
       await onChildAnswer(t.deps, 'south', { sessionId: s.id, ready: true });
