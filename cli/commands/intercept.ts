@@ -7,6 +7,7 @@ import { stderrProgress } from '../session/progress.ts';
 import { createSession, heartbeatEvery, SessionConnection } from '../session/session-client.ts';
 import { resolveBranches } from './branch.ts';
 import { apiFrom, collect, parsePairs, parsePort, type RouterOpts, withRouterOptions } from './common.ts';
+import { type Listed, otherStealers } from './sessions.ts';
 
 interface InterceptOpts extends RouterOpts {
   to: string;
@@ -174,6 +175,20 @@ export function registerIntercept(program: Command): void {
     for (const [queue, url] of Object.entries(session.outputQueues ?? {})) {
       progress.info(`split ${queue}: matching messages from every cluster arrive on ${url}`);
     }
+    if (mode === 'steal') await warnOtherStealers(api, session.id, service, progress);
     progress.info(`session ${session.id}: Ctrl-C to end it`);
   });
+}
+
+/** Says which other live sessions of yours steal the same service (best effort: a failed list says nothing). */
+async function warnOtherStealers(
+  api: ReturnType<typeof apiFrom>,
+  sessionId: string,
+  service: string,
+  progress: ReturnType<typeof stderrProgress>,
+): Promise<void> {
+  try {
+    const { sessions } = await api.call<{ sessions: Listed[] }>('GET', '/v1/sessions?state=live');
+    for (const line of otherStealers(sessions, sessionId, service)) progress.warn(line);
+  } catch {}
 }

@@ -2,10 +2,11 @@ import type { Command } from 'commander';
 import type { SessionResource } from '../session/session-client.ts';
 import { apiFrom, type RouterOpts, withRouterOptions } from './common.ts';
 
-type Listed = SessionResource & {
+export type Listed = SessionResource & {
   createdAt: string;
   label?: string;
   subscriptions?: { service: string; mode: string }[];
+  clientConnected?: boolean;
 };
 
 /** `5s`, `12m`, `3h20m`, `2d4h`: how long ago, as a person reads it. */
@@ -40,6 +41,25 @@ export function holdings(s: Listed): string {
       .join(' '),
   );
   return parts.join(' · ');
+}
+
+/**
+ * Other live sessions of the developer that steal the same service, one warning each: a request
+ * both match goes to one of them, and one whose CLI is gone (cut without ending) sends its share
+ * to the deployed service until it expires.
+ */
+export function otherStealers(list: Listed[], mine: string, service: string, now = Date.now()): string[] {
+  return list
+    .filter(
+      (s) =>
+        s.id !== mine &&
+        (s.state === 'pending' || s.state === 'ready') &&
+        (s.subscriptions ?? []).some((x) => x.service === service && x.mode === 'steal'),
+    )
+    .map(
+      (s) =>
+        `session ${s.id} (${age(s.createdAt, now)} old${s.clientConnected === false ? ', no CLI connected' : ''}) also steals ${service}: a request both match goes to one of them. \`switchyard sessions end ${s.id}\` ends it`,
+    );
 }
 
 export function registerSessions(program: Command): void {
