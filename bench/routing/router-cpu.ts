@@ -52,6 +52,7 @@ const deps = {
   settings: parseSettings({}),
   stage: 'local',
   region: 'us-east-1',
+  credentials: async () => ({ accessKeyId: 'local', secretAccessKey: 'local' }),
   wsManagementEndpoint: `http://127.0.0.1:${port}/local`,
   now: Date.now,
 } as unknown as Deps;

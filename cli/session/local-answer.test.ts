@@ -1,9 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sink, until } from '../../test/helpers/frame-sink.ts';
 import { DATA_FRAME_BYTES, LocalAnswers, type Req } from './local-answer.ts';
-
-type Msg = Record<string, unknown> & { type: string };
 
 let app: Server;
 let port: number;
@@ -30,16 +29,6 @@ beforeAll(async () => {
 });
 
 afterAll(() => app.close());
-
-function sink() {
-  const sent: Msg[] = [];
-  return { sent, sendOrHold: (m: Msg) => void sent.push(m) };
-}
-
-const until = async (pred: () => boolean) => {
-  for (let i = 0; i < 500 && !pred(); i++) await new Promise((r) => setTimeout(r, 5));
-  expect(pred()).toBe(true);
-};
 
 const req = (path: string, extra: Partial<Req> = {}): Req => ({
   requestId: `east:${path}`,

@@ -1,10 +1,9 @@
 import { constants, createServer, type Http2Server, type ServerHttp2Stream } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Msg, sink, until } from '../../test/helpers/frame-sink.ts';
 import type { Req } from './local-answer.ts';
 import { isGrpcCall, LocalGrpc } from './local-grpc.ts';
-
-type Msg = Record<string, unknown> & { type: string };
 
 /** The local app: an HTTP/2 server that answers as a gRPC server would, one shape per method. */
 let app: Http2Server;
@@ -56,16 +55,6 @@ afterAll(() => {
   for (const s of slow) s.destroy();
   app.close();
 });
-
-function sink() {
-  const sent: Msg[] = [];
-  return { sent, sendOrHold: (m: Msg) => void sent.push(m) };
-}
-
-const until = async (pred: () => boolean) => {
-  for (let i = 0; i < 500 && !pred(); i++) await new Promise((r) => setTimeout(r, 5));
-  expect(pred()).toBe(true);
-};
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const text = (m: Msg | undefined) => Buffer.from(String(m?.body ?? m?.data ?? ''), 'base64').toString();

@@ -1,10 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Msg, until } from '../../test/helpers/frame-sink.ts';
 import { LocalAnswers, type Req } from './local-answer.ts';
 import type { UpgradeClosed } from './local-upgrade.ts';
-
-type Msg = Record<string, unknown> & { type: string };
 
 /**
  * A local app speaking a made-up protocol after `Upgrade: shout`: it sends `hello;` at once, then
@@ -50,11 +49,6 @@ function setup(onPort = port) {
     ).toString();
   return { sent, closed, answers, bytes };
 }
-
-const until = async (pred: () => boolean) => {
-  for (let i = 0; i < 500 && !pred(); i++) await new Promise((r) => setTimeout(r, 5));
-  expect(pred()).toBe(true);
-};
 
 const upgrade = (path: string, extra: Partial<Req> = {}): Req => ({
   requestId: `east:${path}`,

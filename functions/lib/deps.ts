@@ -7,6 +7,7 @@ import { DynamoDbStore } from '../../shared/store/dynamodb/dynamodb-store.ts';
 import type { Store } from '../../shared/store/store.ts';
 import { signedDynamo } from './dynamodb-client.ts';
 import { ENV } from './env.ts';
+import type { Credentials } from './sigv4.ts';
 
 /** What every handler needs, built once per process from the environment (see env.ts). */
 export interface Deps {
@@ -20,6 +21,11 @@ export interface Deps {
   sqsFor: (region: string) => SQSClient;
   /** The function's own region. */
   region: string;
+  /**
+   * The function's AWS credentials, for the lean signed clients (DynamoDB here, `@connections` in
+   * session-deps.ts): the SDK's provider chain, memoized and refreshed before expiry.
+   */
+  credentials: () => Promise<Credentials & { expiration?: Date }>;
   /**
    * The WebSocket management endpoint (SWITCHYARD_WS_ENDPOINT) for functions that post to
    * connections (session-deps.ts builds that client). The splitter posts nothing and has none, so
@@ -59,14 +65,15 @@ export function depsFromEnv(env: NodeJS.ProcessEnv = process.env): Deps {
     return client;
   };
   const tableRegion = env[ENV.tableRegion] ?? region;
-  // The SDK's client only resolves credentials (its provider chain, memoized and refreshed before
-  // expiry); the store's calls go through the lean signed client, set up once per instance.
+  // This SDK client only resolves credentials (its provider chain, memoized and refreshed before
+  // expiry) for every lean client of the instance; the store's calls go through one of them.
   const sdk = new DynamoDBClient({ region: tableRegion });
+  const credentials = () => sdk.config.credentials();
   // Bounded attempts and a request timeout: a retry must not land long after the lease check that
   // allowed the write (docs/lease.md), and a hung call must not hold a Lambda until its timeout.
   const dynamo = signedDynamo({
     region: tableRegion,
-    credentials: () => sdk.config.credentials(),
+    credentials,
     maxAttempts: 3,
     timeoutMs: 2_000,
     ...(dynamodbEndpoint ? { endpoint: dynamodbEndpoint } : {}),
@@ -79,6 +86,7 @@ export function depsFromEnv(env: NodeJS.ProcessEnv = process.env): Deps {
     sqs: sqsFor(region),
     sqsFor,
     region,
+    credentials,
     wsManagementEndpoint: env[ENV.wsManagementEndpoint] || undefined,
     now: Date.now,
   };

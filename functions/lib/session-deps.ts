@@ -1,4 +1,3 @@
-import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { encodeFrames } from '../../shared/protocol/chunking.ts';
 import type { CarriedMessage } from '../../shared/protocol/messages.ts';
 import { sessionFeatures } from '../../shared/sessions/feature-set.ts';
@@ -26,13 +25,12 @@ export function buildSessionDeps(d: Deps): { deps: SessionDeps; messenger: ApiGa
       `environment variable ${ENV.wsManagementEndpoint} is not set: the http, ws and reconciler functions post to WebSocket connections through it. The router stack sets it from its WebSocket stage (redeploy the stack); the local runtime sets it itself`,
     );
   }
-  // The SDK client only resolves credentials (its provider chain, memoized and refreshed before
-  // expiry); posting goes through the lean signed client, set up once per instance.
-  const sdk = new ApiGatewayManagementApiClient({ region: d.region, endpoint: d.wsManagementEndpoint });
+  // Posting goes through the lean signed client, set up once per instance, with the instance's
+  // credentials (deps.ts).
   const connections = signedConnections({
     endpoint: d.wsManagementEndpoint,
     region: d.region,
-    credentials: () => sdk.config.credentials(),
+    credentials: d.credentials,
   });
   const messenger = new ApiGatewayMessenger(connections, d.store, d.now, frames);
   return {

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { connect, createServer as createTcpServer, type Socket, type Server as TcpServer } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startTestRuntime, type TestRuntime } from '../helpers/local-runtime.ts';
-import { api, type CliRun, cli, get, listen, startCluster, type TestCluster } from './harness.ts';
+import { api, type CliRun, cli, get, listen, startCluster, stopRuns, type TestCluster } from './harness.ts';
 
 /**
  * Resume after a dropped connection, driven through a TCP proxy the test can cut: the CLI and a
@@ -75,12 +75,7 @@ beforeAll(async () => {
 
 afterEach(async () => {
   proxy.refuse(false);
-  for (const r of running.splice(0)) {
-    if (r.child.exitCode === null) {
-      r.child.kill('SIGINT');
-      await r.exited;
-    }
-  }
+  await stopRuns(running.splice(0));
 });
 
 afterAll(async () => {

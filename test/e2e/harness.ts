@@ -155,6 +155,16 @@ export interface CliRun {
   exited: Promise<number | null>;
 }
 
+/** Ctrl-C to every run still going, each awaited to its exit (so its session ends first). */
+export async function stopRuns(runs: CliRun[]): Promise<void> {
+  for (const r of runs) {
+    if (r.child.exitCode === null) {
+      r.child.kill('SIGINT');
+      await r.exited;
+    }
+  }
+}
+
 /** Runs the `switchyard` command as a user would, against the test runtime. */
 export function cli(runtime: TestRuntime, args: string[], token = runtime.developerToken): CliRun {
   const child = spawn(

@@ -12,6 +12,7 @@ import {
   listen,
   namedServer,
   startCluster,
+  stopRuns,
   type TestCluster,
 } from './harness.ts';
 
@@ -39,12 +40,7 @@ beforeAll(async () => {
 });
 
 afterEach(async () => {
-  for (const r of running.splice(0)) {
-    if (r.child.exitCode === null) {
-      r.child.kill('SIGINT');
-      await r.exited;
-    }
-  }
+  await stopRuns(running.splice(0));
 });
 
 afterAll(async () => {

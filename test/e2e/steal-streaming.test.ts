@@ -3,7 +3,15 @@ import { connect } from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type WebSocket from 'ws';
 import { eventually, startTestRuntime, type TestRuntime } from '../helpers/local-runtime.ts';
-import { addDeveloper, type CliRun, cli, listen, startCluster, type TestCluster } from './harness.ts';
+import {
+  addDeveloper,
+  type CliRun,
+  cli,
+  listen,
+  startCluster,
+  stopRuns,
+  type TestCluster,
+} from './harness.ts';
 import { openRawSession } from './raw-session.ts';
 
 /**
@@ -33,12 +41,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const ws of sockets) ws.close();
-  for (const r of running) {
-    if (r.child.exitCode === null) {
-      r.child.kill('SIGINT');
-      await r.exited;
-    }
-  }
+  await stopRuns(running);
   await east?.connector.stop();
   east?.upstream.close();
   await runtime?.stop();

@@ -4,7 +4,15 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { eventually, startTestRuntime, type TestRuntime } from '../helpers/local-runtime.ts';
-import { addDeveloper, type CliRun, cli, listen, startCluster, type TestCluster } from './harness.ts';
+import {
+  addDeveloper,
+  type CliRun,
+  cli,
+  listen,
+  startCluster,
+  stopRuns,
+  type TestCluster,
+} from './harness.ts';
 import { openRawSession } from './raw-session.ts';
 
 /**
@@ -83,12 +91,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const ws of clients) ws.terminate();
-  for (const r of running) {
-    if (r.child.exitCode === null) {
-      r.child.kill('SIGINT');
-      await r.exited;
-    }
-  }
+  await stopRuns(running);
   await east?.connector.stop();
   east?.upstream.close();
   app?.close();
